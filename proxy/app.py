@@ -1,0 +1,134 @@
+"""The proxy's aiohttp app: handlers translate HTTP into calls on the router and the balancer.
+
+Only SPEC's routes exist; nothing else is forwarded, so no path reaches a substation's admin
+API through the proxy. Every `/charge` body is validated here with the substation's own rules
+(`substation.protocol`) before any substation sees it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from proxy.balancer import Balancer
+from proxy.config import ProxyConfig
+from proxy.errors import ChargeError, UnknownSession
+from proxy.metrics import ProxyMetrics
+from proxy.poller import Poller
+from proxy.router import ChargeRouter
+from proxy.upstream import ClientSessionUpstream, Upstream, UpstreamAnswer
+from substation.httpio import error_middleware, error_response, read_charge_request
+from substation.protocol import HEADER_SUBSTATION, LOAD_REPORT_HEADERS, VEHICLE_ID_PATTERN
+
+Clock = Callable[[], float]
+
+CONFIG = web.AppKey("config", ProxyConfig)
+ROUTER = web.AppKey("router", ChargeRouter)
+POLLER = web.AppKey("poller", Poller)
+
+# What of a substation's answer reaches the client: its body, type and load report. A list of
+# what to keep, not of what to strip, so hop-by-hop headers never leak either way.
+PASSED_HEADERS = ("Content-Type", "Retry-After", *LOAD_REPORT_HEADERS)
+
+
+def create_app(
+    config: ProxyConfig, upstream: Upstream | None = None, clock: Clock = time.time
+) -> web.Application:
+    """The proxy app; `upstream` is the seam to the substations (tests may pass their own)."""
+    upstream = upstream or ClientSessionUpstream(
+        config.connect_timeout_s, config.upstream_timeout_s
+    )
+    balancer = Balancer(policy=config.policy)
+    balancer.set_substations(config.substations)
+    metrics = ProxyMetrics()
+    app = web.Application(middlewares=[error_middleware])
+    app[CONFIG] = config
+    app[ROUTER] = ChargeRouter(balancer, upstream, metrics, clock, config.retries)
+    app[POLLER] = Poller(balancer, upstream, clock, config.poll_interval_s, config.discover)
+    app.cleanup_ctx.append(_poll_in_background)
+    app.router.add_post("/charge", post_charge)
+    app.router.add_get("/charge/{session_id}", session_call)
+    app.router.add_delete("/charge/{session_id}", session_call)
+    app.router.add_get("/substations", get_substations)
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/healthz", get_healthz)
+    return app
+
+
+async def _poll_in_background(app: web.Application) -> AsyncIterator[None]:
+    # The first round runs before the proxy serves, so it starts knowing every capacity.
+    await app[POLLER].poll_round()
+    async with app[POLLER].running():
+        yield
+    await app[ROUTER].upstream.close()
+
+
+async def post_charge(request: web.Request) -> web.StreamResponse:
+    router = request.app[ROUTER]
+    started = time.perf_counter()
+    try:
+        charge = await read_charge_request(request, allow_wait=True)
+        answer = await router.charge(charge, forwarded_headers(request))
+    except ChargeError as error:
+        router.metrics.count_rejection(error.code)
+        router.metrics.observe_request("none", error.status, time.perf_counter() - started)
+        return error_response(error)
+    substation = answer.headers.get(HEADER_SUBSTATION, "none")
+    router.metrics.observe_request(substation, answer.status, time.perf_counter() - started)
+    return relay(answer)
+
+
+async def session_call(request: web.Request) -> web.StreamResponse:
+    session_id = request.match_info["session_id"]
+    # Session ids are what our substations issue; anything else is not passed on at all.
+    if not VEHICLE_ID_PATTERN.fullmatch(session_id):
+        raise UnknownSession(f"no active session {session_id[:64]}")
+    answer = await request.app[ROUTER].session_request(request.method, session_id)
+    return relay(answer)
+
+
+async def get_substations(request: web.Request) -> web.StreamResponse:
+    router = request.app[ROUTER]
+    now = router.clock()
+    listing = [
+        {
+            "name": view.name,
+            "url": view.key,
+            "healthy": view.health in ("healthy", "suspect"),
+            "health": view.health,
+            "draining": view.draining,
+            "capacity_kw": view.capacity_kw,
+            "load_kw": view.load_kw,
+            "in_flight": view.in_flight,
+            "pending_kw": view.pending_kw,
+            "last_report_age_s": (
+                None if view.reported_at == float("-inf") else round(now - view.reported_at, 3)
+            ),
+        }
+        for view in router.balancer.views()
+    ]
+    return web.json_response(listing)
+
+
+async def get_metrics(request: web.Request) -> web.StreamResponse:
+    router = request.app[ROUTER]
+    body, headers = router.metrics.render(router.balancer, request.headers.getall("Accept", []))
+    return web.Response(body=body, headers=headers)
+
+
+async def get_healthz(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "ok"})
+
+
+def relay(answer: UpstreamAnswer) -> web.Response:
+    headers = {name: answer.headers[name] for name in PASSED_HEADERS if name in answer.headers}
+    return web.Response(status=answer.status, body=answer.body, headers=headers)
+
+
+def forwarded_headers(request: web.Request) -> dict[str, str]:
+    """X-Forwarded-For with the client appended, as proxies in a chain do."""
+    client = request.remote or "unknown"
+    earlier = request.headers.get("X-Forwarded-For")
+    return {"X-Forwarded-For": f"{earlier}, {client}" if earlier else client}

@@ -1,0 +1,211 @@
+"""The balancer: which substation gets the next charge, from what one proxy can know.
+
+What it may know: each substation's newest load report (the 5-second poll of `/metrics`, or
+the `X-Substation-Load-kW` of the last answer, whichever is newer), its capacity, its health,
+and the requests this proxy has in flight to it (their count and their kW). What it must not
+do: I/O, asyncio, or read a clock; `now` is an argument. The proxy and the simulator drive it.
+
+The default policy, `headroom`, ranks substations by projected utilization
+`(reported_load + pending_kw) / capacity`. Counting the power in flight is what spreads a burst
+of 100 simultaneous requests before any answer or poll can show where they went. The others
+are baselines kept to be measured against (SPEC section 2).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+from proxy.health import SERVING, HealthEvent, HealthState, next_health
+
+Policy = Literal["headroom", "least-connections", "least-loaded", "round-robin", "random"]
+POLICIES: tuple[Policy, ...] = get_args(Policy)
+
+# Above this many serving substations, `headroom` compares two sampled at random (power of
+# two choices, as Envoy's least_request does): a choice costs the same at 3 or 3,000, and
+# independent proxies with the same view do not all pile onto the same substation.
+FULL_SCAN_LIMIT = 8
+_SAMPLE_ROUNDS = 4
+
+
+@dataclass(slots=True, eq=False)
+class SubstationView:
+    key: str  # the substation's base URL: what the proxy dials
+    name: str
+    capacity_kw: float | None = None
+    load_kw: float = 0.0  # newest report, from a poll or an answer
+    polled_load_kw: float = 0.0  # the last poll alone: all `least-loaded` looks at
+    reported_at: float = float("-inf")
+    in_flight: int = 0
+    pending_kw: float = 0.0
+    health: HealthState = "healthy"
+    draining: bool = False
+
+    @property
+    def serving(self) -> bool:
+        return self.health in SERVING and not self.draining
+
+    @property
+    def projected_load_kw(self) -> float:
+        return self.load_kw + self.pending_kw
+
+    @property
+    def projected_headroom_kw(self) -> float | None:
+        if self.capacity_kw is None:
+            return None
+        return self.capacity_kw - self.projected_load_kw
+
+    @property
+    def projected_utilization(self) -> float:
+        if not self.capacity_kw:
+            return float("inf")
+        return self.projected_load_kw / self.capacity_kw
+
+
+@dataclass(slots=True)
+class Balancer:
+    policy: Policy = "headroom"
+    rng: random.Random = field(default_factory=random.Random)
+    _views: list[SubstationView] = field(default_factory=list)
+    _by_key: dict[str, SubstationView] = field(default_factory=dict)
+    _turn: int = 0
+
+    def views(self) -> list[SubstationView]:
+        return list(self._views)
+
+    def view(self, key: str) -> SubstationView:
+        return self._by_key[key]
+
+    def has(self, key: str) -> bool:
+        return key in self._by_key
+
+    def set_substations(self, keys: Iterable[str]) -> None:
+        """Follow the configured or discovered list; views of kept substations stay."""
+        wanted = list(dict.fromkeys(keys))
+        self._views = [self._by_key.get(key) or SubstationView(key, key) for key in wanted]
+        self._by_key = {view.key: view for view in self._views}
+
+    def record_report(self, key: str, now: float, load_kw: float, capacity_kw: float) -> None:
+        """A load report from a substation's answer (its `X-Substation-*` headers)."""
+        view = self._by_key.get(key)
+        if view is not None and now >= view.reported_at:
+            view.load_kw, view.capacity_kw, view.reported_at = load_kw, capacity_kw, now
+
+    def record_poll(
+        self,
+        key: str,
+        now: float,
+        *,
+        load_kw: float,
+        capacity_kw: float,
+        draining: bool,
+        name: str | None = None,
+    ) -> None:
+        """A successful poll of the substation's `/metrics`."""
+        view = self._by_key.get(key)
+        if view is None:
+            return
+        self.record_report(key, now, load_kw, capacity_kw)
+        view.polled_load_kw, view.draining = load_kw, draining
+        view.name = name or view.name
+        self.record_health(key, "poll_ok")
+
+    def record_health(self, key: str, event: HealthEvent) -> None:
+        view = self._by_key.get(key)
+        if view is not None:
+            view.health = next_health(view.health, event)
+
+    def begin(self, key: str, kw: float) -> None:
+        view = self._by_key[key]
+        view.in_flight += 1
+        view.pending_kw += kw
+
+    def end(self, key: str, kw: float) -> None:
+        view = self._by_key.get(key)
+        if view is None:
+            return
+        view.in_flight -= 1
+        # Exactly 0 when nothing is in flight, so float dust never looks like load.
+        view.pending_kw = 0.0 if view.in_flight == 0 else max(0.0, view.pending_kw - kw)
+
+    def choose(self, amount_kw: float, min_amount_kw: float, attempts: int) -> list[str]:
+        """Up to `attempts` substations to try in turn, the best first."""
+        if self.policy == "headroom":
+            ranked = self._rank_by_headroom(amount_kw, min_amount_kw)
+        else:
+            ranked = self._rank_baseline([view for view in self._views if view.serving])
+        return [view.key for view in ranked[:attempts]]
+
+    def _rank_by_headroom(self, amount_kw: float, min_amount_kw: float) -> list[SubstationView]:
+        if len(self._views) > FULL_SCAN_LIMIT:
+            sampled = self._two_choices(amount_kw)
+            if sampled:
+                return sampled
+        return rank_by_headroom(
+            [view for view in self._views if view.serving], amount_kw, min_amount_kw
+        )
+
+    def _two_choices(self, amount_kw: float) -> list[SubstationView]:
+        """Best of random pairs that fit the full amount; [] sends the caller to a full scan."""
+        chosen: list[SubstationView] = []
+        for _ in range(_SAMPLE_ROUNDS):
+            pair = self.rng.sample(self._views, 2)
+            fitting = [view for view in pair if view not in chosen and fits(view, amount_kw)]
+            fitting.sort(key=lambda view: (view.projected_utilization, view.in_flight))
+            chosen.extend(fitting)
+            if len(chosen) >= 2:
+                break
+        return chosen
+
+    def _rank_baseline(self, serving: list[SubstationView]) -> list[SubstationView]:
+        if self.policy == "random":
+            return self.rng.sample(serving, len(serving))
+        self._turn += 1
+        if self.policy == "round-robin":
+            start = self._turn % max(1, len(serving))
+            return serving[start:] + serving[:start]
+        if self.policy == "least-loaded":
+            # The seed's rule: the lowest polled load, first listed on a tie.
+            return sorted(serving, key=lambda view: view.polled_load_kw)
+        # least-connections, ties taken in turn as HAProxy's leastconn does.
+        start = self._turn % max(1, len(serving))
+        rotated = serving[start:] + serving[:start]
+        return sorted(rotated, key=lambda view: view.in_flight)
+
+
+def fits(view: SubstationView, kw: float) -> bool:
+    headroom = view.projected_headroom_kw
+    return view.serving and headroom is not None and headroom >= kw
+
+
+def rank_by_headroom(
+    serving: list[SubstationView], amount_kw: float, min_amount_kw: float
+) -> list[SubstationView]:
+    """Full amount first (lowest projected utilization), then curtailed, then the rest.
+
+    A substation projected to be full is still worth asking last: our view may be up to a poll
+    old, and only the substation's own ledger knows. It refuses cheaply if it has no room.
+    """
+    full: list[SubstationView] = []
+    curtailed: list[SubstationView] = []
+    rest: list[SubstationView] = []
+    for view in serving:
+        if fits(view, amount_kw):
+            full.append(view)
+        elif fits(view, min_amount_kw):
+            curtailed.append(view)
+        else:
+            rest.append(view)
+    full.sort(key=lambda view: (view.projected_utilization, view.in_flight))
+    curtailed.sort(key=lambda view: -(view.projected_headroom_kw or 0.0))
+    rest.sort(key=_unknown_first_then_most_headroom)
+    return full + curtailed + rest
+
+
+def _unknown_first_then_most_headroom(view: SubstationView) -> tuple[int, float]:
+    headroom = view.projected_headroom_kw
+    if headroom is None:
+        return (0, view.pending_kw)
+    return (1, -headroom)

@@ -1,0 +1,84 @@
+"""The proxy's configuration: one frozen value built at the edge from flags and env vars."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from proxy.balancer import POLICIES, Policy
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_POLL_INTERVAL_S = 5.0
+DEFAULT_RETRIES = 2
+DEFAULT_CONNECT_TIMEOUT_S = 1.0
+DEFAULT_UPSTREAM_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    substations: tuple[str, ...] = ()  # base URLs
+    discover: str | None = None  # host:port whose DNS A records are the substations
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    policy: Policy = "headroom"
+    retries: int = DEFAULT_RETRIES
+    admin_token: str | None = None
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    upstream_timeout_s: float = DEFAULT_UPSTREAM_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        if not self.substations and not self.discover:
+            raise ValueError("give the substations (--substations) or a name to --discover")
+        if self.retries < 0:
+            raise ValueError(f"retries must be 0 or more, got {self.retries}")
+        if not self.poll_interval_s > 0:
+            raise ValueError(f"poll interval must be more than 0 s, got {self.poll_interval_s}")
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(POLICIES)}")
+
+
+def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
+    """Flags win over env vars, which win over the defaults (SPEC section 2)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m proxy",
+        description="The public charge endpoint: balances EV charges across substations.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--host", default=env.get("HOST", DEFAULT_HOST))
+    parser.add_argument("--port", type=int, default=int(env.get("PORT", DEFAULT_PORT)))
+    parser.add_argument(
+        "--substations",
+        default=env.get("SUBSTATIONS", ""),
+        help="comma-separated base URLs, e.g. http://127.0.0.1:8001,http://127.0.0.1:8002",
+    )
+    parser.add_argument(
+        "--discover", default=env.get("DISCOVER"), help="host:port whose A records are substations"
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=float(env.get("POLL_INTERVAL", DEFAULT_POLL_INTERVAL_S)),
+        help="seconds between polls of each substation's /metrics",
+    )
+    parser.add_argument("--policy", choices=POLICIES, default=env.get("POLICY", "headroom"))
+    parser.add_argument("--retries", type=int, default=int(env.get("RETRIES", DEFAULT_RETRIES)))
+    parser.add_argument("--admin-token", default=env.get("ADMIN_TOKEN"))
+    args = parser.parse_args(argv)
+    urls = tuple(url.strip().rstrip("/") for url in args.substations.split(",") if url.strip())
+    try:
+        return ProxyConfig(
+            substations=urls,
+            discover=args.discover or None,
+            host=args.host,
+            port=args.port,
+            poll_interval_s=args.poll_interval,
+            policy=cast(Policy, args.policy),
+            retries=args.retries,
+            admin_token=args.admin_token or None,
+        )
+    except ValueError as error:
+        parser.error(str(error))

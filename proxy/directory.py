@@ -1,0 +1,57 @@
+"""Which substation holds which active session, as learned from the answers that passed by.
+
+It lets the proxy send a vehicle that asks again to the substation already charging it (which
+answers 200 with the same session: nothing is booked twice) and route `GET`/`DELETE
+/charge/{id}` to the owner. Entries end with their session. Pure: no I/O, `now` passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRoute:
+    session_id: str
+    vehicle_id: str
+    substation: str  # the substation's key (base URL)
+    ends_at: float
+
+
+class SessionDirectory:
+    def __init__(self) -> None:
+        # Answers arrive roughly in order of ends_at, so the front holds the first to expire.
+        self._by_session: dict[str, SessionRoute] = {}
+        self._by_vehicle: dict[str, SessionRoute] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_session)
+
+    def remember(self, route: SessionRoute, now: float) -> None:
+        self.prune(now)
+        previous = self._by_vehicle.get(route.vehicle_id)
+        if previous is not None and previous.session_id != route.session_id:
+            self._by_session.pop(previous.session_id, None)
+        self._by_session.pop(route.session_id, None)
+        self._by_session[route.session_id] = route
+        self._by_vehicle[route.vehicle_id] = route
+
+    def for_vehicle(self, vehicle_id: str, now: float) -> SessionRoute | None:
+        route = self._by_vehicle.get(vehicle_id)
+        return route if route is not None and route.ends_at > now else None
+
+    def for_session(self, session_id: str, now: float) -> SessionRoute | None:
+        route = self._by_session.get(session_id)
+        return route if route is not None and route.ends_at > now else None
+
+    def forget(self, session_id: str) -> None:
+        route = self._by_session.pop(session_id, None)
+        if route is not None and self._by_vehicle.get(route.vehicle_id) is route:
+            del self._by_vehicle[route.vehicle_id]
+
+    def prune(self, now: float) -> None:
+        while self._by_session:
+            first = next(iter(self._by_session.values()))
+            if first.ends_at > now:
+                return
+            self.forget(first.session_id)

@@ -1,0 +1,73 @@
+"""The proxy's Prometheus metrics (SPEC section 2), the only module that knows aioprometheus.
+
+Per-substation gauges are read from the balancer when Prometheus scrapes, so they cannot
+drift from what the balancer decides on; counters and the latency histogram count events.
+"""
+
+from __future__ import annotations
+
+from aioprometheus.collectors import Counter, Gauge, Histogram, Registry
+from aioprometheus.renderer import render
+
+from proxy.balancer import Balancer
+
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+REJECT_REASONS = (
+    "invalid_request",
+    "payload_too_large",
+    "unsupported_media_type",
+    "no_capacity",
+    "no_healthy_substation",
+    "upstream_timeout",
+    "upstream_broken",
+)
+
+
+class ProxyMetrics:
+    def __init__(self) -> None:
+        self.registry = Registry()
+        r = self.registry
+        self._requests = Counter(
+            "proxy_requests_total", "Charge requests by substation and status", registry=r
+        )
+        self._duration = Histogram(
+            "proxy_request_duration_seconds",
+            "Time to answer a charge request",
+            registry=r,
+            buckets=LATENCY_BUCKETS_S,
+        )
+        self._retries = Counter(
+            "proxy_retries_total", "Charges tried on another substation", registry=r
+        )
+        self._rejected = Counter(
+            "proxy_rejected_total",
+            "Charges the proxy answered with an error, by reason",
+            registry=r,
+        )
+        self._in_flight = Gauge("proxy_in_flight", "Requests in flight per substation", registry=r)
+        self._load = Gauge("proxy_substation_load_kw", "Newest reported load, kW", registry=r)
+        self._capacity = Gauge("proxy_substation_capacity_kw", "Reported capacity, kW", registry=r)
+        self._up = Gauge("proxy_substation_up", "1 while the substation takes charges", registry=r)
+        self._retries.set({}, 0)
+        for reason in REJECT_REASONS:
+            self._rejected.set({"reason": reason}, 0)
+
+    def observe_request(self, substation: str, status: int, duration_s: float) -> None:
+        self._requests.inc({"substation": substation, "code": str(status)})
+        self._duration.observe({}, duration_s)
+
+    def count_retry(self) -> None:
+        self._retries.inc({})
+
+    def count_rejection(self, reason: str) -> None:
+        self._rejected.inc({"reason": reason})
+
+    def render(self, balancer: Balancer, accept_headers: list[str]) -> tuple[bytes, dict[str, str]]:
+        for view in balancer.views():
+            labels = {"substation": view.name}
+            self._in_flight.set(labels, view.in_flight)
+            self._load.set(labels, view.load_kw)
+            self._capacity.set(labels, view.capacity_kw or 0.0)
+            self._up.set(labels, int(view.serving))
+        body, headers = render(self.registry, accept_headers)
+        return body, dict(headers)

@@ -1,0 +1,174 @@
+"""The charge path: ask the balancer, forward to a substation, learn from its answer, retry.
+
+This is the async shell around the pure parts (`Balancer`, `SessionDirectory`): it owns the
+awaits and nothing else. Between choosing a substation and counting the request as in flight
+there is no await, so concurrent requests always see each other's pending kW.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from proxy.balancer import Balancer
+from proxy.directory import SessionDirectory, SessionRoute
+from proxy.errors import (
+    NoCapacity,
+    NoHealthySubstation,
+    UnknownSession,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+from proxy.metrics import ProxyMetrics
+from proxy.upstream import Upstream, UpstreamAnswer
+from substation.protocol import HEADER_CAPACITY_KW, HEADER_LOAD_KW, ChargeRequest
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class ChargeRouter:
+    def __init__(
+        self,
+        balancer: Balancer,
+        upstream: Upstream,
+        metrics: ProxyMetrics,
+        clock: Callable[[], float],
+        retries: int,
+    ) -> None:
+        self.balancer = balancer
+        self.upstream = upstream
+        self.metrics = metrics
+        self.clock = clock
+        self.retries = retries
+        self.directory = SessionDirectory()
+        # One request per vehicle at a time: a second one waits for the first to finish, then
+        # is sent where the first booked, which answers with the same session.
+        self._vehicles_in_flight: dict[str, asyncio.Future[None]] = {}
+
+    async def charge(self, request: ChargeRequest, headers: Mapping[str, str]) -> UpstreamAnswer:
+        vehicle_id = request.vehicle_id
+        while (earlier := self._vehicles_in_flight.get(vehicle_id)) is not None:
+            await asyncio.shield(earlier)
+        done = asyncio.get_running_loop().create_future()
+        self._vehicles_in_flight[vehicle_id] = done
+        try:
+            return await self._charge_once(request, {**JSON_HEADERS, **headers})
+        finally:
+            del self._vehicles_in_flight[vehicle_id]
+            done.set_result(None)
+
+    async def _charge_once(
+        self, request: ChargeRequest, headers: Mapping[str, str]
+    ) -> UpstreamAnswer:
+        attempts = self.retries + 1
+        candidates = self.balancer.choose(request.amount_kw, request.min_amount_kw, attempts)
+        route = self.directory.for_vehicle(request.vehicle_id, self.clock())
+        if route is not None and self.balancer.has(route.substation):
+            others = [key for key in candidates if key != route.substation]
+            candidates = [route.substation, *others][:attempts]
+        if not candidates:
+            raise NoHealthySubstation("no substation is up and taking charges")
+        refusals: list[NoCapacity] = []
+        for attempt, key in enumerate(candidates):
+            if attempt:
+                self.metrics.count_retry()
+            try:
+                answer = await self._forward_charge(key, request, headers)
+            except UpstreamUnreachable:
+                continue
+            refusal = as_refusal(answer)
+            if refusal is None:
+                return answer
+            refusals.append(refusal)
+        if not refusals:
+            raise NoHealthySubstation("no substation could be reached")
+        soonest = min(refusals, key=lambda refusal: refusal.retry_after_s)
+        raise NoCapacity(
+            f"{len(refusals)} substation(s) asked had no room for {request.min_amount_kw:g} kW",
+            retry_after_s=soonest.retry_after_s,
+            headroom_kw=None,
+        )
+
+    async def _forward_charge(
+        self, key: str, request: ChargeRequest, headers: Mapping[str, str]
+    ) -> UpstreamAnswer:
+        self.balancer.begin(key, request.amount_kw)
+        try:
+            answer = await self.upstream.send(
+                "POST", f"{key}/charge", request.substation_body(), headers
+            )
+        except UpstreamUnreachable:
+            self.balancer.record_health(key, "refused")
+            raise
+        except UpstreamTimeout:
+            self.balancer.record_health(key, "timed_out")
+            raise
+        finally:
+            self.balancer.end(key, request.amount_kw)
+        self._learn(key, answer)
+        return answer
+
+    async def session_request(self, method: str, session_id: str) -> UpstreamAnswer:
+        """`GET` or `DELETE /charge/{session_id}` at the substation that owns the session."""
+        route = self.directory.for_session(session_id, self.clock())
+        keys = [route.substation] if route else [view.key for view in self.balancer.views()]
+        answers = await asyncio.gather(
+            *(self._ask_about_session(method, key, session_id) for key in keys)
+        )
+        found = [answer for answer in answers if answer is not None and answer.status != 404]
+        if not found:
+            self.directory.forget(session_id)
+            raise UnknownSession(f"no active session {session_id}")
+        if method == "DELETE":
+            self.directory.forget(session_id)
+        return found[0]
+
+    async def _ask_about_session(
+        self, method: str, key: str, session_id: str
+    ) -> UpstreamAnswer | None:
+        try:
+            answer = await self.upstream.send(method, f"{key}/charge/{session_id}", None, {})
+        except UpstreamUnreachable:
+            return None
+        self._learn(key, answer)
+        return answer
+
+    def _learn(self, key: str, answer: UpstreamAnswer) -> None:
+        """Take the load report every answer carries, and the session if it is one."""
+        now = self.clock()
+        load, capacity = answer.headers.get(HEADER_LOAD_KW), answer.headers.get(HEADER_CAPACITY_KW)
+        if load is not None and capacity is not None:
+            # A malformed report teaches nothing; the next poll will tell.
+            with contextlib.suppress(ValueError):
+                self.balancer.record_report(key, now, float(load), float(capacity))
+        if answer.status in (200, 201):
+            route = session_route(key, answer.body)
+            if route is not None:
+                self.directory.remember(route, now)
+
+
+def as_refusal(answer: UpstreamAnswer) -> NoCapacity | None:
+    """The substation's 503 no_capacity as an error, or None for any other answer."""
+    if answer.status != 503:
+        return None
+    try:
+        retry_after_s = float(answer.headers.get("Retry-After", "1"))
+    except ValueError:
+        retry_after_s = 1.0
+    return NoCapacity("refused", retry_after_s=retry_after_s, headroom_kw=None)
+
+
+def session_route(key: str, body: bytes) -> SessionRoute | None:
+    try:
+        session = json.loads(body)
+        return SessionRoute(
+            session_id=str(session["session_id"]),
+            vehicle_id=str(session["vehicle_id"]),
+            substation=key,
+            ends_at=datetime.fromisoformat(session["ends_at"]).timestamp(),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None

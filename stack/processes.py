@@ -1,0 +1,124 @@
+"""The local stack without Docker: substations and the proxy as processes on loopback.
+
+Every process is started here and stopped here, by its PID: SIGTERM first (aiohttp shuts down
+gracefully), SIGKILL if it is still there after a bound. Nothing else on the machine is touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STOP_TIMEOUT_S = 10.0
+START_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class StackLayout:
+    """Where the pieces of the local stack listen (SPEC: 8001-8003 and 8080 by default)."""
+
+    substation_capacities_kw: tuple[float, ...] = (500.0, 500.0, 500.0)
+    first_substation_port: int = 8001
+    proxy_port: int = 8080
+    session_seconds: float = 60.0
+    poll_interval_s: float = 5.0
+    host: str = "127.0.0.1"
+
+    def substations(self) -> list[tuple[str, int, float]]:
+        """(name, port, capacity kW) of each substation: substation1, substation2, ..."""
+        return [
+            (f"substation{index + 1}", self.first_substation_port + index, capacity_kw)
+            for index, capacity_kw in enumerate(self.substation_capacities_kw)
+        ]
+
+    def substation_urls(self) -> list[str]:
+        return [f"http://{self.host}:{port}" for _, port, _ in self.substations()]
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://{self.host}:{self.proxy_port}"
+
+
+@dataclass
+class LocalStack:
+    layout: StackLayout
+    log_dir: Path
+    processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        layout = self.layout
+        for name, port, capacity_kw in layout.substations():
+            self._spawn(
+                name,
+                ["-m", "substation", "--name", name, "--host", layout.host, "--port", str(port)]
+                + ["--capacity-kw", str(capacity_kw)]
+                + ["--session-seconds", str(layout.session_seconds)],
+            )
+        for url in layout.substation_urls():
+            wait_until_healthy(url, self.processes)
+        self._spawn(
+            "proxy",
+            ["-m", "proxy", "--host", layout.host, "--port", str(layout.proxy_port)]
+            + ["--substations", ",".join(layout.substation_urls())]
+            + ["--poll-interval", str(layout.poll_interval_s)],
+        )
+        wait_until_healthy(layout.proxy_url, self.processes)
+
+    def _spawn(self, name: str, args: Sequence[str]) -> None:
+        log = (self.log_dir / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
+        )
+        log.close()
+        self.processes.append((name, process))
+
+    def stop(self) -> None:
+        """SIGTERM everything we started, newest first; SIGKILL what outlives the bound."""
+        for _, process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for _, process in reversed(self.processes):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+
+@contextlib.contextmanager
+def running_stack(layout: StackLayout, log_dir: Path) -> Iterator[LocalStack]:
+    stack = LocalStack(layout, log_dir)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def wait_until_healthy(
+    base_url: str, processes: Sequence[tuple[str, subprocess.Popen[bytes]]]
+) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for name, process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see its log")
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise RuntimeError(f"{base_url} did not answer /healthz within {START_TIMEOUT_S:g} s")

@@ -1,0 +1,155 @@
+"""The substation's aiohttp app: handlers translate HTTP into calls on the session ledger.
+
+Nothing here decides who gets power; `SessionLedger` does. The handlers run on one event
+loop and never await between reading the ledger and booking on it, which is what makes the
+capacity invariant hold under any concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import time
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from substation.config import SubstationConfig
+from substation.errors import ChargeError, Forbidden, NotFound, Unauthorized
+from substation.httpio import error_middleware, error_response, read_charge_request
+from substation.ledger import SessionLedger
+from substation.metrics import SubstationMetrics
+from substation.protocol import HEADER_CAPACITY_KW, HEADER_LOAD_KW, HEADER_SUBSTATION
+
+Clock = Callable[[], float]
+
+CONFIG = web.AppKey("config", SubstationConfig)
+LEDGER = web.AppKey("ledger", SessionLedger)
+METRICS = web.AppKey("metrics", SubstationMetrics)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+# The expiry timer sleeps until the next session ends, but never longer than this, so a
+# session booked while the ledger was empty, or a jump of the wall clock, is seen in time.
+EXPIRY_TICK_S = 1.0
+
+
+def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Application:
+    app = web.Application(middlewares=[error_middleware])
+    ledger = SessionLedger(config.name, config.capacity_kw, config.session_seconds)
+    app[CONFIG] = config
+    app[LEDGER] = ledger
+    app[METRICS] = SubstationMetrics(ledger)
+    app[CLOCK] = clock
+    app.cleanup_ctx.append(expiry_timer)
+    app.router.add_post("/charge", post_charge)
+    app.router.add_get("/charge/{session_id}", get_charge)
+    app.router.add_delete("/charge/{session_id}", delete_charge)
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/healthz", get_healthz)
+    app.router.add_get("/readyz", get_readyz)
+    app.router.add_post("/admin/drain", post_drain)
+    app.router.add_post("/admin/resume", post_resume)
+    return app
+
+
+def load_report(ledger: SessionLedger) -> dict[str, str]:
+    """The headers every /charge answer carries: the load after the request took effect."""
+    return {
+        HEADER_SUBSTATION: ledger.substation,
+        HEADER_LOAD_KW: f"{ledger.load_kw:g}",
+        HEADER_CAPACITY_KW: f"{ledger.capacity_kw:g}",
+    }
+
+
+async def post_charge(request: web.Request) -> web.StreamResponse:
+    ledger = request.app[LEDGER]
+    try:
+        charge = await read_charge_request(request)
+        admission = ledger.admit(charge, request.app[CLOCK]())
+    except ChargeError as error:
+        return error_response(error, load_report(ledger))
+    status = 201 if admission.created else 200
+    return web.json_response(
+        admission.session.to_json(), status=status, headers=load_report(ledger)
+    )
+
+
+async def get_charge(request: web.Request) -> web.StreamResponse:
+    ledger, now = request.app[LEDGER], request.app[CLOCK]()
+    try:
+        session = ledger.get(request.match_info["session_id"], now)
+    except ChargeError as error:
+        return error_response(error, load_report(ledger))
+    body = {**session.to_json(), "remaining_s": round(session.remaining_s(now), 3)}
+    return web.json_response(body, headers=load_report(ledger))
+
+
+async def delete_charge(request: web.Request) -> web.StreamResponse:
+    ledger = request.app[LEDGER]
+    try:
+        session = ledger.stop(request.match_info["session_id"], request.app[CLOCK]())
+    except ChargeError as error:
+        return error_response(error, load_report(ledger))
+    return web.json_response(session.to_json(), headers=load_report(ledger))
+
+
+async def get_metrics(request: web.Request) -> web.StreamResponse:
+    request.app[LEDGER].expire(request.app[CLOCK]())
+    body, headers = request.app[METRICS].render(request.headers.getall("Accept", []))
+    return web.Response(body=body, headers=headers)
+
+
+async def get_healthz(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "ok"})
+
+
+async def get_readyz(request: web.Request) -> web.StreamResponse:
+    if request.app[LEDGER].draining:
+        return web.json_response({"status": "draining"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def post_drain(request: web.Request) -> web.StreamResponse:
+    return _set_draining(request, draining=True)
+
+
+async def post_resume(request: web.Request) -> web.StreamResponse:
+    return _set_draining(request, draining=False)
+
+
+def _set_draining(request: web.Request, *, draining: bool) -> web.StreamResponse:
+    check_admin_token(request.app[CONFIG].admin_token, request.headers.get("Authorization"))
+    ledger = request.app[LEDGER]
+    ledger.draining = draining
+    return web.json_response(
+        {"substation": ledger.substation, "draining": draining, "load_kw": ledger.load_kw}
+    )
+
+
+def check_admin_token(expected: str | None, authorization: str | None) -> None:
+    """401 without a bearer token, 403 with a wrong one; no token configured: no admin API."""
+    if expected is None:
+        raise NotFound("the admin API is off: no admin token is configured")
+    scheme, _, offered = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not offered:
+        raise Unauthorized("send Authorization: Bearer <admin token>")
+    if not hmac.compare_digest(offered.encode(), expected.encode()):
+        raise Forbidden("wrong admin token")
+
+
+async def expiry_timer(app: web.Application) -> AsyncIterator[None]:
+    """End sessions on time by themselves, not only when a request looks at the ledger."""
+    task = asyncio.create_task(_expire_forever(app))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _expire_forever(app: web.Application) -> None:
+    ledger, clock = app[LEDGER], app[CLOCK]
+    while True:
+        ledger.expire(clock())
+        next_end = ledger.next_expiry_at()
+        sleep_s = EXPIRY_TICK_S if next_end is None else next_end - clock()
+        await asyncio.sleep(max(0.0, min(sleep_s, EXPIRY_TICK_S)))

@@ -1,0 +1,69 @@
+"""The substation's configuration: one frozen value built at the edge from flags and env vars."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_CAPACITY_KW = 500.0
+DEFAULT_SESSION_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SubstationConfig:
+    name: str
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    capacity_kw: float = DEFAULT_CAPACITY_KW
+    session_seconds: float = DEFAULT_SESSION_SECONDS
+    state_path: str | None = None
+    admin_token: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.capacity_kw > 0:
+            raise ValueError(f"capacity must be more than 0 kW, got {self.capacity_kw}")
+        if not self.session_seconds > 0:
+            raise ValueError(f"session length must be more than 0 s, got {self.session_seconds}")
+
+
+def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> SubstationConfig:
+    """Flags win over env vars, which win over the defaults (SPEC section 1)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m substation",
+        description="A substation that books EV charging sessions and never exceeds its capacity.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--name", default=env.get("SUBSTATION_NAME", socket.gethostname()))
+    parser.add_argument("--host", default=env.get("HOST", DEFAULT_HOST))
+    parser.add_argument("--port", type=int, default=int(env.get("PORT", DEFAULT_PORT)))
+    parser.add_argument(
+        "--capacity-kw", type=float, default=float(env.get("CAPACITY_KW", DEFAULT_CAPACITY_KW))
+    )
+    parser.add_argument(
+        "--session-seconds",
+        type=float,
+        default=float(env.get("SESSION_SECONDS", DEFAULT_SESSION_SECONDS)),
+    )
+    parser.add_argument(
+        "--state", default=env.get("STATE_PATH"), help="SQLite file keeping active sessions"
+    )
+    parser.add_argument(
+        "--admin-token", default=env.get("ADMIN_TOKEN"), help="bearer token; none: admin API off"
+    )
+    args = parser.parse_args(argv)
+    try:
+        return SubstationConfig(
+            name=args.name,
+            host=args.host,
+            port=args.port,
+            capacity_kw=args.capacity_kw,
+            session_seconds=args.session_seconds,
+            state_path=args.state or None,
+            admin_token=args.admin_token or None,
+        )
+    except ValueError as error:
+        parser.error(str(error))

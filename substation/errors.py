@@ -1,0 +1,105 @@
+"""Errors a charge request can end in, each carrying the HTTP status it becomes.
+
+    ChargeError                       (any status; JSON body {"error", "detail"})
+    ├── InvalidRequest                400 invalid_request
+    ├── UnknownSession                404 unknown_session
+    ├── MethodNotAllowed              405 method_not_allowed (with Allow)
+    ├── PayloadTooLarge               413 payload_too_large
+    ├── UnsupportedMediaType          415 unsupported_media_type
+    ├── Unauthorized                  401 unauthorized
+    ├── Forbidden                     403 forbidden
+    └── NoCapacity                    503 no_capacity (with Retry-After)
+
+The proxy extends this tree in `proxy/errors.py`. Nothing here knows about aiohttp: the
+services' error middleware turns an error into a response with `to_body()` and `headers()`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+
+class ChargeError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def to_body(self) -> dict[str, Any]:
+        return {"error": self.code, "detail": self.detail}
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidRequest(ChargeError):
+    status = 400
+    code = "invalid_request"
+
+
+class Unauthorized(ChargeError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ChargeError):
+    status = 403
+    code = "forbidden"
+
+
+class UnknownSession(ChargeError):
+    status = 404
+    code = "unknown_session"
+
+
+class NotFound(ChargeError):
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(ChargeError):
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, detail: str, allowed: frozenset[str]) -> None:
+        super().__init__(detail)
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(sorted(self.allowed))}
+
+
+class PayloadTooLarge(ChargeError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ChargeError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class NoCapacity(ChargeError):
+    """No room for the request; `retry_after_s` says when enough power frees up."""
+
+    status = 503
+    code = "no_capacity"
+
+    def __init__(self, detail: str, retry_after_s: float, headroom_kw: float | None) -> None:
+        super().__init__(detail)
+        # Retry-After is whole seconds and never 0: a client told "0" would hammer us.
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
+        self.headroom_kw = headroom_kw
+
+    def to_body(self) -> dict[str, Any]:
+        body = super().to_body()
+        body["retry_after_s"] = self.retry_after_s
+        if self.headroom_kw is not None:
+            body["headroom_kw"] = self.headroom_kw
+        return body
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}

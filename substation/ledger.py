@@ -1,0 +1,216 @@
+"""The session ledger of one substation: who charges, how much, until when.
+
+It decides admission, curtailment, stops and expiry, and it is the only thing that enforces
+the invariant: the granted power of active sessions never exceeds capacity. It owns no clock
+(`now` is an argument, seconds since the epoch), no I/O and no asyncio, so the service, the
+simulator and the tests all drive the same code.
+
+Power is counted in whole milliwatts so that a thousand additions and removals of 7.4 kW add
+up exactly: with floats, the sum drifts and a full substation could seem to have 1e-12 kW left.
+Time never runs backwards inside the ledger (a `now` older than one already seen is taken as
+that one), so sessions end in the order they started and the session table, a dict in
+insertion order, is also the expiry queue: admission, stop and expiry are O(1) each.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from substation.errors import NoCapacity, UnknownSession
+from substation.protocol import ChargeRequest, rfc3339
+
+Outcome = Literal["accepted", "curtailed", "rejected", "stopped", "expired"]
+OUTCOMES: tuple[Outcome, ...] = ("accepted", "curtailed", "rejected", "stopped", "expired")
+_MILLIWATTS_PER_KW = 1_000_000
+
+
+def milliwatts(kw: float) -> int:
+    return round(kw * _MILLIWATTS_PER_KW)
+
+
+def kilowatts(milliwatt_count: int) -> float:
+    return milliwatt_count / _MILLIWATTS_PER_KW
+
+
+def random_session_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    session_id: str
+    vehicle_id: str
+    substation: str
+    requested_kw: float
+    granted_kw: float
+    started_at: float
+    ends_at: float
+
+    @property
+    def curtailed(self) -> bool:
+        return self.granted_kw < self.requested_kw
+
+    def remaining_s(self, now: float) -> float:
+        return max(0.0, self.ends_at - now)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "vehicle_id": self.vehicle_id,
+            "substation": self.substation,
+            "requested_kw": self.requested_kw,
+            "granted_kw": self.granted_kw,
+            "started_at": rfc3339(self.started_at),
+            "ends_at": rfc3339(self.ends_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    session: Session
+    created: bool  # False: the vehicle already charged here and got its session back
+
+
+class SessionLedger:
+    def __init__(
+        self,
+        substation: str,
+        capacity_kw: float,
+        session_seconds: float,
+        new_session_id: Callable[[], str] = random_session_id,
+    ) -> None:
+        self.substation = substation
+        self.capacity_kw = capacity_kw
+        self.session_seconds = session_seconds
+        self.draining = False
+        self.outcomes: Counter[Outcome] = Counter({outcome: 0 for outcome in OUTCOMES})
+        self._new_session_id = new_session_id
+        self._capacity_mw = milliwatts(capacity_kw)
+        self._load_mw = 0
+        self._sessions: dict[str, Session] = {}  # in order of ends_at
+        self._session_by_vehicle: dict[str, str] = {}
+        self._clock = float("-inf")
+
+    @property
+    def load_kw(self) -> float:
+        return kilowatts(self._load_mw)
+
+    @property
+    def headroom_kw(self) -> float:
+        return kilowatts(self._capacity_mw - self._load_mw)
+
+    @property
+    def active_sessions(self) -> int:
+        return len(self._sessions)
+
+    def sessions(self) -> list[Session]:
+        return list(self._sessions.values())
+
+    def admit(self, request: ChargeRequest, now: float) -> Admission:
+        """Book a session for the request, curtailed to the headroom if `min_amount` allows."""
+        now = self._advance(now)
+        existing_id = self._session_by_vehicle.get(request.vehicle_id)
+        if existing_id is not None:
+            return Admission(self._sessions[existing_id], created=False)
+        if self.draining:
+            self.outcomes["rejected"] += 1
+            raise NoCapacity(
+                f"substation {self.substation} is draining for maintenance",
+                retry_after_s=self.session_seconds,
+                headroom_kw=0.0,
+            )
+        headroom_mw = self._capacity_mw - self._load_mw
+        granted_mw = min(milliwatts(request.amount_kw), headroom_mw)
+        if granted_mw <= 0 or granted_mw < milliwatts(request.min_amount_kw):
+            self.outcomes["rejected"] += 1
+            raise self._refusal(request, now)
+        session = Session(
+            session_id=self._new_session_id(),
+            vehicle_id=request.vehicle_id,
+            substation=self.substation,
+            requested_kw=request.amount_kw,
+            granted_kw=kilowatts(granted_mw),
+            started_at=now,
+            ends_at=now + self.session_seconds,
+        )
+        self._add(session)
+        self.outcomes["curtailed" if session.curtailed else "accepted"] += 1
+        return Admission(session, created=True)
+
+    def get(self, session_id: str, now: float) -> Session:
+        self.expire(now)
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise UnknownSession(f"no active session {session_id} at {self.substation}")
+        return session
+
+    def stop(self, session_id: str, now: float) -> Session:
+        """End a session early; its power is free at once."""
+        session = self.get(session_id, now)
+        self._remove(session)
+        self.outcomes["stopped"] += 1
+        return session
+
+    def expire(self, now: float) -> list[Session]:
+        """End every session whose time is up; return them."""
+        now = self._advance(now)
+        ended: list[Session] = []
+        for session in self._sessions.values():
+            if session.ends_at > now:
+                break
+            ended.append(session)
+        for session in ended:
+            self._remove(session)
+        self.outcomes["expired"] += len(ended)
+        return ended
+
+    def next_expiry_at(self) -> float | None:
+        first = next(iter(self._sessions.values()), None)
+        return None if first is None else first.ends_at
+
+    def restore(self, sessions: Iterable[Session], now: float) -> None:
+        """Take back sessions kept across a restart; those that ended meanwhile stay ended."""
+        for session in sorted(sessions, key=lambda kept: kept.ends_at):
+            if session.ends_at > now and session.vehicle_id not in self._session_by_vehicle:
+                self._add(session)
+        self._advance(now)
+
+    def drop_all(self) -> list[Session]:
+        """End every session at once (the simulator's failed substation); return them."""
+        dropped = list(self._sessions.values())
+        for session in dropped:
+            self._remove(session)
+        return dropped
+
+    def _refusal(self, request: ChargeRequest, now: float) -> NoCapacity:
+        needed_mw = milliwatts(request.min_amount_kw)
+        free_mw = self._capacity_mw - self._load_mw
+        wait_s = self.session_seconds
+        for session in self._sessions.values():
+            if free_mw >= needed_mw:
+                break
+            free_mw += milliwatts(session.granted_kw)
+            wait_s = session.ends_at - now
+        if needed_mw > self._capacity_mw:
+            detail = f"{request.min_amount_kw:g} kW is more than {self.substation}'s capacity"
+        else:
+            detail = f"{self.substation} has {self.headroom_kw:g} kW free"
+        return NoCapacity(detail, retry_after_s=wait_s, headroom_kw=self.headroom_kw)
+
+    def _advance(self, now: float) -> float:
+        self._clock = max(self._clock, now)
+        return self._clock
+
+    def _add(self, session: Session) -> None:
+        self._sessions[session.session_id] = session
+        self._session_by_vehicle[session.vehicle_id] = session.session_id
+        self._load_mw += milliwatts(session.granted_kw)
+
+    def _remove(self, session: Session) -> None:
+        del self._sessions[session.session_id]
+        del self._session_by_vehicle[session.vehicle_id]
+        self._load_mw -= milliwatts(session.granted_kw)

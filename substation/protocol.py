@@ -1,0 +1,150 @@
+"""The charge protocol both services speak: request validation, header names, session JSON.
+
+This is the one place where a `POST /charge` body is judged (SPEC section 1). The proxy imports
+it so that bad input is refused before it reaches any substation, with the same words. It knows
+nothing of aiohttp or sockets: it takes bytes and a content type, returns values or raises.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from substation.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_AMOUNT_KW = 350.0
+MAX_WAIT_S = 300.0
+VEHICLE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+HEADER_SUBSTATION = "X-Substation"
+HEADER_LOAD_KW = "X-Substation-Load-kW"
+HEADER_CAPACITY_KW = "X-Substation-Capacity-kW"
+LOAD_REPORT_HEADERS = (HEADER_SUBSTATION, HEADER_LOAD_KW, HEADER_CAPACITY_KW)
+
+_SUBSTATION_FIELDS = frozenset({"vehicle_id", "amount", "min_amount"})
+# The proxy alone lets a client wait for room (`max_wait_s`); it never forwards that field.
+_PROXY_FIELDS = _SUBSTATION_FIELDS | {"max_wait_s"}
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    vehicle_id: str
+    amount_kw: float
+    min_amount_kw: float
+    max_wait_s: float = 0.0
+
+    def substation_body(self) -> bytes:
+        """The body a substation accepts for this request (no proxy-only fields)."""
+        return json.dumps(
+            {
+                "vehicle_id": self.vehicle_id,
+                "amount": self.amount_kw,
+                "min_amount": self.min_amount_kw,
+            }
+        ).encode()
+
+
+def check_content_type(content_type: str | None) -> None:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        shown = content_type or "none"
+        raise UnsupportedMediaType(f"Content-Type must be application/json, got {shown}")
+
+
+def check_declared_length(content_length: int | None) -> None:
+    if content_length is not None and content_length > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body is {content_length} bytes; the limit is {MAX_BODY_BYTES}")
+
+
+def parse_charge_request(body: bytes, *, allow_wait: bool = False) -> ChargeRequest:
+    """Validate a `POST /charge` body; raise `InvalidRequest` saying what is wrong."""
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+    fields = _decode_object(body)
+    allowed = _PROXY_FIELDS if allow_wait else _SUBSTATION_FIELDS
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}")
+    vehicle_id = fields.get("vehicle_id")
+    if not isinstance(vehicle_id, str) or not VEHICLE_ID_PATTERN.fullmatch(vehicle_id):
+        raise InvalidRequest("vehicle_id must be 1-64 characters of A-Z a-z 0-9 _ . : -")
+    amount_kw = _kw_field(fields, "amount")
+    if amount_kw is None:
+        raise InvalidRequest("amount (kW) is required")
+    min_amount_kw = _kw_field(fields, "min_amount")
+    if min_amount_kw is None:
+        min_amount_kw = amount_kw
+    elif min_amount_kw > amount_kw:
+        raise InvalidRequest(f"min_amount ({min_amount_kw}) is more than amount ({amount_kw})")
+    max_wait_s = _number_field(fields, "max_wait_s")
+    if max_wait_s is None:
+        max_wait_s = 0.0
+    elif not 0 <= max_wait_s <= MAX_WAIT_S:
+        raise InvalidRequest(f"max_wait_s must be between 0 and {MAX_WAIT_S:g} seconds")
+    return ChargeRequest(vehicle_id, amount_kw, min_amount_kw, max_wait_s)
+
+
+def _decode_object(body: bytes) -> dict[str, Any]:
+    try:
+        decoded = json.loads(
+            body.decode("utf-8"),
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_refuse_duplicate_keys,
+        )
+    except UnicodeDecodeError as error:
+        raise InvalidRequest("body is not UTF-8") from error
+    except (ValueError, RecursionError) as error:
+        # json.JSONDecodeError is a ValueError; so is what the hooks below raise.
+        raise InvalidRequest(f"body is not valid JSON: {error}") from error
+    if not isinstance(decoded, dict):
+        raise InvalidRequest("body must be a JSON object")
+    return decoded
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise ValueError("a field appears twice")
+    return fields
+
+
+def _number_field(fields: dict[str, Any], name: str) -> float | None:
+    if name not in fields:
+        return None
+    value = fields[name]
+    # bool is an int in Python, but `true` is not a number of kilowatts.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequest(f"{name} must be a number")
+    number = float(value) if isinstance(value, float) else _int_as_float(name, value)
+    if not math.isfinite(number):
+        raise InvalidRequest(f"{name} must be finite")
+    return number
+
+
+def _int_as_float(name: str, value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError as error:
+        raise InvalidRequest(f"{name} is out of range") from error
+
+
+def _kw_field(fields: dict[str, Any], name: str) -> float | None:
+    kw = _number_field(fields, name)
+    if kw is not None and not 0 < kw <= MAX_AMOUNT_KW:
+        raise InvalidRequest(f"{name} must be more than 0 and at most {MAX_AMOUNT_KW:g} kW")
+    return kw
+
+
+def rfc3339(epoch_s: float) -> str:
+    """UTC time with milliseconds, as SPEC wants times: 2026-11-24T07:00:00.123Z."""
+    moment = datetime.fromtimestamp(epoch_s, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
