@@ -93,9 +93,10 @@ class Poller:
         )
 
     async def run_forever(self) -> None:
+        """Poll every interval, jittered; the app ran the first round before serving."""
         while True:
-            await self.poll_round()
             await asyncio.sleep(self._interval_s * self._rng.uniform(1 - JITTER, 1 + JITTER))
+            await self.poll_round()
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -42,14 +43,14 @@ def main(argv: list[str]) -> int:
 
 def serve_until_interrupted(layout: StackLayout) -> int:
     print(f"proxy      {layout.proxy_url}  (POST /charge, GET /substations, /metrics)")
-    for (name, _, capacity_kw), url in zip(layout.substations(), layout.substation_urls()):
+    for (name, _, capacity_kw), url in zip(
+        layout.substations(), layout.substation_urls(), strict=False
+    ):
         print(f"{name:<10} {url}  ({capacity_kw:g} kW)")
     print("Ctrl-C stops everything.", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         signal.pause()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

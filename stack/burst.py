@@ -10,6 +10,7 @@ import asyncio
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -77,7 +78,7 @@ async def run_burst(
 
 async def _charge(
     client: aiohttp.ClientSession, proxy_url: str, payload: dict[str, object]
-) -> tuple[int, str | None, dict[str, object] | None]:
+) -> tuple[int, str | None, dict[str, Any] | None]:
     try:
         async with client.post(f"{proxy_url}/charge", json=payload) as answer:
             body = await answer.json() if answer.content_type == "application/json" else None
@@ -87,9 +88,7 @@ async def _charge(
         return 0, None, None  # status 0: no answer at all, counted as failed
 
 
-async def read_substation_load(
-    client: aiohttp.ClientSession, url: str
-) -> tuple[str, float, float]:
+async def read_substation_load(client: aiohttp.ClientSession, url: str) -> tuple[str, float, float]:
     async with client.get(f"{url}/metrics") as answer:
         text = await answer.text()
     values: dict[str, float] = {}
@@ -115,7 +114,8 @@ def format_report(result: BurstResult, title: str) -> str:
     lines += [
         "",
         f"max load {max(loads):.1f} kW, min load {min(loads):.1f} kW, "
-        f"spread {result.spread_kw:.1f} kW (one request is at most {result.largest_amount_kw:g} kW)",
+        f"spread {result.spread_kw:.1f} kW "
+        f"(one request is at most {result.largest_amount_kw:g} kW)",
         f"answers {result.requests} ({statuses}); failed {result.failed} ({failed_pct:.1f} %)",
         f"granted {sum(result.sessions.values()):.1f} kW in {len(result.sessions)} sessions; "
         f"the substations report {sum(loads):.1f} kW",

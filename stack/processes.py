@@ -60,17 +60,37 @@ class LocalStack:
         for name, port, capacity_kw in layout.substations():
             self._spawn(
                 name,
-                ["-m", "substation", "--name", name, "--host", layout.host, "--port", str(port)]
-                + ["--capacity-kw", str(capacity_kw)]
-                + ["--session-seconds", str(layout.session_seconds)],
+                [
+                    "-m",
+                    "substation",
+                    "--name",
+                    name,
+                    "--host",
+                    layout.host,
+                    "--port",
+                    str(port),
+                    "--capacity-kw",
+                    str(capacity_kw),
+                    "--session-seconds",
+                    str(layout.session_seconds),
+                ],
             )
         for url in layout.substation_urls():
             wait_until_healthy(url, self.processes)
         self._spawn(
             "proxy",
-            ["-m", "proxy", "--host", layout.host, "--port", str(layout.proxy_port)]
-            + ["--substations", ",".join(layout.substation_urls())]
-            + ["--poll-interval", str(layout.poll_interval_s)],
+            [
+                "-m",
+                "proxy",
+                "--host",
+                layout.host,
+                "--port",
+                str(layout.proxy_port),
+                "--substations",
+                ",".join(layout.substation_urls()),
+                "--poll-interval",
+                str(layout.poll_interval_s),
+            ],
         )
         wait_until_healthy(layout.proxy_url, self.processes)
 

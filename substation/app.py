@@ -28,8 +28,10 @@ CONFIG = web.AppKey("config", SubstationConfig)
 LEDGER = web.AppKey("ledger", SessionLedger)
 METRICS = web.AppKey("metrics", SubstationMetrics)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
-# The expiry timer sleeps until the next session ends, but never longer than this, so a
-# session booked while the ledger was empty, or a jump of the wall clock, is seen in time.
+# Set when the first session is booked into an empty ledger, so the expiry timer, idle until
+# then, wakes and sleeps until that session's end instead. Later sessions end after it.
+FIRST_SESSION_BOOKED = web.AppKey("first_session_booked", asyncio.Event)
+# The longest the expiry timer sleeps: a jump of the wall clock is seen within this.
 EXPIRY_TICK_S = 1.0
 
 
@@ -40,6 +42,7 @@ def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Applic
     app[LEDGER] = ledger
     app[METRICS] = SubstationMetrics(ledger)
     app[CLOCK] = clock
+    app[FIRST_SESSION_BOOKED] = asyncio.Event()
     app.cleanup_ctx.append(expiry_timer)
     app.router.add_post("/charge", post_charge)
     app.router.add_get("/charge/{session_id}", get_charge)
@@ -68,6 +71,8 @@ async def post_charge(request: web.Request) -> web.StreamResponse:
         admission = ledger.admit(charge, request.app[CLOCK]())
     except ChargeError as error:
         return error_response(error, load_report(ledger))
+    if admission.created and ledger.active_sessions == 1:
+        request.app[FIRST_SESSION_BOOKED].set()
     status = 201 if admission.created else 200
     return web.json_response(
         admission.session.to_json(), status=status, headers=load_report(ledger)
@@ -147,9 +152,11 @@ async def expiry_timer(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _expire_forever(app: web.Application) -> None:
-    ledger, clock = app[LEDGER], app[CLOCK]
+    ledger, clock, first_booked = app[LEDGER], app[CLOCK], app[FIRST_SESSION_BOOKED]
     while True:
         ledger.expire(clock())
         next_end = ledger.next_expiry_at()
         sleep_s = EXPIRY_TICK_S if next_end is None else next_end - clock()
-        await asyncio.sleep(max(0.0, min(sleep_s, EXPIRY_TICK_S)))
+        first_booked.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(first_booked.wait(), max(0.0, min(sleep_s, EXPIRY_TICK_S)))

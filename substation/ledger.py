@@ -112,7 +112,8 @@ class SessionLedger:
 
     def admit(self, request: ChargeRequest, now: float) -> Admission:
         """Book a session for the request, curtailed to the headroom if `min_amount` allows."""
-        now = self._advance(now)
+        self.expire(now)
+        now = self._clock
         existing_id = self._session_by_vehicle.get(request.vehicle_id)
         if existing_id is not None:
             return Admission(self._sessions[existing_id], created=False)

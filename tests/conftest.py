@@ -1,0 +1,46 @@
+"""Fixtures shared by every test: a grid of real substation apps behind a real proxy app."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from proxy.app import create_app as create_proxy_app
+from proxy.config import ProxyConfig
+from substation.app import create_app as create_substation_app
+from substation.config import SubstationConfig
+from tests.helpers import Grid, count_charge_requests
+
+ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
+ClientFactory = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
+GridFactory = Callable[..., Awaitable[Grid]]
+
+
+@pytest.fixture
+def start_grid(aiohttp_server: ServerFactory, aiohttp_client: ClientFactory) -> GridFactory:
+    """`await start_grid([500, 500], policy=...)`: substation apps and a proxy app on loopback."""
+
+    async def start(
+        capacities_kw: list[float], session_seconds: float = 60.0, **proxy_options: object
+    ) -> Grid:
+        substation_apps, servers = [], []
+        for index, capacity_kw in enumerate(capacities_kw):
+            config = SubstationConfig(
+                name=f"substation{index + 1}",
+                capacity_kw=capacity_kw,
+                session_seconds=session_seconds,
+            )
+            app = create_substation_app(config)
+            count_charge_requests(app)
+            substation_apps.append(app)
+            servers.append(await aiohttp_server(app))
+        urls = tuple(str(server.make_url("")).rstrip("/") for server in servers)
+        options: dict[str, object] = {"poll_interval_s": 60.0, **proxy_options}
+        proxy_config = ProxyConfig(substations=urls, **options)  # type: ignore[arg-type]
+        client = await aiohttp_client(create_proxy_app(proxy_config))
+        return Grid(client, substation_apps, servers)
+
+    return start

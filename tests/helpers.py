@@ -1,0 +1,173 @@
+"""Helpers for the tests: a running grid and ways to look inside it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from substation.app import LEDGER
+from substation.ledger import SessionLedger
+
+CHARGE_HITS = web.AppKey("charge_hits", Counter[str])
+CHARGE_HEADERS = web.AppKey("charge_headers", list[dict[str, str]])
+
+
+def count_charge_requests(app: web.Application) -> None:
+    """Count (and keep the headers of) the requests that reach a substation's /charge routes."""
+    app[CHARGE_HITS] = Counter()
+    app[CHARGE_HEADERS] = []
+
+    @web.middleware
+    async def counting(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith("/charge"):
+            app[CHARGE_HITS][request.method] += 1
+            app[CHARGE_HEADERS].append(dict(request.headers))
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app.middlewares.insert(0, counting)
+
+
+@dataclass
+class Grid:
+    proxy: TestClient[web.Request, web.Application]
+    substation_apps: list[web.Application]
+    substation_servers: list[TestServer]
+
+    def ledgers(self) -> list[SessionLedger]:
+        return [app[LEDGER] for app in self.substation_apps]
+
+    def loads_kw(self) -> list[float]:
+        return [ledger.load_kw for ledger in self.ledgers()]
+
+    def charge_hits(self) -> int:
+        return sum(sum(app[CHARGE_HITS].values()) for app in self.substation_apps)
+
+
+def charge_body(vehicle_id: str = "EV-1234", amount: float = 11, **extra: object) -> dict[str, Any]:
+    return {"vehicle_id": vehicle_id, "amount": amount, **extra}
+
+
+JSON = "application/json"
+_LONG_ID = "E" * 65
+
+
+def _body(text: str) -> bytes:
+    return text.encode()
+
+
+# (Content-Type, body, status, error code): every SPEC 400/413/415 case of `POST /charge`.
+BAD_CHARGES: list[tuple[str | None, bytes, int, str, str]] = [
+    (JSON, b"{", 400, "invalid_request", "truncated JSON"),
+    (JSON, b"", 400, "invalid_request", "empty body"),
+    (JSON, b"null", 400, "invalid_request", "null"),
+    (JSON, b"[]", 400, "invalid_request", "array"),
+    (JSON, b'"EV-1"', 400, "invalid_request", "string"),
+    (JSON, b"11", 400, "invalid_request", "bare number"),
+    (JSON, _body('{"amount": 11}'), 400, "invalid_request", "no vehicle_id"),
+    (JSON, _body('{"vehicle_id": "EV-1"}'), 400, "invalid_request", "no amount"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": 11, "x": 1}'), 400, "invalid_request", "extra"),
+    (JSON, _body('{"vehicle_id": 1234, "amount": 11}'), 400, "invalid_request", "numeric id"),
+    (JSON, _body('{"vehicle_id": null, "amount": 11}'), 400, "invalid_request", "null id"),
+    (JSON, _body('{"vehicle_id": "", "amount": 11}'), 400, "invalid_request", "empty id"),
+    (JSON, _body(f'{{"vehicle_id": "{_LONG_ID}", "amount": 11}}'), 400, "invalid_request", "65"),
+    (JSON, _body('{"vehicle_id": "EV 1", "amount": 11}'), 400, "invalid_request", "space in id"),
+    (JSON, _body('{"vehicle_id": "../admin", "amount": 11}'), 400, "invalid_request", "slash"),
+    (JSON, _body('{"vehicle_id": "EV-\\u00e9", "amount": 11}'), 400, "invalid_request", "accent"),
+    (JSON, _body('{"vehicle_id": "EV-1\\n", "amount": 11}'), 400, "invalid_request", "newline"),
+    (JSON, _body('{"vehicle_id": ["EV-1"], "amount": 11}'), 400, "invalid_request", "list id"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": "11"}'), 400, "invalid_request", "text kW"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": true}'), 400, "invalid_request", "bool kW"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": null}'), 400, "invalid_request", "null kW"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": {}}'), 400, "invalid_request", "object kW"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": 0}'), 400, "invalid_request", "zero kW"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": -5}'), 400, "invalid_request", "negative"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": 350.001}'), 400, "invalid_request", "over 350"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": NaN}'), 400, "invalid_request", "NaN"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": Infinity}'), 400, "invalid_request", "inf"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": -Infinity}'), 400, "invalid_request", "-inf"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": 1e400}'), 400, "invalid_request", "1e400"),
+    (
+        JSON,
+        _body('{"vehicle_id": "EV-1", "amount": 1' + "0" * 400 + "}"),
+        400,
+        "invalid_request",
+        "huge int",
+    ),
+    (
+        JSON,
+        _body('{"vehicle_id": "EV-1", "amount": 11, "min_amount": 12}'),
+        400,
+        "invalid_request",
+        "min over amount",
+    ),
+    (
+        JSON,
+        _body('{"vehicle_id": "EV-1", "amount": 11, "min_amount": 0}'),
+        400,
+        "invalid_request",
+        "min zero",
+    ),
+    (
+        JSON,
+        _body('{"vehicle_id": "EV-1", "amount": 11, "min_amount": -1}'),
+        400,
+        "invalid_request",
+        "min negative",
+    ),
+    (
+        JSON,
+        _body('{"vehicle_id": "EV-1", "amount": 11, "min_amount": "7"}'),
+        400,
+        "invalid_request",
+        "min text",
+    ),
+    (
+        JSON,
+        _body('{"vehicle_id": "EV-1", "amount": 11, "amount": 12}'),
+        400,
+        "invalid_request",
+        "duplicate key",
+    ),
+    (JSON, b'{"vehicle_id": "EV-\xff", "amount": 11}', 400, "invalid_request", "not UTF-8"),
+    (JSON, b"[" * 8_000 + b"]" * 8_000, 400, "invalid_request", "deep nesting"),
+    (
+        "text/plain",
+        _body('{"vehicle_id": "EV-1", "amount": 11}'),
+        415,
+        "unsupported_media_type",
+        "text/plain",
+    ),
+    (
+        None,
+        _body('{"vehicle_id": "EV-1", "amount": 11}'),
+        415,
+        "unsupported_media_type",
+        "no content type",
+    ),
+    (
+        "application/x-www-form-urlencoded",
+        b"vehicle_id=EV-1&amount=11",
+        415,
+        "unsupported_media_type",
+        "form",
+    ),
+    (
+        "application/jsonx",
+        _body('{"vehicle_id": "EV-1", "amount": 11}'),
+        415,
+        "unsupported_media_type",
+        "jsonx",
+    ),
+    (
+        JSON,
+        _body('{"vehicle_id": "EV-1", "amount": 11, "pad": "' + "x" * 17_000 + '"}'),
+        413,
+        "payload_too_large",
+        "over 16 KiB",
+    ),
+]

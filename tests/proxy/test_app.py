@@ -1,0 +1,243 @@
+"""The proxy in front of real substation apps (`aiohttp_server`), through HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from stack.burst import seed_payloads
+from tests.helpers import BAD_CHARGES, CHARGE_HEADERS, Grid, charge_body
+
+GridFactory = Callable[..., Awaitable[Grid]]
+
+
+async def test_seed_burst_spreads_within_one_request(start_grid: GridFactory) -> None:
+    grid = await start_grid([500, 500, 500])
+    payloads = seed_payloads(100, seed=3)  # EV-<4 digits>: some ids repeat, as in the seed
+    answers = await asyncio.gather(*(grid.proxy.post("/charge", json=p) for p in payloads))
+    assert {answer.status for answer in answers} <= {200, 201}
+    assert all(answer.headers.get("X-Substation") for answer in answers)
+    sessions = {s["session_id"]: s for s in [await answer.json() for answer in answers]}
+    assert len(sessions) == len({p["vehicle_id"] for p in payloads})
+    granted_kw = sum(session["granted_kw"] for session in sessions.values())
+    loads = grid.loads_kw()
+    assert sum(loads) == pytest.approx(granted_kw)
+    assert max(loads) - min(loads) <= 20
+
+
+async def test_seed_burst_loads_agree_with_each_substations_metrics(
+    start_grid: GridFactory,
+) -> None:
+    grid = await start_grid([500, 500, 500])
+    payloads = seed_payloads(100, seed=5)
+    answers = await asyncio.gather(*(grid.proxy.post("/charge", json=p) for p in payloads))
+    sessions = {s["session_id"]: s["granted_kw"] for s in [await a.json() for a in answers]}
+    metric_total = 0.0
+    for server in grid.substation_servers:
+        async with grid.proxy.session.get(server.make_url("/metrics")) as answer:
+            rows = (await answer.text()).splitlines()
+            line = next(row for row in rows if row.startswith("current_load{"))
+        metric_total += float(line.rsplit(" ", 1)[1])
+    assert metric_total == pytest.approx(sum(sessions.values()))
+
+
+async def test_a_flood_never_overloads_a_small_substation(start_grid: GridFactory) -> None:
+    grid = await start_grid([100])
+    answers = await asyncio.gather(
+        *(grid.proxy.post("/charge", json=charge_body(f"EV-{n}", 10)) for n in range(300))
+    )
+    granted = [a for a in answers if a.status == 201]
+    refused = [a for a in answers if a.status == 503]
+    assert len(granted) == 10
+    assert len(refused) == 290
+    assert all(int(a.headers["Retry-After"]) >= 1 for a in refused)
+    assert {(await a.json())["error"] for a in refused} == {"no_capacity"}
+    assert grid.loads_kw() == [100]
+
+
+async def test_same_vehicle_again_gets_its_session_back(start_grid: GridFactory) -> None:
+    grid = await start_grid([500, 500, 500])
+    first = await grid.proxy.post("/charge", json=charge_body("EV-7", 11))
+    again = await grid.proxy.post("/charge", json=charge_body("EV-7", 11))
+    assert (first.status, again.status) == (201, 200)
+    assert (await first.json())["session_id"] == (await again.json())["session_id"]
+    assert sorted(grid.loads_kw()) == [0, 0, 11]
+
+
+async def test_concurrent_requests_of_one_vehicle_book_once(start_grid: GridFactory) -> None:
+    grid = await start_grid([500, 500, 500])
+    answers = await asyncio.gather(
+        *(grid.proxy.post("/charge", json=charge_body("EV-7", 11)) for _ in range(20))
+    )
+    assert sorted(a.status for a in answers) == [200] * 19 + [201]
+    assert len({(await a.json())["session_id"] for a in answers}) == 1
+    assert sum(grid.loads_kw()) == 11
+
+
+async def test_session_is_read_and_stopped_through_the_proxy(start_grid: GridFactory) -> None:
+    grid = await start_grid([500, 500])
+    session = await (await grid.proxy.post("/charge", json=charge_body("EV-1", 40))).json()
+    read = await grid.proxy.get(f"/charge/{session['session_id']}")
+    assert read.status == 200
+    assert 0 < (await read.json())["remaining_s"] <= 60
+    stopped = await grid.proxy.delete(f"/charge/{session['session_id']}")
+    assert stopped.status == 200
+    assert grid.loads_kw() == [0, 0]
+    gone = await grid.proxy.get(f"/charge/{session['session_id']}")
+    assert gone.status == 404
+    assert (await gone.json())["error"] == "unknown_session"
+
+
+async def test_session_routes_even_when_the_proxy_never_saw_it(start_grid: GridFactory) -> None:
+    grid = await start_grid([500, 500])
+    direct = grid.substation_servers[1].make_url("/charge")
+    async with grid.proxy.session.post(direct, json=charge_body("EV-1", 40)) as answer:
+        session = await answer.json()
+    stopped = await grid.proxy.delete(f"/charge/{session['session_id']}")
+    assert stopped.status == 200
+    assert grid.loads_kw() == [0, 0]
+
+
+@pytest.mark.parametrize("session_id", ["..%2Fadmin%2Fdrain", "a" * 65, "x y"])
+async def test_odd_session_ids_never_reach_a_substation(
+    start_grid: GridFactory, session_id: str
+) -> None:
+    grid = await start_grid([500])
+    answer = await grid.proxy.get(f"/charge/{session_id}")
+    assert answer.status == 404
+    assert grid.charge_hits() == 0
+
+
+async def test_unreachable_substation_is_skipped_and_marked_down(start_grid: GridFactory) -> None:
+    grid = await start_grid([500, 500, 500])
+    await grid.substation_servers[0].close()
+    answers = [await grid.proxy.post("/charge", json=charge_body(f"EV-{n}", 10)) for n in range(9)]
+    assert {answer.status for answer in answers} == {201}
+    listing = await (await grid.proxy.get("/substations")).json()
+    assert [entry["healthy"] for entry in listing] == [False, True, True]
+
+
+async def test_no_reachable_substation_is_a_503(start_grid: GridFactory) -> None:
+    grid = await start_grid([500])
+    await grid.substation_servers[0].close()
+    first = await grid.proxy.post("/charge", json=charge_body("EV-1", 10))
+    then = await grid.proxy.post("/charge", json=charge_body("EV-2", 10))
+    assert (first.status, then.status) == (503, 503)
+    assert (await then.json())["error"] == "no_healthy_substation"
+    assert int(then.headers["Retry-After"]) >= 1
+
+
+async def test_refusal_is_retried_on_the_next_substation(start_grid: GridFactory) -> None:
+    # The proxy believes both are empty (no poll since); the substations know better.
+    grid = await start_grid([100, 100])
+    for n, server in enumerate(grid.substation_servers):
+        async with grid.proxy.session.post(
+            server.make_url("/charge"), json=charge_body(f"EV-full{n}", 95 if n == 0 else 50)
+        ):
+            pass
+    answer = await grid.proxy.post("/charge", json=charge_body("EV-1", 40))
+    assert answer.status == 201
+    assert answer.headers["X-Substation"] == "substation2"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "code"),
+    [pytest.param(*case[:4], id=case[4]) for case in BAD_CHARGES],
+)
+async def test_bad_charge_never_reaches_a_substation(
+    start_grid: GridFactory, content_type: str | None, body: bytes, status: int, code: str
+) -> None:
+    grid = await start_grid([500, 500])
+    headers = {"Content-Type": content_type} if content_type else {}
+    answer = await grid.proxy.post(
+        "/charge", data=body, headers=headers, skip_auto_headers=["Content-Type"]
+    )
+    assert answer.status == status
+    assert (await answer.json())["error"] == code
+    assert grid.charge_hits() == 0
+    assert grid.loads_kw() == [0, 0]
+
+
+@pytest.mark.parametrize(("method", "allowed"), [("GET", "POST"), ("PUT", "POST")])
+async def test_other_methods_on_charge_get_405(
+    start_grid: GridFactory, method: str, allowed: str
+) -> None:
+    grid = await start_grid([500])
+    answer = await grid.proxy.request(method, "/charge")
+    assert answer.status == 405
+    assert answer.headers["Allow"] == allowed
+    assert grid.charge_hits() == 0
+
+
+async def test_substations_listing_has_the_spec_fields(start_grid: GridFactory) -> None:
+    grid = await start_grid([500, 250])
+    await grid.proxy.post("/charge", json=charge_body("EV-1", 10))
+    listing = await (await grid.proxy.get("/substations")).json()
+    assert [entry["name"] for entry in listing] == ["substation1", "substation2"]
+    assert [entry["capacity_kw"] for entry in listing] == [500, 250]
+    for field in ("url", "healthy", "draining", "load_kw", "in_flight", "pending_kw"):
+        assert field in listing[0]
+    assert listing[0]["load_kw"] == 10
+    assert 0 <= listing[0]["last_report_age_s"] < 5
+
+
+async def test_proxy_metrics_have_every_spec_name(start_grid: GridFactory) -> None:
+    grid = await start_grid([500])
+    await grid.proxy.post("/charge", json=charge_body("EV-1", 10))
+    await grid.proxy.post("/charge", json={"vehicle_id": "bad id", "amount": 1})
+    text = await (await grid.proxy.get("/metrics")).text()
+    assert 'proxy_requests_total{code="201",substation="substation1"} 1' in text
+    assert 'proxy_rejected_total{reason="invalid_request"} 1' in text
+    for name in (
+        "proxy_request_duration_seconds_bucket",
+        'proxy_in_flight{substation="substation1"} 0',
+        'proxy_substation_load_kw{substation="substation1"} 10',
+        'proxy_substation_capacity_kw{substation="substation1"} 500',
+        'proxy_substation_up{substation="substation1"} 1',
+        "proxy_retries_total 0",
+    ):
+        assert name in text
+
+
+async def test_only_the_proxys_own_headers_reach_a_substation(start_grid: GridFactory) -> None:
+    grid = await start_grid([500])
+    answer = await grid.proxy.post(
+        "/charge",
+        json=charge_body("EV-1", 10),
+        headers={
+            "Connection": "keep-alive, X-Secret",
+            "X-Secret": "1",
+            "Authorization": "Bearer stolen",
+            "X-Forwarded-For": "10.0.0.7",
+        },
+    )
+    assert answer.status == 201
+    [seen] = grid.substation_apps[0][CHARGE_HEADERS]
+    assert "X-Secret" not in seen
+    assert "Authorization" not in seen
+    assert seen["X-Forwarded-For"] == "10.0.0.7, 127.0.0.1"
+    assert "X-Secret" not in answer.headers
+    assert set(answer.headers) >= {"X-Substation", "X-Substation-Load-kW", "Content-Type"}
+
+
+async def test_random_traffic_books_exactly_what_the_answers_say(start_grid: GridFactory) -> None:
+    grid = await start_grid([300, 200, 100])
+    rng = random.Random(11)
+    bodies = [
+        charge_body(f"EV-{rng.randint(1, 60)}", rng.choice([7.4, 11, 22, 50]), min_amount=3)
+        for _ in range(150)
+    ]
+    answers = await asyncio.gather(*(grid.proxy.post("/charge", json=b) for b in bodies))
+    sessions = {}
+    for answer in answers:
+        assert answer.status in (200, 201, 503)
+        if answer.status != 503:
+            session = await answer.json()
+            sessions[session["session_id"]] = session["granted_kw"]
+    assert sum(grid.loads_kw()) == pytest.approx(sum(sessions.values()))
+    assert all(
+        load <= capacity for load, capacity in zip(grid.loads_kw(), [300, 200, 100], strict=False)
+    )

@@ -1,0 +1,143 @@
+"""The balancer as a plain object: projected utilization, pending kW, health, policies."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from proxy.balancer import FULL_SCAN_LIMIT, POLICIES, Balancer, Policy
+
+T0 = 1_800_000_000.0
+
+
+def grid(capacities_kw: list[float], policy: Policy = "headroom", seed: int = 1) -> Balancer:
+    balancer = Balancer(policy=policy, rng=random.Random(seed))
+    balancer.set_substations(f"s{n}" for n in range(len(capacities_kw)))
+    for n, capacity_kw in enumerate(capacities_kw):
+        balancer.record_poll(f"s{n}", T0, load_kw=0.0, capacity_kw=capacity_kw, draining=False)
+    return balancer
+
+
+def test_headroom_picks_the_lowest_projected_utilization() -> None:
+    balancer = grid([400, 200])
+    balancer.record_report("s0", T0 + 1, load_kw=200, capacity_kw=400)  # 50 %
+    balancer.record_report("s1", T0 + 1, load_kw=80, capacity_kw=200)  # 40 %
+    assert balancer.choose(10, 10, attempts=3) == ["s1", "s0"]
+
+
+def test_pending_kw_spreads_a_burst_before_any_answer() -> None:
+    balancer = grid([500, 500, 500])
+    rng = random.Random(7)
+    booked = {"s0": 0.0, "s1": 0.0, "s2": 0.0}
+    for _ in range(100):
+        amount_kw = rng.uniform(5, 20)
+        chosen = balancer.choose(amount_kw, amount_kw, attempts=1)[0]
+        balancer.begin(chosen, amount_kw)
+        booked[chosen] += amount_kw
+    assert max(booked.values()) - min(booked.values()) <= 20
+    assert sum(view.in_flight for view in balancer.views()) == 100
+
+
+def test_pending_returns_to_zero_when_requests_finish() -> None:
+    balancer = grid([100])
+    for _ in range(3):
+        balancer.begin("s0", 7.4)
+    for _ in range(3):
+        balancer.end("s0", 7.4)
+    view = balancer.view("s0")
+    assert (view.in_flight, view.pending_kw) == (0, 0.0)
+
+
+def test_newer_report_wins_and_older_is_ignored() -> None:
+    balancer = grid([100])
+    balancer.record_report("s0", T0 + 10, load_kw=60, capacity_kw=100)
+    balancer.record_poll("s0", T0 + 5, load_kw=20, capacity_kw=100, draining=False)
+    view = balancer.view("s0")
+    assert view.load_kw == 60
+    assert view.polled_load_kw == 20  # least-loaded still sees its poll
+
+
+def test_down_and_draining_substations_are_skipped() -> None:
+    balancer = grid([100, 100, 100])
+    balancer.record_health("s0", "refused")
+    balancer.record_poll("s1", T0 + 1, load_kw=0, capacity_kw=100, draining=True)
+    assert balancer.choose(10, 10, attempts=3) == ["s2"]
+
+
+def test_full_substations_come_last_and_curtailment_takes_the_largest_headroom() -> None:
+    balancer = grid([100, 100, 100])
+    balancer.record_report("s0", T0 + 1, load_kw=100, capacity_kw=100)  # full
+    balancer.record_report("s1", T0 + 1, load_kw=90, capacity_kw=100)  # 10 kW free
+    balancer.record_report("s2", T0 + 1, load_kw=85, capacity_kw=100)  # 15 kW free
+    assert balancer.choose(22, 7, attempts=3) == ["s2", "s1", "s0"]
+    # Any substation that gives the full amount beats the largest curtailed headroom.
+    balancer.record_report("s0", T0 + 2, load_kw=70, capacity_kw=100)
+    assert balancer.choose(22, 7, attempts=1) == ["s0"]
+
+
+def test_unknown_capacity_is_asked_before_a_full_substation() -> None:
+    balancer = Balancer()
+    balancer.set_substations(["known", "new"])
+    balancer.record_poll("known", T0, load_kw=100, capacity_kw=100, draining=False)
+    assert balancer.choose(10, 10, attempts=2) == ["new", "known"]
+
+
+def test_attempts_bound_the_candidates() -> None:
+    assert len(grid([100] * 5).choose(10, 10, attempts=3)) == 3
+
+
+def test_set_substations_keeps_what_it_knew_of_kept_ones() -> None:
+    balancer = grid([100, 200])
+    balancer.begin("s1", 10)
+    balancer.set_substations(["s1", "s9"])
+    assert [view.key for view in balancer.views()] == ["s1", "s9"]
+    assert balancer.view("s1").pending_kw == 10
+
+
+def spread_after_filling(policy: Policy, count: int, requests_each: int) -> float:
+    balancer = grid([500] * count, policy=policy)
+    for _ in range(count * requests_each):
+        balancer.begin(balancer.choose(10, 10, attempts=1)[0], 10)
+    loads = [view.pending_kw for view in balancer.views()]
+    return max(loads) - min(loads)
+
+
+def test_two_choices_at_scale_keeps_the_gap_to_a_few_requests() -> None:
+    count = 300
+    assert count > FULL_SCAN_LIMIT
+    # Power of two choices keeps the gap near log2(log(n)) requests; random grows with sqrt.
+    two_choices = spread_after_filling("headroom", count, requests_each=20)
+    assert two_choices <= 60
+    assert spread_after_filling("random", count, requests_each=20) > 2 * two_choices
+
+
+def test_least_loaded_is_the_seeds_pile_up() -> None:
+    balancer = grid([500, 500, 500], policy="least-loaded")
+    chosen = set()
+    for _ in range(100):
+        key = balancer.choose(10, 10, attempts=1)[0]
+        balancer.begin(key, 10)
+        chosen.add(key)
+    assert chosen == {"s0"}  # blind to what is in flight, as the seed was
+
+
+def test_round_robin_takes_turns() -> None:
+    balancer = grid([100, 100, 100], policy="round-robin")
+    firsts = [balancer.choose(10, 10, attempts=1)[0] for _ in range(6)]
+    assert sorted(firsts) == ["s0", "s0", "s1", "s1", "s2", "s2"]
+
+
+def test_least_connections_follows_in_flight_counts() -> None:
+    balancer = grid([100, 100, 100], policy="least-connections")
+    balancer.begin("s0", 1)
+    balancer.begin("s1", 1)
+    assert balancer.choose(10, 10, attempts=1) == ["s2"]
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_no_policy_chooses_a_down_substation(policy: Policy) -> None:
+    balancer = grid([100, 100], policy=policy)
+    balancer.record_health("s0", "refused")
+    for _ in range(10):
+        assert "s0" not in balancer.choose(10, 10, attempts=2)

@@ -1,0 +1,43 @@
+"""The proxy's config from flags and env vars (SPEC section 2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.config import ProxyConfig, parse_config
+
+
+def test_env_vars_are_read_and_flags_win() -> None:
+    env = {"SUBSTATIONS": "http://a:1/, http://b:2", "POLICY": "round-robin", "RETRIES": "4"}
+    config = parse_config(["--retries", "1", "--poll-interval", "2.5"], env)
+    assert config == ProxyConfig(
+        substations=("http://a:1", "http://b:2"),
+        policy="round-robin",
+        retries=1,
+        poll_interval_s=2.5,
+    )
+
+
+def test_defaults_follow_the_spec() -> None:
+    config = parse_config(["--discover", "substation:8000"], {})
+    assert (config.host, config.port, config.poll_interval_s, config.policy, config.retries) == (
+        "127.0.0.1",
+        8080,
+        5.0,
+        "headroom",
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--substations", "http://a:1", "--policy", "fastest"],
+        ["--discover", "x:1", "--retries", "-1"],
+    ],
+)
+def test_bad_flags_stop_with_a_usage_error(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        parse_config(argv, {})
+    assert stop.value.code == 2

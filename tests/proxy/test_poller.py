@@ -1,0 +1,67 @@
+"""The poll of `/metrics`: parsing the substation's text, and a round against real apps."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from proxy.app import POLLER, ROUTER
+from proxy.poller import parse_metrics, resolve_substations
+from substation.ledger import SessionLedger
+from substation.metrics import SubstationMetrics
+from substation.protocol import ChargeRequest
+from tests.helpers import Grid
+
+GridFactory = Callable[..., Awaitable[Grid]]
+
+
+def test_parse_reads_the_substations_own_metrics() -> None:
+    ledger = SessionLedger("east", 400, 60)
+    ledger.admit(ChargeRequest("EV-1", 22, 22), 1_800_000_000.0)
+    ledger.draining = True
+    text = SubstationMetrics(ledger).render([])[0].decode()
+    reading = parse_metrics(text)
+    assert (reading.name, reading.load_kw, reading.capacity_kw, reading.draining) == (
+        "east",
+        22,
+        400,
+        True,
+    )
+
+
+@pytest.mark.parametrize("text", ["", "# nothing\n", "current_load 5\n", "garbage {{{\n"])
+def test_parse_refuses_metrics_without_load_and_capacity(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_metrics(text)
+
+
+async def test_a_poll_round_learns_load_capacity_and_names(start_grid: GridFactory) -> None:
+    grid = await start_grid([500, 250])
+    for n, server in enumerate(grid.substation_servers):
+        async with grid.proxy.session.post(
+            server.make_url("/charge"), json={"vehicle_id": f"EV-{n}", "amount": 30 + n}
+        ):
+            pass
+    router = grid.proxy.app[ROUTER]
+    await grid.proxy.app[POLLER].poll_round()
+    views = router.balancer.views()
+    assert [(v.name, v.load_kw, v.polled_load_kw, v.capacity_kw) for v in views] == [
+        ("substation1", 30, 30, 500),
+        ("substation2", 31, 31, 250),
+    ]
+
+
+async def test_a_failed_poll_makes_a_substation_suspect_then_down(start_grid: GridFactory) -> None:
+    grid = await start_grid([500, 500])
+    await grid.substation_servers[0].close()
+    poller, balancer = grid.proxy.app[POLLER], grid.proxy.app[ROUTER].balancer
+    await poller.poll_round()
+    assert [v.health for v in balancer.views()] == ["suspect", "healthy"]
+    await poller.poll_round()
+    assert [v.health for v in balancer.views()] == ["down", "healthy"]
+
+
+async def test_discovery_resolves_a_name_to_substation_urls() -> None:
+    assert await resolve_substations("localhost:8001") == ["http://127.0.0.1:8001"]
+    assert await resolve_substations("no-such-host.invalid:8001") == []
