@@ -14,6 +14,7 @@ are baselines kept to be measured against (SPEC section 2).
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
@@ -42,6 +43,11 @@ class SubstationView:
     pending_kw: float = 0.0
     health: HealthState = "healthy"
     draining: bool = False
+    # Sessions this proxy booked here, (ends_at, granted kW), in order of their end. Those that
+    # ended since the last report are taken off the reported load: between polls, the view of a
+    # substation nobody sent to would otherwise stay at its old, higher load.
+    bookings: deque[tuple[float, float]] = field(default_factory=deque)
+    ended_since_report_kw: float = 0.0
 
     @property
     def serving(self) -> bool:
@@ -49,7 +55,15 @@ class SubstationView:
 
     @property
     def projected_load_kw(self) -> float:
-        return self.load_kw + self.pending_kw
+        return max(0.0, self.load_kw - self.ended_since_report_kw) + self.pending_kw
+
+    def settle(self, now: float) -> None:
+        """Take off the reported load what this proxy knows has ended since the report."""
+        bookings = self.bookings
+        while bookings and bookings[0][0] <= now:
+            ends_at, kw = bookings.popleft()
+            if ends_at > self.reported_at:
+                self.ended_since_report_kw += kw
 
     @property
     def projected_headroom_kw(self) -> float | None:
@@ -91,7 +105,15 @@ class Balancer:
         """A load report from a substation's answer (its `X-Substation-*` headers)."""
         view = self._by_key.get(key)
         if view is not None and now >= view.reported_at:
+            view.settle(now)  # what ended before now is in this report already
             view.load_kw, view.capacity_kw, view.reported_at = load_kw, capacity_kw, now
+            view.ended_since_report_kw = 0.0
+
+    def record_booking(self, key: str, ends_at: float, granted_kw: float) -> None:
+        """A session this proxy booked: its end will be taken off the load when it comes."""
+        view = self._by_key.get(key)
+        if view is not None:
+            view.bookings.append((ends_at, granted_kw))
 
     def record_poll(
         self,
@@ -130,28 +152,40 @@ class Balancer:
         # Exactly 0 when nothing is in flight, so float dust never looks like load.
         view.pending_kw = 0.0 if view.in_flight == 0 else max(0.0, view.pending_kw - kw)
 
-    def choose(self, amount_kw: float, min_amount_kw: float, attempts: int) -> list[str]:
-        """Up to `attempts` substations to try in turn, the best first."""
+    def choose(
+        self, amount_kw: float, min_amount_kw: float, attempts: int, now: float | None = None
+    ) -> list[str]:
+        """Up to `attempts` substations to try in turn, the best first.
+
+        With `now`, `headroom` takes off the load of sessions known to have ended by then.
+        """
         if self.policy == "headroom":
-            ranked = self._rank_by_headroom(amount_kw, min_amount_kw)
+            ranked = self._rank_by_headroom(amount_kw, min_amount_kw, now)
         else:
             ranked = self._rank_baseline([view for view in self._views if view.serving])
         return [view.key for view in ranked[:attempts]]
 
-    def _rank_by_headroom(self, amount_kw: float, min_amount_kw: float) -> list[SubstationView]:
+    def _rank_by_headroom(
+        self, amount_kw: float, min_amount_kw: float, now: float | None
+    ) -> list[SubstationView]:
         if len(self._views) > FULL_SCAN_LIMIT:
-            sampled = self._two_choices(amount_kw)
+            sampled = self._two_choices(amount_kw, now)
             if sampled:
                 return sampled
-        return rank_by_headroom(
-            [view for view in self._views if view.serving], amount_kw, min_amount_kw
-        )
+        serving = [view for view in self._views if view.serving]
+        if now is not None:
+            for view in serving:
+                view.settle(now)
+        return rank_by_headroom(serving, amount_kw, min_amount_kw)
 
-    def _two_choices(self, amount_kw: float) -> list[SubstationView]:
+    def _two_choices(self, amount_kw: float, now: float | None) -> list[SubstationView]:
         """Best of random pairs that fit the full amount; [] sends the caller to a full scan."""
         chosen: list[SubstationView] = []
         for _ in range(_SAMPLE_ROUNDS):
             pair = self.rng.sample(self._views, 2)
+            if now is not None:
+                for view in pair:
+                    view.settle(now)
             fitting = [view for view in pair if view not in chosen and fits(view, amount_kw)]
             fitting.sort(key=lambda view: (view.projected_utilization, view.in_flight))
             chosen.extend(fitting)

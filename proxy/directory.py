@@ -16,6 +16,7 @@ class SessionRoute:
     vehicle_id: str
     substation: str  # the substation's key (base URL)
     ends_at: float
+    granted_kw: float = 0.0
 
 
 class SessionDirectory:

@@ -64,7 +64,9 @@ class ChargeRouter:
         self, request: ChargeRequest, headers: Mapping[str, str]
     ) -> UpstreamAnswer:
         attempts = self.retries + 1
-        candidates = self.balancer.choose(request.amount_kw, request.min_amount_kw, attempts)
+        candidates = self.balancer.choose(
+            request.amount_kw, request.min_amount_kw, attempts, now=self.clock()
+        )
         route = self.directory.for_vehicle(request.vehicle_id, self.clock())
         if route is not None and self.balancer.has(route.substation):
             others = [key for key in candidates if key != route.substation]
@@ -148,6 +150,8 @@ class ChargeRouter:
             route = session_route(key, answer.body)
             if route is not None:
                 self.directory.remember(route, now)
+                if answer.status == 201:
+                    self.balancer.record_booking(key, route.ends_at, route.granted_kw)
 
 
 def as_refusal(answer: UpstreamAnswer) -> NoCapacity | None:
@@ -169,6 +173,7 @@ def session_route(key: str, body: bytes) -> SessionRoute | None:
             vehicle_id=str(session["vehicle_id"]),
             substation=key,
             ends_at=datetime.fromisoformat(session["ends_at"]).timestamp(),
+            granted_kw=float(session["granted_kw"]),
         )
     except (ValueError, KeyError, TypeError):
         return None

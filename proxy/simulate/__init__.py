@@ -1,0 +1,1 @@
+"""`python -m proxy.simulate`: the real balancer and ledger in virtual time (SPEC section 3)."""

@@ -1,0 +1,106 @@
+"""What a simulation measures (SPEC section 3), sampled every virtual second.
+
+`spread` is the gap in utilization between the most and the least utilized live substation;
+`needless_alert_s` counts seconds some substation was over 80 % while the live grid as a whole
+was under 80 % (an alert a better balance would not have raised); `overload_s` counts seconds
+any substation was over 100 %, which the ledger makes impossible whatever the policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from substation.ledger import Session, SessionLedger
+from substation.protocol import ChargeRequest
+
+if TYPE_CHECKING:
+    from proxy.simulate.scenario import Scenario
+
+ALERT_UTILIZATION = 0.8
+_TOLERANCE = 1e-9
+
+
+@dataclass
+class Measurements:
+    ledgers: Mapping[str, SessionLedger]
+    requests: int = 0
+    accepted: int = 0
+    curtailed: int = 0
+    rejected_count: int = 0
+    interrupted: int = 0
+    false_rejects: int = 0
+    retries: int = 0
+    wait_timeouts: int = 0
+    waited: list[float] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    # Utilization of each substation at each sample; None while it is down.
+    utilization: dict[str, list[float | None]] = field(default_factory=dict)
+    spreads: list[float] = field(default_factory=list)
+    needless_alert_s: float = 0.0
+    overload_s: float = 0.0
+    peak: dict[str, float] = field(default_factory=dict)
+
+    def admitted(self, session: Session) -> None:
+        if session.curtailed:
+            self.curtailed += 1
+        else:
+            self.accepted += 1
+        ledger = self.ledgers[session.substation]
+        share = ledger.load_kw / ledger.capacity_kw
+        self.peak[ledger.substation] = max(self.peak.get(ledger.substation, 0.0), share)
+
+    def rejected(self, request: ChargeRequest, live: list[SessionLedger], now: float) -> None:
+        self.rejected_count += 1
+        for ledger in live:
+            ledger.expire(now)
+        if any(ledger.headroom_kw >= request.amount_kw for ledger in live):
+            self.false_rejects += 1
+
+    def sample(self, now: float, down: Collection[str]) -> None:
+        self.times.append(now)
+        live: list[float] = []
+        load_kw = capacity_kw = 0.0
+        for name, ledger in self.ledgers.items():
+            if name in down:
+                self.utilization.setdefault(name, []).append(None)
+                continue
+            share = ledger.load_kw / ledger.capacity_kw
+            self.utilization.setdefault(name, []).append(share)
+            self.peak[name] = max(self.peak.get(name, 0.0), share)
+            live.append(share)
+            load_kw, capacity_kw = load_kw + ledger.load_kw, capacity_kw + ledger.capacity_kw
+        if not live:
+            return
+        self.spreads.append(max(live) - min(live))
+        grid_share = load_kw / capacity_kw
+        if max(live) > ALERT_UTILIZATION and grid_share < ALERT_UTILIZATION:
+            self.needless_alert_s += 1
+        if max(live) > 1 + _TOLERANCE:
+            self.overload_s += 1
+
+    def summary(self, scenario: Scenario) -> dict[str, Any]:
+        spreads = sorted(self.spreads) or [0.0]
+        p95 = spreads[min(len(spreads) - 1, int(0.95 * len(spreads)))]
+        waited = sorted(self.waited)
+        return {
+            "requests": self.requests,
+            "accepted": self.accepted,
+            "curtailed": self.curtailed,
+            "rejected": self.rejected_count,
+            "interrupted": self.interrupted,
+            "false_rejects": self.false_rejects,
+            "retries": self.retries,
+            "waited": len(waited),
+            "wait_timeouts": self.wait_timeouts,
+            "wait_p95_s": round(waited[int(0.95 * (len(waited) - 1))], 3) if waited else 0.0,
+            "peak_utilization": {
+                spec.name: round(self.peak.get(spec.name, 0.0), 4) for spec in scenario.substations
+            },
+            "spread_p95": round(p95, 4),
+            "max_spread": round(spreads[-1], 4),
+            "one_request": round(scenario.one_request_utilization, 4),
+            "needless_alert_s": self.needless_alert_s,
+            "overload_s": self.overload_s,
+        }

@@ -1,0 +1,135 @@
+"""Simulator scenarios (SPEC section 3): the YAML file as one frozen value, checked on load."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_LATENCY_S = 0.01
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be run; the message says which key is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubstationSpec:
+    name: str
+    capacity_kw: float
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    substation: str
+    at_s: float
+    until_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    substations: tuple[SubstationSpec, ...]
+    session_seconds: float
+    poll_interval_s: float
+    proxies: int
+    duration_s: float
+    burst: int  # requests at t=0 (0: none)
+    rate: tuple[tuple[float, float], ...]  # piecewise-linear EVs per second
+    amount_kw: tuple[float, float]
+    min_amount_ratio: float
+    failures: tuple[Failure, ...] = ()
+    latency_s: float = DEFAULT_LATENCY_S  # one proxy -> substation -> proxy round trip
+    max_wait_s: float = 0.0  # what every EV asks for: waiting for room at the proxy
+
+    @property
+    def one_request_utilization(self) -> float:
+        """The largest request over the smallest capacity: "balanced within one request"."""
+        return self.amount_kw[1] / min(spec.capacity_kw for spec in self.substations)
+
+    def rate_at(self, t: float) -> float:
+        points = self.rate
+        if not points or t < points[0][0]:
+            return 0.0
+        for (t0, r0), (t1, r1) in itertools.pairwise(points):
+            if t0 <= t <= t1:
+                return r0 if t1 == t0 else r0 + (r1 - r0) * (t - t0) / (t1 - t0)
+        return points[-1][1]
+
+    @property
+    def peak_rate(self) -> float:
+        return max((rate for _, rate in self.rate), default=0.0)
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ScenarioError(f"{path}: not YAML: {error}") from error
+    if not isinstance(document, dict):
+        raise ScenarioError(f"{path}: a scenario is a mapping of keys")
+    try:
+        return _build(path.stem, document)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ScenarioError(f"{path}: {error!r}") from error
+
+
+def _build(name: str, doc: dict[str, Any]) -> Scenario:
+    arrivals = doc["arrivals"]
+    amount_low, amount_high = (float(kw) for kw in doc["amount_kw"])
+    scenario = Scenario(
+        name=name,
+        substations=_substations(doc),
+        session_seconds=float(doc.get("session_seconds", 60)),
+        poll_interval_s=float(doc.get("poll_interval", 5)),
+        proxies=int(doc.get("proxies", 1)),
+        duration_s=float(doc["duration_s"]),
+        burst=int(arrivals.get("burst", 0)),
+        rate=tuple((float(t), float(rate)) for t, rate in arrivals.get("rate", [])),
+        amount_kw=(amount_low, amount_high),
+        min_amount_ratio=float(doc.get("min_amount_ratio", 1.0)),
+        failures=tuple(
+            Failure(str(f["substation"]), float(f["at"]), float(f["until"]))
+            for f in doc.get("failures", [])
+        ),
+        latency_s=float(doc.get("latency_s", DEFAULT_LATENCY_S)),
+        max_wait_s=float(doc.get("max_wait_s", 0.0)),
+    )
+    _check(scenario)
+    return scenario
+
+
+def _substations(doc: dict[str, Any]) -> tuple[SubstationSpec, ...]:
+    if "substations_generate" in doc:
+        generate = doc["substations_generate"]
+        low, high = (float(kw) for kw in generate["capacity_kw"])
+        rng = random.Random(generate.get("seed", 0))
+        return tuple(
+            SubstationSpec(f"sub{number:04d}", round(rng.uniform(low, high), 1))
+            for number in range(int(generate["count"]))
+        )
+    return tuple(
+        SubstationSpec(str(spec["name"]), float(spec["capacity_kw"])) for spec in doc["substations"]
+    )
+
+
+def _check(scenario: Scenario) -> None:
+    names = [spec.name for spec in scenario.substations]
+    if not names or len(set(names)) != len(names):
+        raise ValueError("substations must be a non-empty list of distinct names")
+    if any(spec.capacity_kw <= 0 for spec in scenario.substations):
+        raise ValueError("every capacity_kw must be more than 0")
+    if not 0 < scenario.amount_kw[0] <= scenario.amount_kw[1] <= 350:
+        raise ValueError("amount_kw must be [low, high] within (0, 350]")
+    if not 0 < scenario.min_amount_ratio <= 1:
+        raise ValueError("min_amount_ratio must be in (0, 1]")
+    if scenario.proxies < 1 or scenario.duration_s <= 0 or scenario.latency_s < 0:
+        raise ValueError("proxies >= 1, duration_s > 0 and latency_s >= 0 are needed")
+    if any(failure.substation not in names for failure in scenario.failures):
+        raise ValueError("a failure names a substation the scenario does not have")
+    if not 0 <= scenario.max_wait_s <= 300:
+        raise ValueError("max_wait_s must be between 0 and 300")

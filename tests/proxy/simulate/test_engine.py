@@ -1,0 +1,146 @@
+"""The simulator on the shipped scenarios and on small ones made here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from proxy.balancer import POLICIES, Policy
+from proxy.simulate.engine import simulate
+from proxy.simulate.scenario import Scenario, ScenarioError, load_scenario
+from stack.burst import seed_payloads
+from tests.helpers import Grid
+
+SCENARIOS = sorted(Path("scenarios").glob("*.yaml"))
+QUICK = [path for path in SCENARIOS if path.stem != "city-scale"]
+GridFactory = Callable[..., Awaitable[Grid]]
+
+
+def write_scenario(tmp_path: Path, **keys: object) -> Path:
+    document: dict[str, object] = {
+        "substations": [{"name": "a", "capacity_kw": 300}, {"name": "b", "capacity_kw": 150}],
+        "duration_s": 240,
+        "arrivals": {"rate": [[0, 0.5], [120, 3], [240, 0.5]]},
+        "amount_kw": [7, 22],
+        **keys,
+    }
+    path = tmp_path / "made.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.mark.parametrize("path", QUICK, ids=lambda path: path.stem)
+@pytest.mark.parametrize("policy", POLICIES)
+def test_no_policy_ever_overloads_a_substation(path: Path, policy: Policy) -> None:
+    result = simulate(load_scenario(path), policy)
+    assert result["overload_s"] == 0
+    assert all(peak <= 1 for peak in result["peak_utilization"].values())
+    assert result["accepted"] + result["curtailed"] + result["rejected"] == result["requests"]
+
+
+@pytest.mark.parametrize("path", QUICK, ids=lambda path: path.stem)
+def test_headroom_never_refuses_what_a_substation_could_take(path: Path) -> None:
+    assert simulate(load_scenario(path), "headroom")["false_rejects"] <= 3
+
+
+def test_seed_burst_headroom_ends_within_one_request_and_least_loaded_piles_up() -> None:
+    scenario = load_scenario(Path("scenarios/seed-burst.yaml"))
+    headroom = simulate(scenario, "headroom")
+    assert headroom["max_spread"] * 500 <= 20
+    seed_like = simulate(scenario, "least-loaded")
+    # The seed's policy sends everything to the first substation; only its refusal (which
+    # the seed never had) sends the rest on, so the substations fill one after another.
+    peaks = seed_like["peak_utilization"]
+    assert peaks["substation1"] == pytest.approx(1, abs=0.04)
+    assert peaks["substation3"] < 0.6
+    assert seed_like["max_spread"] > 10 * headroom["max_spread"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_headroom_spreads_no_worse_than_any_baseline(tmp_path: Path, seed: int) -> None:
+    scenario = load_scenario(write_scenario(tmp_path, proxies=2, min_amount_ratio=0.5))
+    results = {policy: simulate(scenario, policy, seed) for policy in POLICIES}
+    best_baseline = min(r["spread_p95"] for p, r in results.items() if p != "headroom")
+    assert results["headroom"]["spread_p95"] <= best_baseline
+    assert results["headroom"]["needless_alert_s"] <= min(
+        r["needless_alert_s"] for r in results.values()
+    )
+
+
+def test_failed_substation_loses_its_sessions_and_is_never_chosen(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path, failures=[{"substation": "a", "at": 100, "until": 240}])
+    result = simulate(load_scenario(path), "headroom")
+    assert result["interrupted"] > 0
+    assert result["overload_s"] == 0
+
+
+def test_waiting_requests_get_power_instead_of_a_refusal(tmp_path: Path) -> None:
+    crowded = {"arrivals": {"rate": [[0, 6], [240, 6]]}, "min_amount_ratio": 1.0}
+    refused = simulate(load_scenario(write_scenario(tmp_path, **crowded)), "headroom")
+    waiting_path = write_scenario(tmp_path, max_wait_s=120, **crowded)
+    waited = simulate(load_scenario(waiting_path), "headroom")
+    assert waited["waited"] > 0
+    assert waited["rejected"] < refused["rejected"]
+    assert waited["overload_s"] == 0
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"amount_kw": [0, 10]},
+        {"substations": []},
+        {"failures": [{"substation": "nowhere", "at": 1, "until": 2}]},
+        {"max_wait_s": 301},
+    ],
+)
+def test_bad_scenarios_are_refused_with_a_reason(tmp_path: Path, broken: dict[str, object]) -> None:
+    with pytest.raises(ScenarioError):
+        load_scenario(write_scenario(tmp_path, **broken))
+
+
+def test_cli_prints_json_for_every_policy_and_a_plot(tmp_path: Path) -> None:
+    plot = tmp_path / "seed.png"
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "proxy.simulate",
+            "scenarios/seed-burst.yaml",
+            "--json",
+            "--plot",
+            str(plot),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    report = json.loads(finished.stdout)
+    assert report["scenario"] == "seed-burst"
+    assert set(report["results"]) == set(POLICIES)
+    assert plot.stat().st_size > 10_000
+
+
+async def test_simulation_and_reality_agree_on_the_seed_burst(start_grid: GridFactory) -> None:
+    scenario: Scenario = load_scenario(Path("scenarios/seed-burst.yaml"))
+    simulated_spread_kw = simulate(scenario, "headroom")["max_spread"] * 500
+    grid = await start_grid([500, 500, 500])
+    payloads = seed_payloads(100, seed=9)
+    await asyncio.gather(*(grid.proxy.post("/charge", json=p) for p in payloads))
+    real_spread_kw = max(grid.loads_kw()) - min(grid.loads_kw())
+    assert simulated_spread_kw <= 20
+    assert real_spread_kw <= 20
+
+
+def test_city_scale_runs_with_two_choices_and_never_overloads() -> None:
+    result = simulate(load_scenario(Path("scenarios/city-scale.yaml")), "headroom")
+    assert result["requests"] > 30_000
+    assert result["overload_s"] == 0
+    assert result["false_rejects"] == 0
