@@ -15,6 +15,7 @@ from aiohttp import web
 from proxy.balancer import Balancer
 from proxy.config import ProxyConfig
 from proxy.errors import ChargeError, UnknownSession
+from proxy.health import SERVING
 from proxy.metrics import ProxyMetrics
 from proxy.poller import Poller
 from proxy.router import ChargeRouter
@@ -96,7 +97,7 @@ async def get_substations(request: web.Request) -> web.StreamResponse:
         {
             "name": view.name,
             "url": view.key,
-            "healthy": view.health in ("healthy", "suspect"),
+            "healthy": view.health in SERVING,
             "health": view.health,
             "draining": view.draining,
             "capacity_kw": view.capacity_kw,

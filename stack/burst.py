@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
+
+from proxy.poller import parse_metrics
 
 BURST_SIZE = 100
 AMOUNT_RANGE_KW = (5.0, 20.0)
@@ -90,14 +91,8 @@ async def _charge(
 
 async def read_substation_load(client: aiohttp.ClientSession, url: str) -> tuple[str, float, float]:
     async with client.get(f"{url}/metrics") as answer:
-        text = await answer.text()
-    values: dict[str, float] = {}
-    name = url
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            values[sample.name] = sample.value
-            name = sample.labels.get("substation", name)
-    return name, values["current_load"], values["substation_capacity_kw"]
+        reading = parse_metrics(await answer.text())
+    return reading.name or url, reading.load_kw, reading.capacity_kw
 
 
 def format_report(result: BurstResult, title: str) -> str:
