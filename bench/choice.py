@@ -1,0 +1,43 @@
+"""`python -m bench.choice`: nanoseconds per balancing choice at 3 to 3,000 substations.
+
+A figure to read, not a test: `headroom` should stay flat past 8 substations (power of two
+choices), where the full-scan baselines grow with the count.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+
+from proxy.balancer import POLICIES, Balancer
+
+COUNTS = (3, 30, 300, 3000)
+CHOICES = 20_000
+
+
+def ns_per_choice(policy: str, count: int) -> float:
+    balancer = Balancer(policy=policy, rng=random.Random(1))  # type: ignore[arg-type]
+    keys = [f"s{number}" for number in range(count)]
+    balancer.set_substations(keys)
+    rng = random.Random(2)
+    for key in keys:
+        balancer.record_poll(
+            key, 0.0, load_kw=rng.uniform(0, 300), capacity_kw=500.0, draining=False
+        )
+    started = time.perf_counter_ns()
+    for _ in range(CHOICES):
+        balancer.choose(11.0, 11.0, attempts=3, now=1.0)
+    return (time.perf_counter_ns() - started) / CHOICES
+
+
+def main() -> int:
+    print(f"{'policy':<18}" + "".join(f"{count:>10}" for count in COUNTS) + "   (ns per choice)")
+    for policy in POLICIES:
+        row = "".join(f"{ns_per_choice(policy, count):>10.0f}" for count in COUNTS)
+        print(f"{policy:<18}{row}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
