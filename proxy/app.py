@@ -47,7 +47,14 @@ def create_app(
     app = web.Application(middlewares=[error_middleware])
     app[CONFIG] = config
     app[ROUTER] = ChargeRouter(balancer, upstream, metrics, clock, config.retries)
-    app[POLLER] = Poller(balancer, upstream, clock, config.poll_interval_s, config.discover)
+    app[POLLER] = Poller(
+        balancer,
+        upstream,
+        clock,
+        config.poll_interval_s,
+        config.discover,
+        after_round=app[ROUTER].hold.power_freed,
+    )
     app.cleanup_ctx.append(_poll_in_background)
     app.router.add_post("/charge", post_charge)
     app.router.add_get("/charge/{session_id}", session_call)
@@ -61,7 +68,7 @@ def create_app(
 async def _poll_in_background(app: web.Application) -> AsyncIterator[None]:
     # The first round runs before the proxy serves, so it starts knowing every capacity.
     await app[POLLER].poll_round()
-    async with app[POLLER].running():
+    async with app[POLLER].running(), app[ROUTER].hold.serving():
         yield
     await app[ROUTER].upstream.close()
 
@@ -110,12 +117,15 @@ async def get_substations(request: web.Request) -> web.StreamResponse:
         }
         for view in router.balancer.views()
     ]
-    return web.json_response(listing)
+    # SPEC makes the body a list of substations; the charges held for room ride in a header.
+    return web.json_response(listing, headers={"X-Charges-Waiting": str(len(router.hold))})
 
 
 async def get_metrics(request: web.Request) -> web.StreamResponse:
     router = request.app[ROUTER]
-    body, headers = router.metrics.render(router.balancer, request.headers.getall("Accept", []))
+    body, headers = router.metrics.render(
+        router.balancer, len(router.hold), request.headers.getall("Accept", [])
+    )
     return web.Response(body=body, headers=headers)
 
 

@@ -48,6 +48,9 @@ class ProxyMetrics:
         self._load = Gauge("proxy_substation_load_kw", "Newest reported load, kW", registry=r)
         self._capacity = Gauge("proxy_substation_capacity_kw", "Reported capacity, kW", registry=r)
         self._up = Gauge("proxy_substation_up", "1 while the substation takes charges", registry=r)
+        self._waiting = Gauge(
+            "proxy_waiting_requests", "Charges held for room (max_wait_s)", registry=r
+        )
         self._retries.set({}, 0)
         for reason in REJECT_REASONS:
             self._rejected.set({"reason": reason}, 0)
@@ -62,12 +65,15 @@ class ProxyMetrics:
     def count_rejection(self, reason: str) -> None:
         self._rejected.inc({"reason": reason})
 
-    def render(self, balancer: Balancer, accept_headers: list[str]) -> tuple[bytes, dict[str, str]]:
+    def render(
+        self, balancer: Balancer, waiting: int, accept_headers: list[str]
+    ) -> tuple[bytes, dict[str, str]]:
         for view in balancer.views():
             labels = {"substation": view.name}
             self._in_flight.set(labels, view.in_flight)
             self._load.set(labels, view.load_kw)
             self._capacity.set(labels, view.capacity_kw or 0.0)
             self._up.set(labels, int(view.serving))
+        self._waiting.set({}, waiting)
         body, headers = render(self.registry, accept_headers)
         return body, dict(headers)

@@ -58,6 +58,7 @@ class Poller:
         interval_s: float,
         discover: str | None = None,
         rng: random.Random | None = None,
+        after_round: Callable[[], None] | None = None,
     ) -> None:
         self._balancer = balancer
         self._upstream = upstream
@@ -65,6 +66,8 @@ class Poller:
         self._interval_s = interval_s
         self._discover = discover
         self._rng = rng or random.Random()
+        # Told after every round: charges waiting for room may try again on what it found.
+        self._after_round = after_round
 
     async def poll_round(self) -> None:
         if self._discover:
@@ -73,6 +76,8 @@ class Poller:
                 self._balancer.set_substations(discovered)
         views = self._balancer.views()
         await asyncio.gather(*(self.poll_one(view.key) for view in views))
+        if self._after_round is not None:
+            self._after_round()
 
     async def poll_one(self, key: str) -> None:
         try:

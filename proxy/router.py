@@ -22,6 +22,7 @@ from proxy.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from proxy.holding import ChargeHold
 from proxy.metrics import ProxyMetrics
 from proxy.upstream import Upstream, UpstreamAnswer
 from substation.protocol import HEADER_CAPACITY_KW, HEADER_LOAD_KW, ChargeRequest
@@ -47,6 +48,7 @@ class ChargeRouter:
         # One request per vehicle at a time: a second one waits for the first to finish, then
         # is sent where the first booked, which answers with the same session.
         self._vehicles_in_flight: dict[str, asyncio.Future[None]] = {}
+        self.hold = ChargeHold(self._charge_once, clock)
 
     async def charge(self, request: ChargeRequest, headers: Mapping[str, str]) -> UpstreamAnswer:
         vehicle_id = request.vehicle_id
@@ -54,8 +56,13 @@ class ChargeRouter:
             await asyncio.shield(earlier)
         done = asyncio.get_running_loop().create_future()
         self._vehicles_in_flight[vehicle_id] = done
+        headers = {**JSON_HEADERS, **headers}
         try:
-            return await self._charge_once(request, {**JSON_HEADERS, **headers})
+            return await self._charge_once(request, headers)
+        except NoCapacity as refusal:
+            if request.max_wait_s <= 0:
+                raise
+            return await self.hold.hold(request, headers, refusal)
         finally:
             del self._vehicles_in_flight[vehicle_id]
             done.set_result(None)
@@ -126,6 +133,7 @@ class ChargeRouter:
             raise UnknownSession(f"no active session {session_id}")
         if method == "DELETE":
             self.directory.forget(session_id)
+            self.hold.power_freed()
         return found[0]
 
     async def _ask_about_session(

@@ -1,0 +1,113 @@
+"""Charges held at the proxy while they wait for room (`max_wait_s`): the async shell of WaitQueue.
+
+One task serves the queue: it sleeps until the head is due (its Retry-After came, or power was
+seen freed) or a deadline passes, then lets the head try every substation again. Waiters are
+served strictly in arrival order; each handler only awaits its own future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from proxy.errors import ChargeError, NoCapacity
+from proxy.upstream import UpstreamAnswer
+from proxy.waiting import Waiter, WaitQueue
+from substation.protocol import ChargeRequest
+
+TryCharge = Callable[[ChargeRequest, Mapping[str, str]], Awaitable[UpstreamAnswer]]
+
+
+@dataclass(slots=True, eq=False)
+class HeldCharge:
+    request: ChargeRequest
+    headers: Mapping[str, str]
+    answer: asyncio.Future[UpstreamAnswer]
+    retry_after_s: float  # of the last refusal: what the client is told if the wait runs out
+
+
+class ChargeHold:
+    def __init__(self, try_charge: TryCharge, clock: Callable[[], float]) -> None:
+        self._try_charge = try_charge
+        self._clock = clock
+        self.queue: WaitQueue[HeldCharge] = WaitQueue()
+        self._changed = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    async def hold(
+        self, request: ChargeRequest, headers: Mapping[str, str], refusal: NoCapacity
+    ) -> UpstreamAnswer:
+        """Wait for room, first come first served, for at most `request.max_wait_s`."""
+        held = HeldCharge(
+            request, headers, asyncio.get_running_loop().create_future(), refusal.retry_after_s
+        )
+        waiter = self.queue.join(held, self._clock(), request.max_wait_s, refusal.retry_after_s)
+        self._changed.set()
+        try:
+            return await held.answer
+        finally:
+            self.queue.leave(waiter)  # a client that hung up leaves the queue too
+            self._changed.set()
+
+    def power_freed(self) -> None:
+        """Power was seen freed (a stop passed through, a poll showed room): try the head now."""
+        self.queue.power_freed(self._clock())
+        self._changed.set()
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._serve_forever())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _serve_forever(self) -> None:
+        while True:
+            self._give_up_late(self._clock())
+            head = self.queue.due(self._clock())
+            if head is not None:
+                await self._take_turn(head)
+                continue
+            next_at = self.queue.next_event_at()
+            timeout = None if next_at is None else max(0.0, next_at - self._clock())
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def _give_up_late(self, now: float) -> None:
+        for waiter in self.queue.timed_out(now):
+            held = waiter.item
+            if not held.answer.done():
+                held.answer.set_exception(
+                    NoCapacity(
+                        f"no room for {held.request.min_amount_kw:g} kW "
+                        f"within {held.request.max_wait_s:g} s",
+                        retry_after_s=held.retry_after_s,
+                        headroom_kw=None,
+                    )
+                )
+
+    async def _take_turn(self, waiter: Waiter[HeldCharge]) -> None:
+        held = waiter.item
+        self.queue.take_turn(waiter)
+        try:
+            answer = await self._try_charge(held.request, held.headers)
+        except NoCapacity as refusal:
+            held.retry_after_s = refusal.retry_after_s
+            self.queue.refused_again(waiter, self._clock(), refusal.retry_after_s)
+            return
+        except ChargeError as error:
+            self.queue.leave(waiter)
+            if not held.answer.done():
+                held.answer.set_exception(error)
+            return
+        self.queue.leave(waiter)
+        if not held.answer.done():
+            held.answer.set_result(answer)
