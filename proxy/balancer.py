@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -153,32 +153,42 @@ class Balancer:
         view.pending_kw = 0.0 if view.in_flight == 0 else max(0.0, view.pending_kw - kw)
 
     def choose(
-        self, amount_kw: float, min_amount_kw: float, attempts: int, now: float | None = None
+        self,
+        amount_kw: float,
+        min_amount_kw: float,
+        attempts: int,
+        now: float | None = None,
+        exclude: Collection[str] = (),
     ) -> list[str]:
         """Up to `attempts` substations to try in turn, the best first.
 
         With `now`, `headroom` takes off the load of sessions known to have ended by then.
+        `exclude` names substations already tried for this request (a retry asks again, so it
+        ranks on what the refusals just reported).
         """
         if self.policy == "headroom":
-            ranked = self._rank_by_headroom(amount_kw, min_amount_kw, now)
+            ranked = self._rank_by_headroom(amount_kw, min_amount_kw, now, exclude)
         else:
-            ranked = self._rank_baseline([view for view in self._views if view.serving])
+            serving = [view for view in self._views if view.serving and view.key not in exclude]
+            ranked = self._rank_baseline(serving)
         return [view.key for view in ranked[:attempts]]
 
     def _rank_by_headroom(
-        self, amount_kw: float, min_amount_kw: float, now: float | None
+        self, amount_kw: float, min_amount_kw: float, now: float | None, exclude: Collection[str]
     ) -> list[SubstationView]:
         if len(self._views) > FULL_SCAN_LIMIT:
-            sampled = self._two_choices(amount_kw, now)
+            sampled = self._two_choices(amount_kw, now, exclude)
             if sampled:
                 return sampled
-        serving = [view for view in self._views if view.serving]
+        serving = [view for view in self._views if view.serving and view.key not in exclude]
         if now is not None:
             for view in serving:
                 view.settle(now)
         return rank_by_headroom(serving, amount_kw, min_amount_kw)
 
-    def _two_choices(self, amount_kw: float, now: float | None) -> list[SubstationView]:
+    def _two_choices(
+        self, amount_kw: float, now: float | None, exclude: Collection[str]
+    ) -> list[SubstationView]:
         """Best of random pairs that fit the full amount; [] sends the caller to a full scan."""
         chosen: list[SubstationView] = []
         for _ in range(_SAMPLE_ROUNDS):
@@ -186,7 +196,11 @@ class Balancer:
             if now is not None:
                 for view in pair:
                     view.settle(now)
-            fitting = [view for view in pair if view not in chosen and fits(view, amount_kw)]
+            fitting = [
+                view
+                for view in pair
+                if view not in chosen and view.key not in exclude and fits(view, amount_kw)
+            ]
             fitting.sort(key=lambda view: (view.projected_utilization, view.in_flight))
             chosen.extend(fitting)
             if len(chosen) >= 2:

@@ -70,20 +70,15 @@ class ChargeRouter:
     async def _charge_once(
         self, request: ChargeRequest, headers: Mapping[str, str]
     ) -> UpstreamAnswer:
-        attempts = self.retries + 1
-        candidates = self.balancer.choose(
-            request.amount_kw, request.min_amount_kw, attempts, now=self.clock()
-        )
-        route = self.directory.for_vehicle(request.vehicle_id, self.clock())
-        if route is not None and self.balancer.has(route.substation):
-            others = [key for key in candidates if key != route.substation]
-            candidates = [route.substation, *others][:attempts]
-        if not candidates:
-            raise NoHealthySubstation("no substation is up and taking charges")
+        tried: list[str] = []
         refusals: list[NoCapacity] = []
-        for attempt, key in enumerate(candidates):
+        for attempt in range(self.retries + 1):
+            key = self._next_candidate(request, tried)
+            if key is None:
+                break
             if attempt:
                 self.metrics.count_retry()
+            tried.append(key)
             try:
                 answer = await self._forward_charge(key, request, headers)
             except UpstreamUnreachable:
@@ -93,13 +88,24 @@ class ChargeRouter:
                 return answer
             refusals.append(refusal)
         if not refusals:
-            raise NoHealthySubstation("no substation could be reached")
+            raise NoHealthySubstation("no substation is up and taking charges")
         soonest = min(refusals, key=lambda refusal: refusal.retry_after_s)
         raise NoCapacity(
             f"{len(refusals)} substation(s) asked had no room for {request.min_amount_kw:g} kW",
             retry_after_s=soonest.retry_after_s,
             headroom_kw=None,
         )
+
+    def _next_candidate(self, request: ChargeRequest, tried: list[str]) -> str | None:
+        """The vehicle's own substation first if it charges somewhere, else the balancer's pick."""
+        now = self.clock()
+        route = self.directory.for_vehicle(request.vehicle_id, now)
+        if not tried and route is not None and self.balancer.has(route.substation):
+            return route.substation
+        picks = self.balancer.choose(
+            request.amount_kw, request.min_amount_kw, 1, now=now, exclude=tried
+        )
+        return picks[0] if picks else None
 
     async def _forward_charge(
         self, key: str, request: ChargeRequest, headers: Mapping[str, str]

@@ -33,12 +33,11 @@ JITTER = 0.2
 
 @dataclass(slots=True, eq=False)
 class Trip:
-    """One charge request on its way through one proxy, across its candidates."""
+    """One charge request on its way through one proxy, and the substations it tried."""
 
     request: ChargeRequest
     proxy: int
-    candidates: list[str]
-    attempt: int = 0
+    tried: list[str] = field(default_factory=list)
     refusals: list[float] = field(default_factory=list)  # Retry-After of each refusal
     waiter: Waiter[Trip] | None = None
 
@@ -116,20 +115,26 @@ class Simulation:
         self._start(Trip(request, number % len(self.proxies), []))
 
     def _start(self, trip: Trip) -> None:
+        trip.tried, trip.refusals = [], []
+        self._try_next(trip)
+
+    def _try_next(self, trip: Trip) -> None:
+        """Ask the balancer again, as the proxy does, without the substations already tried."""
         balancer = self.proxies[trip.proxy].balancer
         request = trip.request
-        trip.candidates = balancer.choose(
-            request.amount_kw, request.min_amount_kw, RETRIES + 1, now=self.now
-        )
-        trip.attempt, trip.refusals = 0, []
-        if trip.candidates:
-            self._send(trip)
-        else:
+        picks = []
+        if len(trip.tried) <= RETRIES:
+            picks = balancer.choose(
+                request.amount_kw, request.min_amount_kw, 1, now=self.now, exclude=trip.tried
+            )
+        if not picks:
             self._refused_everywhere(trip)
-
-    def _send(self, trip: Trip) -> None:
-        key = trip.candidates[trip.attempt]
-        self.proxies[trip.proxy].balancer.begin(key, trip.request.amount_kw)
+            return
+        if trip.tried:
+            self.measure.retries += 1
+        key = picks[0]
+        trip.tried.append(key)
+        balancer.begin(key, request.amount_kw)
         self.at(self.now + self._leg(), lambda: self._reach(trip, key))
 
     def _leg(self) -> float:
@@ -170,12 +175,7 @@ class Simulation:
                 return
             assert outcome is not None
             trip.refusals.append(outcome)
-        trip.attempt += 1
-        if trip.attempt < len(trip.candidates):
-            self.measure.retries += 1
-            self._send(trip)
-        else:
-            self._refused_everywhere(trip)
+        self._try_next(trip)
 
     def _served(self, trip: Trip) -> None:
         if trip.waiter is not None:
