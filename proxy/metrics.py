@@ -70,6 +70,10 @@ class ProxyMetrics:
     ) -> tuple[bytes, dict[str, str]]:
         for view in balancer.views():
             labels = {"substation": view.name}
+            for code in ("201", "503"):  # series exist before the first charge
+                requests = {**labels, "code": code}
+                if requests not in self._requests.values:
+                    self._requests.set(requests, 0)
             self._in_flight.set(labels, view.in_flight)
             self._load.set(labels, view.load_kw)
             self._capacity.set(labels, view.capacity_kw or 0.0)

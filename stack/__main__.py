@@ -15,6 +15,7 @@ from pathlib import Path
 
 from stack.burst import BURST_SIZE, format_report, run_burst
 from stack.processes import StackLayout, running_stack
+from stack.prometheus import prometheus_binary
 
 OUT_DIR = Path("out")
 
@@ -24,6 +25,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("command", choices=("up", "demo"))
     parser.add_argument("--proxy-port", type=int, default=8080)
     parser.add_argument("--first-substation-port", type=int, default=8001)
+    parser.add_argument(
+        "--prometheus-port", type=int, default=9090, help="local Prometheus (`up` only)"
+    )
     parser.add_argument("--burst", type=int, default=BURST_SIZE, help="EVs in the demo's burst")
     parser.add_argument("--seed", type=int, default=1, help="seed of the demo's vehicles and kW")
     parser.add_argument("--log-dir", type=Path, default=OUT_DIR / "logs")
@@ -33,7 +37,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     layout = StackLayout(
-        first_substation_port=args.first_substation_port, proxy_port=args.proxy_port
+        first_substation_port=args.first_substation_port,
+        proxy_port=args.proxy_port,
+        prometheus_port=args.prometheus_port if args.command == "up" else None,
     )
     with running_stack(layout, args.log_dir):
         if args.command == "up":
@@ -47,6 +53,10 @@ def serve_until_interrupted(layout: StackLayout) -> int:
         layout.substations(), layout.substation_urls(), strict=False
     ):
         print(f"{name:<10} {url}  ({capacity_kw:g} kW)")
+    if layout.prometheus_url and prometheus_binary():
+        print(f"prometheus {layout.prometheus_url}  (alert rules of prometheus/alerts.yml)")
+    elif layout.prometheus_url:
+        print("prometheus not started: no `prometheus` binary (apt-get install prometheus)")
     print("Ctrl-C stops everything.", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt):

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stack import prometheus
+
 STOP_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 20.0
 
@@ -32,6 +34,8 @@ class StackLayout:
     session_seconds: float = 60.0
     poll_interval_s: float = 5.0
     host: str = "127.0.0.1"
+    prometheus_port: int | None = 9090  # None: no local Prometheus
+    scrape_interval_s: float = 5.0
 
     def substations(self) -> list[tuple[str, int, float]]:
         """(name, port, capacity kW) of each substation: substation1, substation2, ..."""
@@ -46,6 +50,12 @@ class StackLayout:
     @property
     def proxy_url(self) -> str:
         return f"http://{self.host}:{self.proxy_port}"
+
+    @property
+    def prometheus_url(self) -> str | None:
+        if self.prometheus_port is None:
+            return None
+        return f"http://{self.host}:{self.prometheus_port}"
 
 
 @dataclass
@@ -93,11 +103,29 @@ class LocalStack:
             ],
         )
         wait_until_healthy(layout.proxy_url, self.processes)
+        self._start_prometheus()
+
+    def _start_prometheus(self) -> None:
+        layout, binary = self.layout, prometheus.prometheus_binary()
+        if layout.prometheus_url is None or binary is None:
+            return
+        config = prometheus.local_config(
+            f"{layout.host}:{layout.proxy_port}",
+            [f"{layout.host}:{port}" for _, port, _ in layout.substations()],
+            layout.scrape_interval_s,
+        )
+        path = prometheus.write_config(self.log_dir / "prometheus", config)
+        listen = f"{layout.host}:{layout.prometheus_port}"
+        self._spawn_command("prometheus", prometheus.command(binary, path, listen))
+        wait_until_ready(f"{layout.prometheus_url}/-/ready", self.processes)
 
     def _spawn(self, name: str, args: Sequence[str]) -> None:
+        self._spawn_command(name, [sys.executable, *args])
+
+    def _spawn_command(self, name: str, argv: Sequence[str]) -> None:
         log = (self.log_dir / f"{name}.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
+            argv, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
         )
         log.close()
         self.processes.append((name, process))
@@ -130,15 +158,19 @@ def running_stack(layout: StackLayout, log_dir: Path) -> Iterator[LocalStack]:
 def wait_until_healthy(
     base_url: str, processes: Sequence[tuple[str, subprocess.Popen[bytes]]]
 ) -> None:
+    wait_until_ready(f"{base_url}/healthz", processes)
+
+
+def wait_until_ready(url: str, processes: Sequence[tuple[str, subprocess.Popen[bytes]]]) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         for name, process in processes:
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode}; see its log")
         try:
-            with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as answer:
+            with urllib.request.urlopen(url, timeout=1) as answer:
                 if answer.status == 200:
                     return
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
-    raise RuntimeError(f"{base_url} did not answer /healthz within {START_TIMEOUT_S:g} s")
+    raise RuntimeError(f"{url} did not answer within {START_TIMEOUT_S:g} s")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -171,3 +174,15 @@ BAD_CHARGES: list[tuple[str | None, bytes, int, str, str]] = [
         "over 16 KiB",
     ),
 ]
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of a Debian tool the test needs: skipped (and said so) on a dev machine without
+    it, a failure in CI, where `.ci/run` installs it."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed: apt-get install {package}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

@@ -241,3 +241,11 @@ async def test_random_traffic_books_exactly_what_the_answers_say(start_grid: Gri
     assert all(
         load <= capacity for load, capacity in zip(grid.loads_kw(), [300, 200, 100], strict=False)
     )
+
+
+async def test_proxy_metrics_have_series_before_the_first_charge(start_grid: GridFactory) -> None:
+    grid = await start_grid([500])
+    text = await (await grid.proxy.get("/metrics")).text()
+    assert 'proxy_requests_total{code="503",substation="substation1"} 0' in text
+    assert 'proxy_rejected_total{reason="no_capacity"} 0' in text
+    assert "proxy_waiting_requests 0" in text
