@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: up demo test lint clean
+.PHONY: up demo burst test lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ up: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(PY) -m stack demo
+
+burst: $(VENV)/.installed
+	$(PY) -m stack burst
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

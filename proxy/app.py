@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -62,6 +63,7 @@ def create_app(
     app.router.add_get("/substations", get_substations)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/healthz", get_healthz)
+    app.router.add_get("/", get_grid_page)
     return app
 
 
@@ -127,6 +129,14 @@ async def get_metrics(request: web.Request) -> web.StreamResponse:
         router.balancer, len(router.hold), request.headers.getall("Accept", [])
     )
     return web.Response(body=body, headers=headers)
+
+
+# The live grid page: one self-contained file (no build step, no CDN), read once at import.
+GRID_PAGE = (Path(__file__).parent / "static" / "grid.html").read_bytes()
+
+
+async def get_grid_page(request: web.Request) -> web.StreamResponse:
+    return web.Response(body=GRID_PAGE, content_type="text/html", charset="utf-8")
 
 
 async def get_healthz(request: web.Request) -> web.StreamResponse:

@@ -1,7 +1,8 @@
-"""`python -m stack up` runs the local stack until Ctrl-C; `python -m stack demo` runs rush hour.
+"""The local stack: `up` runs it until Ctrl-C, `demo` runs rush hour, `burst` the seed's test.
 
-`make up` and `make demo` call these. The demo exits non-zero when any request failed or when
-the substations end further apart than one request: the claims it prints are checked.
+`make up` and `make demo` call these. `demo` exits non-zero when any request failed for a
+reason other than capacity; `burst` also when the substations end further apart than one
+request. Both stop every process they started.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
 
+from stack import rush
 from stack.burst import BURST_SIZE, format_report, run_burst
 from stack.processes import StackLayout, running_stack
 from stack.prometheus import prometheus_binary
@@ -22,41 +25,58 @@ OUT_DIR = Path("out")
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
-    parser.add_argument("command", choices=("up", "demo"))
+    parser.add_argument("command", choices=("up", "demo", "burst"))
     parser.add_argument("--proxy-port", type=int, default=8080)
     parser.add_argument("--first-substation-port", type=int, default=8001)
     parser.add_argument(
-        "--prometheus-port", type=int, default=9090, help="local Prometheus (`up` only)"
+        "--prometheus-port", type=int, default=9090, help="local Prometheus (`up`; 0: none)"
     )
-    parser.add_argument("--burst", type=int, default=BURST_SIZE, help="EVs in the demo's burst")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the demo's vehicles and kW")
-    parser.add_argument("--log-dir", type=Path, default=OUT_DIR / "logs")
+    parser.add_argument(
+        "--locust-port", type=int, default=8089, help="Locust web UI (`up`; 0: none)"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=float(os.environ.get("DEMO_SECONDS", "120")),
+        help="length of the demo's rush hour (env DEMO_SECONDS)",
+    )
+    parser.add_argument("--peak-users", type=int, help="drivers at the peak (RUSH_PEAK_USERS)")
+    parser.add_argument("--burst", type=int, default=BURST_SIZE, help="EVs in the seed's burst")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the burst's vehicles and kW")
+    parser.add_argument("--out", type=Path, default=OUT_DIR)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    up = args.command == "up"
     layout = StackLayout(
         first_substation_port=args.first_substation_port,
         proxy_port=args.proxy_port,
-        prometheus_port=args.prometheus_port if args.command == "up" else None,
+        prometheus_port=(args.prometheus_port or None) if up else None,
+        locust_port=(args.locust_port or None) if up else None,
     )
-    with running_stack(layout, args.log_dir):
-        if args.command == "up":
+    args.out.mkdir(parents=True, exist_ok=True)
+    with running_stack(layout, args.out / "logs"):
+        if up:
             return serve_until_interrupted(layout)
-        return run_demo(layout, args.burst, args.seed)
+        if args.command == "burst":
+            return run_seed_burst(layout, args.burst, args.seed)
+        return run_rush_hour(layout, args.seconds, args.out, args.peak_users)
 
 
 def serve_until_interrupted(layout: StackLayout) -> int:
-    print(f"proxy      {layout.proxy_url}  (POST /charge, GET /substations, /metrics)")
+    print(f"proxy      {layout.proxy_url}  (live grid page; POST /charge, GET /substations)")
     for (name, _, capacity_kw), url in zip(
-        layout.substations(), layout.substation_urls(), strict=False
+        layout.substations(), layout.substation_urls(), strict=True
     ):
         print(f"{name:<10} {url}  ({capacity_kw:g} kW)")
     if layout.prometheus_url and prometheus_binary():
         print(f"prometheus {layout.prometheus_url}  (alert rules of prometheus/alerts.yml)")
     elif layout.prometheus_url:
         print("prometheus not started: no `prometheus` binary (apt-get install prometheus)")
+    if layout.locust_url:
+        print(f"locust     {layout.locust_url}  (web UI, pointed at the proxy)")
     print("Ctrl-C stops everything.", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt):
@@ -64,7 +84,25 @@ def serve_until_interrupted(layout: StackLayout) -> int:
     return 0
 
 
-def run_demo(layout: StackLayout, burst: int, seed: int) -> int:
+def run_rush_hour(layout: StackLayout, seconds: float, out: Path, peak_users: int | None) -> int:
+    print(f"Rush hour: {seconds:g} s of Locust's RushHour shape against {layout.proxy_url}")
+    sampler = rush.LoadSampler(layout.proxy_url)
+    sampler.start()
+    try:
+        locust_exit = rush.run_locust(layout.proxy_url, seconds, out, peak_users)
+    finally:
+        sampler.stop()
+    stats = rush.read_locust_stats(out / "demo_stats.csv")
+    at_peak_end = rush.loads_at(sampler.samples, rush.PEAK_END_SHARE * seconds)
+    sessions = rush.sessions_by_substation(layout.substation_urls())
+    rush.plot_loads(sampler.samples, out / "load.png")
+    print()
+    print(rush.format_rush_report(stats, at_peak_end, sessions))
+    print(f"Locust's report: {out / 'demo-report.html'}; load over time: {out / 'load.png'}")
+    return 0 if locust_exit == 0 and stats.failures == 0 else 1
+
+
+def run_seed_burst(layout: StackLayout, burst: int, seed: int) -> int:
     result = asyncio.run(run_burst(layout.proxy_url, layout.substation_urls(), burst, seed))
     title = f"The seed's rush hour: {burst} EVs at once, 5-20 kW each, via {layout.proxy_url}"
     print(format_report(result, title))

@@ -36,6 +36,7 @@ class StackLayout:
     host: str = "127.0.0.1"
     prometheus_port: int | None = 9090  # None: no local Prometheus
     scrape_interval_s: float = 5.0
+    locust_port: int | None = None  # None: no Locust web UI
 
     def substations(self) -> list[tuple[str, int, float]]:
         """(name, port, capacity kW) of each substation: substation1, substation2, ..."""
@@ -50,6 +51,10 @@ class StackLayout:
     @property
     def proxy_url(self) -> str:
         return f"http://{self.host}:{self.proxy_port}"
+
+    @property
+    def locust_url(self) -> str | None:
+        return None if self.locust_port is None else f"http://{self.host}:{self.locust_port}"
 
     @property
     def prometheus_url(self) -> str | None:
@@ -104,6 +109,18 @@ class LocalStack:
         )
         wait_until_healthy(layout.proxy_url, self.processes)
         self._start_prometheus()
+        self._start_locust_ui()
+
+    def _start_locust_ui(self) -> None:
+        layout = self.layout
+        if layout.locust_url is None:
+            return
+        locustfile = Path(__file__).resolve().parent.parent / "locustfile.py"
+        web = ["--web-host", layout.host, "--web-port", str(layout.locust_port)]
+        self._spawn(
+            "locust", ["-m", "locust", "-f", str(locustfile), "--host", layout.proxy_url, *web]
+        )
+        wait_until_ready(str(layout.locust_url), self.processes)
 
     def _start_prometheus(self) -> None:
         layout, binary = self.layout, prometheus.prometheus_binary()

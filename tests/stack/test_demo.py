@@ -1,4 +1,4 @@
-"""`python -m stack demo` as a user runs it: real processes on loopback, then nothing left."""
+"""`python -m stack burst` and `demo` as a user runs them: real processes, then nothing left."""
 
 from __future__ import annotations
 
@@ -35,31 +35,39 @@ def _is_listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.stack
-def test_demo_balances_the_seed_burst_and_stops_everything(tmp_path: Path) -> None:
-    first = free_port_run(4)
-    finished = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stack",
-            "demo",
-            "--first-substation-port",
-            str(first),
-            "--proxy-port",
-            str(first + 3),
-            "--log-dir",
-            str(tmp_path),
-        ],
+def run_stack(command: str, first: int, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    ports = ["--first-substation-port", str(first), "--proxy-port", str(first + 3)]
+    return subprocess.run(
+        [sys.executable, "-m", "stack", command, *ports, "--out", str(out), *extra],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
+
+
+@pytest.mark.stack
+def test_burst_balances_the_seed_burst_and_stops_everything(tmp_path: Path) -> None:
+    first = free_port_run(4)
+    finished = run_stack("burst", first, tmp_path)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert "failed 0 (0.0 %)" in finished.stdout
     assert "balanced within one request: yes" in finished.stdout
     for name in ("substation1", "substation2", "substation3"):
         assert name in finished.stdout
-    # Nothing listens any more: every process the demo started has stopped.
+    # Nothing listens any more: every process the command started has stopped.
+    assert not any(_is_listening(port) for port in range(first, first + 4))
+
+
+@pytest.mark.stack
+def test_rush_hour_demo_reports_plots_and_stops_everything(tmp_path: Path) -> None:
+    first = free_port_run(4)
+    finished = run_stack("demo", first, tmp_path, "--seconds", "20", "--peak-users", "40")
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    report = finished.stdout
+    assert "failed 0 of" in report
+    assert "refused for capacity" in report
+    assert "utilizations within" in report
+    assert (tmp_path / "demo-report.html").stat().st_size > 1000
+    assert (tmp_path / "load.png").stat().st_size > 10_000
     assert not any(_is_listening(port) for port in range(first, first + 4))

@@ -1,0 +1,48 @@
+"""Locust, headless for about 10 s, against the real local stack: exit code and CSV stats."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stack.processes import StackLayout, running_stack
+from tests.stack.test_demo import free_port_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_locust(host: str, out: Path, shape: str, seconds: int) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RUSH_SHAPE": shape, "RUSH_SECONDS": str(seconds), "RUSH_PEAK_USERS": "30"}
+    locust = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless"]
+    return subprocess.run(
+        [*locust, "--host", host, "--csv", str(out / "run"), "--only-summary", "--run-time", "60s"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize(("shape", "seconds"), [("rush", 10), ("burst", 0)])
+def test_locust_run_has_no_failures(tmp_path: Path, shape: str, seconds: int) -> None:
+    first = free_port_run(4)
+    layout = StackLayout(first_substation_port=first, proxy_port=first + 3, prometheus_port=None)
+    with running_stack(layout, tmp_path / "logs"):
+        finished = run_locust(layout.proxy_url, tmp_path, shape, seconds)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    with (tmp_path / "run_stats.csv").open() as stats:
+        rows = {row["Name"]: row for row in csv.DictReader(stats)}
+    assert rows["Aggregated"]["Failure Count"] == "0"
+    charges = sum(
+        int(row["Request Count"])
+        for name, row in rows.items()
+        if "/charge" in name and row["Type"] == "POST"
+    )
+    assert charges >= (100 if shape == "burst" else 10)
