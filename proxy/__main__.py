@@ -23,6 +23,7 @@ def main() -> None:
         port=config.port,
         loop=uvloop.new_event_loop(),
         access_log=None,
+        shutdown_timeout=config.shutdown_timeout_s,
         print=lambda line: log.info("policy %s: %s", config.policy, line),
     )
 

@@ -15,13 +15,18 @@ from aiohttp import web
 
 from proxy.balancer import Balancer
 from proxy.config import ProxyConfig
-from proxy.errors import ChargeError, UnknownSession
+from proxy.errors import ChargeError, NotFound, UnknownSession
 from proxy.health import SERVING
 from proxy.metrics import ProxyMetrics
 from proxy.poller import Poller
 from proxy.router import ChargeRouter
 from proxy.upstream import ClientSessionUpstream, Upstream, UpstreamAnswer
-from substation.httpio import error_middleware, error_response, read_charge_request
+from substation.httpio import (
+    check_admin_token,
+    error_middleware,
+    error_response,
+    read_charge_request,
+)
 from substation.protocol import HEADER_SUBSTATION, LOAD_REPORT_HEADERS, VEHICLE_ID_PATTERN
 
 Clock = Callable[[], float]
@@ -64,6 +69,7 @@ def create_app(
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/healthz", get_healthz)
     app.router.add_get("/", get_grid_page)
+    app.router.add_post("/admin/substations/{name}/{action:drain|resume}", post_substation_admin)
     return app
 
 
@@ -129,6 +135,23 @@ async def get_metrics(request: web.Request) -> web.StreamResponse:
         router.balancer, len(router.hold), request.headers.getall("Accept", [])
     )
     return web.Response(body=body, headers=headers)
+
+
+async def post_substation_admin(request: web.Request) -> web.StreamResponse:
+    """Drain or resume a substation: told to the substation itself, then taken at once here."""
+    token = request.app[CONFIG].admin_token
+    check_admin_token(token, request.headers.get("Authorization"))
+    router, action = request.app[ROUTER], request.match_info["action"]
+    view = router.balancer.find(request.match_info["name"])
+    if view is None:
+        raise NotFound(f"no substation named {request.match_info['name'][:64]}")
+    # The proxy speaks to the substation's admin API with the same token (one per grid).
+    answer = await router.upstream.send(
+        "POST", f"{view.key}/admin/{action}", None, {"Authorization": f"Bearer {token}"}
+    )
+    if answer.status == 200:
+        view.draining = action == "drain"
+    return relay(answer)
 
 
 # The live grid page: one self-contained file (no build step, no CDN), read once at import.

@@ -95,6 +95,11 @@ class Balancer:
     def has(self, key: str) -> bool:
         return key in self._by_key
 
+    def find(self, name: str) -> SubstationView | None:
+        """A substation by its own name (or by its URL)."""
+        by_key = self._by_key.get(name)
+        return by_key or next((view for view in self._views if view.name == name), None)
+
     def set_substations(self, keys: Iterable[str]) -> None:
         """Follow the configured or discovered list; views of kept substations stay."""
         wanted = list(dict.fromkeys(keys))

@@ -15,6 +15,7 @@ DEFAULT_POLL_INTERVAL_S = 5.0
 DEFAULT_RETRIES = 2
 DEFAULT_CONNECT_TIMEOUT_S = 1.0
 DEFAULT_UPSTREAM_TIMEOUT_S = 10.0
+DEFAULT_SHUTDOWN_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class ProxyConfig:
     admin_token: str | None = None
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     upstream_timeout_s: float = DEFAULT_UPSTREAM_TIMEOUT_S
+    shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if not self.substations and not self.discover:
@@ -37,6 +39,8 @@ class ProxyConfig:
             raise ValueError(f"retries must be 0 or more, got {self.retries}")
         if not self.poll_interval_s > 0:
             raise ValueError(f"poll interval must be more than 0 s, got {self.poll_interval_s}")
+        if not 0 < self.connect_timeout_s <= self.upstream_timeout_s:
+            raise ValueError("timeouts must be more than 0, the connect one at most the total")
         if self.policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}")
 
@@ -67,6 +71,18 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
     parser.add_argument("--policy", choices=POLICIES, default=env.get("POLICY", "headroom"))
     parser.add_argument("--retries", type=int, default=int(env.get("RETRIES", DEFAULT_RETRIES)))
     parser.add_argument("--admin-token", default=env.get("ADMIN_TOKEN"))
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=float(env.get("CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT_S)),
+        help="seconds to connect to a substation before trying another",
+    )
+    parser.add_argument(
+        "--upstream-timeout",
+        type=float,
+        default=float(env.get("UPSTREAM_TIMEOUT", DEFAULT_UPSTREAM_TIMEOUT_S)),
+        help="seconds a substation has to answer before the client gets 504",
+    )
     args = parser.parse_args(argv)
     urls = tuple(url.strip().rstrip("/") for url in args.substations.split(",") if url.strip())
     try:
@@ -79,6 +95,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
             policy=cast(Policy, args.policy),
             retries=args.retries,
             admin_token=args.admin_token or None,
+            connect_timeout_s=args.connect_timeout,
+            upstream_timeout_s=args.upstream_timeout,
         )
     except ValueError as error:
         parser.error(str(error))

@@ -19,6 +19,7 @@ from proxy.errors import (
     NoCapacity,
     NoHealthySubstation,
     UnknownSession,
+    UpstreamBroken,
     UpstreamTimeout,
     UpstreamUnreachable,
 )
@@ -81,7 +82,11 @@ class ChargeRouter:
             tried.append(key)
             try:
                 answer = await self._forward_charge(key, request, headers)
-            except UpstreamUnreachable:
+            except (UpstreamUnreachable, UpstreamBroken):
+                # Broken off before any answer: the substation crashed or reset. Trying the
+                # next one can leave a session booked on the crashed one if it wrote it in its
+                # last instant; that power is reserved, never exceeded, and ends on time. A
+                # 5xx to the driver while others have room would be worse.
                 continue
             refusal = as_refusal(answer)
             if refusal is None:
@@ -118,7 +123,7 @@ class ChargeRouter:
         except UpstreamUnreachable:
             self.balancer.record_health(key, "refused")
             raise
-        except UpstreamTimeout:
+        except (UpstreamTimeout, UpstreamBroken):
             self.balancer.record_health(key, "timed_out")
             raise
         finally:
@@ -147,7 +152,7 @@ class ChargeRouter:
     ) -> UpstreamAnswer | None:
         try:
             answer = await self.upstream.send(method, f"{key}/charge/{session_id}", None, {})
-        except UpstreamUnreachable:
+        except (UpstreamUnreachable, UpstreamBroken, UpstreamTimeout):
             return None
         self._learn(key, answer)
         return answer

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -50,7 +51,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     up = args.command == "up"
+    state_dir = args.out / "state"
+    if not up:  # a demo starts from an empty grid; `up` keeps what the substations carried
+        shutil.rmtree(state_dir, ignore_errors=True)
     layout = StackLayout(
+        state_dir=state_dir,
         first_substation_port=args.first_substation_port,
         proxy_port=args.proxy_port,
         prometheus_port=(args.prometheus_port or None) if up else None,
@@ -93,7 +98,8 @@ def run_rush_hour(layout: StackLayout, seconds: float, out: Path, peak_users: in
     finally:
         sampler.stop()
     stats = rush.read_locust_stats(out / "demo_stats.csv")
-    at_peak_end = rush.loads_at(sampler.samples, rush.PEAK_END_SHARE * seconds)
+    peak_end_s = rush.PEAK_END_SHARE * seconds
+    at_peak_end = rush.mean_loads(sampler.samples, peak_end_s - rush.PEAK_END_WINDOW_S, peak_end_s)
     sessions = rush.sessions_by_substation(layout.substation_urls())
     rush.plot_loads(sampler.samples, out / "load.png")
     print()

@@ -28,7 +28,6 @@ START_TIMEOUT_S = 20.0
 class StackLayout:
     """Where the pieces of the local stack listen (SPEC: 8001-8003 and 8080 by default)."""
 
-    substation_capacities_kw: tuple[float, ...] = (500.0, 500.0, 500.0)
     first_substation_port: int = 8001
     proxy_port: int = 8080
     session_seconds: float = 60.0
@@ -37,6 +36,8 @@ class StackLayout:
     prometheus_port: int | None = 9090  # None: no local Prometheus
     scrape_interval_s: float = 5.0
     locust_port: int | None = None  # None: no Locust web UI
+    state_dir: Path | None = None  # where substations keep their sessions (--state)
+    substation_capacities_kw: tuple[float, ...] = (500.0, 500.0, 500.0)
 
     def substations(self) -> list[tuple[str, int, float]]:
         """(name, port, capacity kW) of each substation: substation1, substation2, ..."""
@@ -47,6 +48,10 @@ class StackLayout:
 
     def substation_urls(self) -> list[str]:
         return [f"http://{self.host}:{port}" for _, port, _ in self.substations()]
+
+    def substation_url(self, name: str) -> str:
+        port = next(port for known, port, _ in self.substations() if known == name)
+        return f"http://{self.host}:{port}"
 
     @property
     def proxy_url(self) -> str:
@@ -72,41 +77,13 @@ class LocalStack:
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         layout = self.layout
-        for name, port, capacity_kw in layout.substations():
-            self._spawn(
-                name,
-                [
-                    "-m",
-                    "substation",
-                    "--name",
-                    name,
-                    "--host",
-                    layout.host,
-                    "--port",
-                    str(port),
-                    "--capacity-kw",
-                    str(capacity_kw),
-                    "--session-seconds",
-                    str(layout.session_seconds),
-                ],
-            )
+        for name, _, _ in layout.substations():
+            self._spawn(name, self.substation_args(name))
         for url in layout.substation_urls():
             wait_until_healthy(url, self.processes)
-        self._spawn(
-            "proxy",
-            [
-                "-m",
-                "proxy",
-                "--host",
-                layout.host,
-                "--port",
-                str(layout.proxy_port),
-                "--substations",
-                ",".join(layout.substation_urls()),
-                "--poll-interval",
-                str(layout.poll_interval_s),
-            ],
-        )
+        proxy = ["-m", "proxy", "--host", layout.host, "--port", str(layout.proxy_port)]
+        proxy += ["--substations", ",".join(layout.substation_urls())]
+        self._spawn("proxy", [*proxy, "--poll-interval", str(layout.poll_interval_s)])
         wait_until_healthy(layout.proxy_url, self.processes)
         self._start_prometheus()
         self._start_locust_ui()
@@ -135,6 +112,31 @@ class LocalStack:
         listen = f"{layout.host}:{layout.prometheus_port}"
         self._spawn_command("prometheus", prometheus.command(binary, path, listen))
         wait_until_ready(f"{layout.prometheus_url}/-/ready", self.processes)
+
+    def substation_args(self, name: str) -> list[str]:
+        layout = self.layout
+        _, port, capacity_kw = next(spec for spec in layout.substations() if spec[0] == name)
+        args = ["-m", "substation", "--name", name, "--host", layout.host, "--port", str(port)]
+        args += ["--capacity-kw", str(capacity_kw)]
+        args += ["--session-seconds", str(layout.session_seconds)]
+        if layout.state_dir is not None:
+            layout.state_dir.mkdir(parents=True, exist_ok=True)
+            args += ["--state", str(layout.state_dir / f"{name}.sqlite")]
+        return args
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one of our processes, as a crash would, and forget it."""
+        for index, (known, process) in enumerate(self.processes):
+            if known == name:
+                process.kill()
+                process.wait()
+                del self.processes[index]
+                return
+        raise KeyError(name)
+
+    def restart_substation(self, name: str) -> None:
+        self._spawn(name, self.substation_args(name))
+        wait_until_healthy(self.layout.substation_url(name), self.processes)
 
     def _spawn(self, name: str, args: Sequence[str]) -> None:
         self._spawn_command(name, [sys.executable, *args])

@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "locustfile.py"
 PEAK_END_SHARE = 0.75  # RushHour in locustfile.py holds its peak until 75 % of the run
+PEAK_END_WINDOW_S = 10.0  # "the end of the peak": its last 10 seconds
 PROGRESS_EVERY_S = 10.0
 
 
@@ -118,14 +119,16 @@ def read_locust_stats(csv_path: Path) -> LocustStats:
     )
 
 
-def loads_at(samples: list[LoadSample], t_s: float) -> dict[str, LoadSample]:
-    """The sample of each substation nearest to `t_s`."""
-    nearest: dict[str, LoadSample] = {}
-    for sample in samples:
-        best = nearest.get(sample.substation)
-        if best is None or abs(sample.t_s - t_s) < abs(best.t_s - t_s):
-            nearest[sample.substation] = sample
-    return nearest
+def mean_loads(samples: list[LoadSample], start_s: float, end_s: float) -> dict[str, LoadSample]:
+    """Each substation's mean load between `start_s` and `end_s` (one sample is too noisy:
+    one 50 kW session ending is 10 % of a 500 kW substation for the second it takes to refill)."""
+    window = [sample for sample in samples if start_s <= sample.t_s <= end_s]
+    means: dict[str, LoadSample] = {}
+    for name in sorted({sample.substation for sample in window}):
+        mine = [sample for sample in window if sample.substation == name]
+        load_kw = sum(sample.load_kw for sample in mine) / len(mine)
+        means[name] = LoadSample(end_s, name, load_kw, max(s.capacity_kw for s in mine))
+    return means
 
 
 def plot_loads(samples: list[LoadSample], path: Path) -> None:
@@ -189,8 +192,8 @@ def format_rush_report(
     failed_pct = 100 * stats.failures / max(1, stats.requests)
     lines += [
         "",
-        f"at the end of the peak: max load {max(loads):.1f} kW, min load {min(loads):.1f} kW; "
-        f"utilizations within {gap:.1f} % of each other (goal: 5 %)",
+        f"over the last {PEAK_END_WINDOW_S:g} s of the peak (mean): max load {max(loads):.1f} kW, "
+        f"min load {min(loads):.1f} kW; utilizations within {gap:.1f} % of each other (goal: 5 %)",
         f"charges: {stats.booked} booked in full, {stats.curtailed} curtailed, "
         f"{stats.refused} refused for capacity (waited as told)",
         f"failed {stats.failures} of {stats.requests} requests ({failed_pct:.1f} %); "

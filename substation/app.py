@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from substation.config import SubstationConfig
-from substation.errors import ChargeError, Forbidden, NotFound, Unauthorized
-from substation.httpio import error_middleware, error_response, read_charge_request
+from substation.errors import ChargeError
+from substation.httpio import (
+    check_admin_token,
+    error_middleware,
+    error_response,
+    read_charge_request,
+)
 from substation.ledger import SessionLedger
 from substation.metrics import SubstationMetrics
 from substation.protocol import HEADER_CAPACITY_KW, HEADER_LOAD_KW, HEADER_SUBSTATION
+from substation.store import SessionStore
 
 Clock = Callable[[], float]
 
@@ -37,7 +42,11 @@ EXPIRY_TICK_S = 1.0
 
 def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Application:
     app = web.Application(middlewares=[error_middleware])
-    ledger = SessionLedger(config.name, config.capacity_kw, config.session_seconds)
+    store = SessionStore(config.state_path) if config.state_path else None
+    ledger = SessionLedger(config.name, config.capacity_kw, config.session_seconds, listener=store)
+    if store is not None:
+        ledger.restore(store.load(clock()), clock())
+        app.on_cleanup.append(lambda _: _close(store))
     app[CONFIG] = config
     app[LEDGER] = ledger
     app[METRICS] = SubstationMetrics(ledger)
@@ -53,6 +62,10 @@ def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Applic
     app.router.add_post("/admin/drain", post_drain)
     app.router.add_post("/admin/resume", post_resume)
     return app
+
+
+async def _close(store: SessionStore) -> None:
+    store.close()
 
 
 def load_report(ledger: SessionLedger) -> dict[str, str]:
@@ -129,17 +142,6 @@ def _set_draining(request: web.Request, *, draining: bool) -> web.StreamResponse
     return web.json_response(
         {"substation": ledger.substation, "draining": draining, "load_kw": ledger.load_kw}
     )
-
-
-def check_admin_token(expected: str | None, authorization: str | None) -> None:
-    """401 without a bearer token, 403 with a wrong one; no token configured: no admin API."""
-    if expected is None:
-        raise NotFound("the admin API is off: no admin token is configured")
-    scheme, _, offered = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not offered:
-        raise Unauthorized("send Authorization: Bearer <admin token>")
-    if not hmac.compare_digest(offered.encode(), expected.encode()):
-        raise Forbidden("wrong admin token")
 
 
 async def expiry_timer(app: web.Application) -> AsyncIterator[None]:

@@ -28,10 +28,6 @@ class SubstationConfig:
             raise ValueError(f"capacity must be more than 0 kW, got {self.capacity_kw}")
         if not self.session_seconds > 0:
             raise ValueError(f"session length must be more than 0 s, got {self.session_seconds}")
-        if self.state_path is not None:
-            # Refused rather than ignored: a user who asks for persistence must not believe
-            # sessions survive a restart before they do (the reliability issue builds it).
-            raise ValueError("--state (sessions kept in SQLite) is not built yet")
 
 
 def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> SubstationConfig:

@@ -4,6 +4,7 @@
     ├── InvalidRequest                400 invalid_request
     ├── UnknownSession                404 unknown_session
     ├── MethodNotAllowed              405 method_not_allowed (with Allow)
+    ├── RequestTimeout                408 request_timeout (a body that trickles in)
     ├── PayloadTooLarge               413 payload_too_large
     ├── UnsupportedMediaType          415 unsupported_media_type
     ├── Unauthorized                  401 unauthorized
@@ -70,6 +71,11 @@ class MethodNotAllowed(ChargeError):
 
     def headers(self) -> dict[str, str]:
         return {"Allow": ", ".join(sorted(self.allowed))}
+
+
+class RequestTimeout(ChargeError):
+    status = 408
+    code = "request_timeout"
 
 
 class PayloadTooLarge(ChargeError):

@@ -6,12 +6,22 @@ HTTP errors (404, 405 with Allow, 413) included, so no client ever sees a text/p
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from substation.errors import ChargeError, MethodNotAllowed, NotFound, PayloadTooLarge
+from substation.errors import (
+    ChargeError,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RequestTimeout,
+    Unauthorized,
+)
 from substation.protocol import (
     MAX_BODY_BYTES,
     ChargeRequest,
@@ -21,6 +31,9 @@ from substation.protocol import (
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A client that sends its headers and then trickles its body is cut off after this long: 16 KiB
+# take milliseconds on any real network, so this only ever stops someone holding a slot open.
+BODY_TIMEOUT_S = 10.0
 log = logging.getLogger(__name__)
 
 
@@ -28,13 +41,33 @@ async def read_charge_request(request: web.Request, *, allow_wait: bool = False)
     """Check the media type and size before reading anything, then validate the body."""
     check_content_type(request.headers.get("Content-Type"))
     check_declared_length(request.content_length)
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            body = await _read_bounded(request)
+    except TimeoutError as error:
+        raise RequestTimeout(f"the body did not arrive within {BODY_TIMEOUT_S:g} s") from error
+    return parse_charge_request(body, allow_wait=allow_wait)
+
+
+async def _read_bounded(request: web.Request) -> bytes:
     body = bytearray()
     while chunk := await request.content.read(MAX_BODY_BYTES + 1 - len(body)):
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             # Chunked bodies declare no length: stop reading as soon as the limit is passed.
             raise PayloadTooLarge(f"body is over the limit of {MAX_BODY_BYTES} bytes")
-    return parse_charge_request(bytes(body), allow_wait=allow_wait)
+    return bytes(body)
+
+
+def check_admin_token(expected: str | None, authorization: str | None) -> None:
+    """401 without a bearer token, 403 with a wrong one; no token configured: no admin API."""
+    if expected is None:
+        raise NotFound("the admin API is off: no admin token is configured")
+    scheme, _, offered = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not offered:
+        raise Unauthorized("send Authorization: Bearer <admin token>")
+    if not hmac.compare_digest(offered.encode(), expected.encode()):
+        raise Forbidden("wrong admin token")
 
 
 def error_response(error: ChargeError, headers: dict[str, str] | None = None) -> web.Response:

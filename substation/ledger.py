@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from substation.errors import NoCapacity, UnknownSession
 from substation.protocol import ChargeRequest, rfc3339
@@ -69,6 +69,14 @@ class Session:
         }
 
 
+class LedgerListener(Protocol):
+    """Told of every session that starts or ends (the substation's SQLite store listens)."""
+
+    def session_started(self, session: Session) -> None: ...
+
+    def sessions_ended(self, sessions: Iterable[Session]) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Admission:
     session: Session
@@ -82,6 +90,7 @@ class SessionLedger:
         capacity_kw: float,
         session_seconds: float,
         new_session_id: Callable[[], str] = random_session_id,
+        listener: LedgerListener | None = None,
     ) -> None:
         self.substation = substation
         self.capacity_kw = capacity_kw
@@ -89,6 +98,7 @@ class SessionLedger:
         self.draining = False
         self.outcomes: Counter[Outcome] = Counter({outcome: 0 for outcome in OUTCOMES})
         self._new_session_id = new_session_id
+        self._listener = listener
         self._capacity_mw = milliwatts(capacity_kw)
         self._load_mw = 0
         self._sessions: dict[str, Session] = {}  # in order of ends_at
@@ -140,6 +150,8 @@ class SessionLedger:
         )
         self._add(session)
         self.outcomes["curtailed" if session.curtailed else "accepted"] += 1
+        if self._listener is not None:
+            self._listener.session_started(session)
         return Admission(session, created=True)
 
     def get(self, session_id: str, now: float) -> Session:
@@ -154,6 +166,8 @@ class SessionLedger:
         session = self.get(session_id, now)
         self._remove(session)
         self.outcomes["stopped"] += 1
+        if self._listener is not None:
+            self._listener.sessions_ended([session])
         return session
 
     def expire(self, now: float) -> list[Session]:
@@ -167,6 +181,8 @@ class SessionLedger:
         for session in ended:
             self._remove(session)
         self.outcomes["expired"] += len(ended)
+        if ended and self._listener is not None:
+            self._listener.sessions_ended(ended)
         return ended
 
     def next_expiry_at(self) -> float | None:
@@ -174,7 +190,11 @@ class SessionLedger:
         return None if first is None else first.ends_at
 
     def restore(self, sessions: Iterable[Session], now: float) -> None:
-        """Take back sessions kept across a restart; those that ended meanwhile stay ended."""
+        """Take back sessions kept across a restart; those that ended meanwhile stay ended.
+
+        Call it on a new ledger, before any admission. Sessions are taken as they are, even
+        beyond today's capacity: the cars are still drawing that power.
+        """
         for session in sorted(sessions, key=lambda kept: kept.ends_at):
             if session.ends_at > now and session.vehicle_id not in self._session_by_vehicle:
                 self._add(session)
@@ -185,6 +205,8 @@ class SessionLedger:
         dropped = list(self._sessions.values())
         for session in dropped:
             self._remove(session)
+        if dropped and self._listener is not None:
+            self._listener.sessions_ended(dropped)
         return dropped
 
     def _refusal(self, request: ChargeRequest, now: float) -> NoCapacity:

@@ -18,6 +18,9 @@ from substation.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaT
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_AMOUNT_KW = 350.0
+# The ledger counts whole milliwatts; below one watt a request would round to nothing. SPEC
+# says (0, 350]: this is its lower end made concrete.
+MIN_AMOUNT_KW = 0.001
 MAX_WAIT_S = 300.0
 VEHICLE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
@@ -139,8 +142,10 @@ def _int_as_float(name: str, value: int) -> float:
 
 def _kw_field(fields: dict[str, Any], name: str) -> float | None:
     kw = _number_field(fields, name)
-    if kw is not None and not 0 < kw <= MAX_AMOUNT_KW:
-        raise InvalidRequest(f"{name} must be more than 0 and at most {MAX_AMOUNT_KW:g} kW")
+    if kw is not None and not MIN_AMOUNT_KW <= kw <= MAX_AMOUNT_KW:
+        raise InvalidRequest(
+            f"{name} must be from {MIN_AMOUNT_KW:g} kW (one watt) to {MAX_AMOUNT_KW:g} kW"
+        )
     return kw
 
 

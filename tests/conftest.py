@@ -12,7 +12,7 @@ from proxy.app import create_app as create_proxy_app
 from proxy.config import ProxyConfig
 from substation.app import create_app as create_substation_app
 from substation.config import SubstationConfig
-from tests.helpers import Grid, count_charge_requests
+from tests.helpers import Grid, break_charges, count_charge_requests, stall_charges
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
@@ -24,17 +24,29 @@ def start_grid(aiohttp_server: ServerFactory, aiohttp_client: ClientFactory) -> 
     """`await start_grid([500, 500], policy=...)`: substation apps and a proxy app on loopback."""
 
     async def start(
-        capacities_kw: list[float], session_seconds: float = 60.0, **proxy_options: object
+        capacities_kw: list[float],
+        session_seconds: float = 60.0,
+        substation_token: str | None = None,
+        stall_s: dict[int, float] | None = None,
+        broken: frozenset[int] = frozenset(),
+        **proxy_options: object,
     ) -> Grid:
+        """`stall_s` {index: seconds}: that substation answers /charge that much later;
+        `broken` {index}: that substation drops every /charge connection unanswered."""
         substation_apps, servers = [], []
         for index, capacity_kw in enumerate(capacities_kw):
             config = SubstationConfig(
                 name=f"substation{index + 1}",
                 capacity_kw=capacity_kw,
                 session_seconds=session_seconds,
+                admin_token=substation_token,
             )
             app = create_substation_app(config)
             count_charge_requests(app)
+            if stall_s and index in stall_s:
+                stall_charges(app, stall_s[index])
+            if index in broken:
+                break_charges(app)
             substation_apps.append(app)
             servers.append(await aiohttp_server(app))
         urls = tuple(str(server.make_url("")).rstrip("/") for server in servers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections import Counter
@@ -33,6 +34,32 @@ def count_charge_requests(app: web.Application) -> None:
         return response
 
     app.middlewares.insert(0, counting)
+
+
+def stall_charges(app: web.Application, seconds: float) -> None:
+    """Make a substation slow: it answers `POST /charge` only after `seconds`."""
+
+    @web.middleware
+    async def stalling(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/charge":
+            await asyncio.sleep(seconds)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app.middlewares.insert(0, stalling)
+
+
+def break_charges(app: web.Application) -> None:
+    """Make a substation crash mid-request: it drops `POST /charge` connections unanswered."""
+
+    @web.middleware
+    async def dropping(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/charge" and request.transport is not None:
+            request.transport.abort()
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app.middlewares.insert(0, dropping)
 
 
 @dataclass
@@ -88,6 +115,8 @@ BAD_CHARGES: list[tuple[str | None, bytes, int, str, str]] = [
     (JSON, _body('{"vehicle_id": "EV-1", "amount": null}'), 400, "invalid_request", "null kW"),
     (JSON, _body('{"vehicle_id": "EV-1", "amount": {}}'), 400, "invalid_request", "object kW"),
     (JSON, _body('{"vehicle_id": "EV-1", "amount": 0}'), 400, "invalid_request", "zero kW"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": 5e-324}'), 400, "invalid_request", "tiny kW"),
+    (JSON, _body('{"vehicle_id": "EV-1", "amount": 0.0009}'), 400, "invalid_request", "0.9 W"),
     (JSON, _body('{"vehicle_id": "EV-1", "amount": -5}'), 400, "invalid_request", "negative"),
     (JSON, _body('{"vehicle_id": "EV-1", "amount": 350.001}'), 400, "invalid_request", "over 350"),
     (JSON, _body('{"vehicle_id": "EV-1", "amount": NaN}'), 400, "invalid_request", "NaN"),

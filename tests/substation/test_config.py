@@ -22,8 +22,3 @@ def test_bad_flags_stop_with_a_usage_error(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as stop:
         parse_config(argv, {})
     assert stop.value.code == 2
-
-
-def test_state_file_is_refused_until_persistence_exists() -> None:
-    with pytest.raises(SystemExit):
-        parse_config(["--state", "/tmp/north.sqlite"], {})

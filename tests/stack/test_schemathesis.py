@@ -1,0 +1,49 @@
+"""Schemathesis against the running proxy: every answer matches openapi.yaml, none is a 5xx."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stack.processes import StackLayout, running_stack
+from tests.stack.test_demo import free_port_run
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    ]
+)
+
+
+@pytest.mark.stack
+def test_schemathesis_finds_no_5xx_and_no_answer_off_the_schema(tmp_path: Path) -> None:
+    pytest.importorskip("schemathesis")
+    first = free_port_run(4)
+    # Room for everything schemathesis asks, so that no 503 no_capacity is expected.
+    layout = StackLayout(
+        substation_capacities_kw=(1e6, 1e6, 1e6),
+        first_substation_port=first,
+        proxy_port=first + 3,
+        prometheus_port=None,
+    )
+    with running_stack(layout, tmp_path / "logs"):
+        finished = subprocess.run(
+            [
+                *(sys.executable, "-m", "schemathesis.cli", "run", str(ROOT / "openapi.yaml")),
+                *("--url", layout.proxy_url, "--checks", CHECKS, "--max-examples", "40"),
+                *("--seed", "1", "--workers", "2", "--exclude-path", "/metrics"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            cwd=tmp_path,
+        )
+    assert finished.returncode == 0, finished.stdout[-6000:] + finished.stderr[-2000:]
