@@ -19,8 +19,9 @@ from proxy.errors import ChargeError, NotFound, UnknownSession
 from proxy.health import SERVING
 from proxy.metrics import ProxyMetrics
 from proxy.poller import Poller
+from proxy.pool import PooledUpstream
 from proxy.router import ChargeRouter
-from proxy.upstream import ClientSessionUpstream, Upstream, UpstreamAnswer
+from proxy.upstream import Upstream, UpstreamAnswer
 from substation.httpio import (
     check_admin_token,
     error_middleware,
@@ -44,9 +45,7 @@ def create_app(
     config: ProxyConfig, upstream: Upstream | None = None, clock: Clock = time.time
 ) -> web.Application:
     """The proxy app; `upstream` is the seam to the substations (tests may pass their own)."""
-    upstream = upstream or ClientSessionUpstream(
-        config.connect_timeout_s, config.upstream_timeout_s
-    )
+    upstream = upstream or PooledUpstream(config.connect_timeout_s, config.upstream_timeout_s)
     balancer = Balancer(policy=config.policy)
     balancer.set_substations(config.substations)
     metrics = ProxyMetrics()

@@ -31,10 +31,13 @@ class ProxyConfig:
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     upstream_timeout_s: float = DEFAULT_UPSTREAM_TIMEOUT_S
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if not self.substations and not self.discover:
             raise ValueError("give the substations (--substations) or a name to --discover")
+        if self.workers < 1:
+            raise ValueError(f"workers must be 1 or more, got {self.workers}")
         if self.retries < 0:
             raise ValueError(f"retries must be 0 or more, got {self.retries}")
         if not self.poll_interval_s > 0:
@@ -83,6 +86,12 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
         default=float(env.get("UPSTREAM_TIMEOUT", DEFAULT_UPSTREAM_TIMEOUT_S)),
         help="seconds a substation has to answer before the client gets 504",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(env.get("WORKERS", "1")),
+        help="processes sharing the port (SO_REUSEPORT), each with its own view",
+    )
     args = parser.parse_args(argv)
     urls = tuple(url.strip().rstrip("/") for url in args.substations.split(",") if url.strip())
     try:
@@ -97,6 +106,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
             admin_token=args.admin_token or None,
             connect_timeout_s=args.connect_timeout,
             upstream_timeout_s=args.upstream_timeout,
+            workers=args.workers,
         )
     except ValueError as error:
         parser.error(str(error))
