@@ -23,8 +23,10 @@ def test_two_workers_share_the_port_and_both_serve(tmp_path: Path) -> None:
     with running_stack(layout, tmp_path / "logs"):
         port = first + 4
         proxy = subprocess.Popen(
-            [sys.executable, "-m", "proxy", "--port", str(port), "--workers", "2"]
-            + ["--substations", ",".join(layout.substation_urls())],
+            [
+                *(sys.executable, "-m", "proxy", "--port", str(port), "--workers", "2"),
+                *("--substations", ",".join(layout.substation_urls())),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
