@@ -59,24 +59,10 @@ def charge_body(rng: random.Random) -> dict[str, Any]:
     return {"vehicle_id": next_vehicle_id(), "amount": amount_kw, "min_amount": min_amount_kw}
 
 
-class EvDriver(FastHttpUser):
-    abstract = SHAPE != "rush"
-    wait_time = between(0.5, 2.0)
+class Driver(FastHttpUser):
+    """What every driver does: ask for power and read the answer. No task of its own."""
 
-    @task
-    def arrive_and_charge(self) -> None:
-        session = self.start_charge()
-        if session is None:
-            return
-        ends_at = datetime.fromisoformat(session["ends_at"]).timestamp()
-        remaining_s = max(0.0, ends_at - time.time())
-        if random.random() < CHECK_SESSION_SHARE:
-            self.client.get(f"/charge/{session['session_id']}", name="GET /charge/[id]")
-        if random.random() < LEAVE_EARLY_SHARE:
-            time.sleep(random.uniform(0, remaining_s))
-            self.client.delete(f"/charge/{session['session_id']}", name="DELETE /charge/[id]")
-        else:
-            time.sleep(remaining_s)
+    abstract = True
 
     def start_charge(self) -> dict[str, Any] | None:
         """Ask for power; the session if granted, None if refused (after waiting as told)."""
@@ -100,7 +86,29 @@ class EvDriver(FastHttpUser):
             return None
 
 
-class BurstDriver(EvDriver):
+class EvDriver(Driver):
+    """Rush hour: vehicle after vehicle, each charging until its session ends or it leaves."""
+
+    abstract = SHAPE != "rush"
+    wait_time = between(0.5, 2.0)
+
+    @task
+    def arrive_and_charge(self) -> None:
+        session = self.start_charge()
+        if session is None:
+            return
+        ends_at = datetime.fromisoformat(session["ends_at"]).timestamp()
+        remaining_s = max(0.0, ends_at - time.time())
+        if random.random() < CHECK_SESSION_SHARE:
+            self.client.get(f"/charge/{session['session_id']}", name="GET /charge/[id]")
+        if random.random() < LEAVE_EARLY_SHARE:
+            time.sleep(random.uniform(0, remaining_s))
+            self.client.delete(f"/charge/{session['session_id']}", name="DELETE /charge/[id]")
+        else:
+            time.sleep(remaining_s)
+
+
+class BurstDriver(Driver):
     """The seed's test: every driver asks once, all at the same moment."""
 
     abstract = SHAPE != "burst"

@@ -97,7 +97,7 @@ def run_rush_hour(layout: StackLayout, seconds: float, out: Path, peak_users: in
         locust_exit = rush.run_locust(layout.proxy_url, seconds, out, peak_users)
     finally:
         sampler.stop()
-    stats = rush.read_locust_stats(out / "demo_stats.csv")
+    stats = rush.read_locust_stats(out / "demo_stats.json")
     peak_end_s = rush.PEAK_END_SHARE * seconds
     at_peak_end = rush.mean_loads(sampler.samples, peak_end_s - rush.PEAK_END_WINDOW_S, peak_end_s)
     sessions = rush.sessions_by_substation(layout.substation_urls())

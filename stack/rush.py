@@ -7,7 +7,6 @@ samples the proxy's `/substations` every second for the load plot and prints pro
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -17,6 +16,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "locustfile.py"
@@ -82,6 +82,8 @@ def run_locust(proxy_url: str, seconds: float, out_dir: Path, peak_users: int | 
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"]
     argv += ["--host", proxy_url, "--only-summary", "--csv", str(out_dir / "demo")]
     argv += ["--html", str(out_dir / "demo-report.html"), "--run-time", f"{seconds + 30:g}s"]
+    # The CSV is a snapshot taken every second; the JSON file is written from the final stats.
+    argv += ["--json-file", str(out_dir / "demo_stats")]
     with (out_dir / "locust.log").open("wb") as log:
         finished = subprocess.run(
             argv, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=seconds + 90, check=False
@@ -100,23 +102,38 @@ class LocustStats:
     p99_ms: float
 
 
-def read_locust_stats(csv_path: Path) -> LocustStats:
-    with csv_path.open() as stats:
-        rows = {row["Name"]: row for row in csv.DictReader(stats)}
+def read_locust_stats(json_path: Path) -> LocustStats:
+    """Locust's final stats (`--json-file`): counts by request name, aggregated percentiles."""
+    entries: list[dict[str, Any]] = json.loads(json_path.read_text())
 
     def count(name: str) -> int:
-        return int(rows[name]["Request Count"]) if name in rows else 0
+        return sum(e["num_requests"] for e in entries if e["name"] == name)
 
-    total = rows["Aggregated"]
+    response_times: dict[float, int] = {}
+    for entry in entries:
+        for milliseconds, times in entry["response_times"].items():
+            key = float(milliseconds)
+            response_times[key] = response_times.get(key, 0) + times
     return LocustStats(
         booked=count("POST /charge"),
         curtailed=count("POST /charge [curtailed]"),
         refused=count("POST /charge [refused: capacity]"),
-        failures=int(total["Failure Count"]),
-        requests=int(total["Request Count"]),
-        p50_ms=float(total["50%"]),
-        p99_ms=float(total["99%"]),
+        failures=sum(e["num_failures"] for e in entries),
+        requests=sum(e["num_requests"] for e in entries),
+        p50_ms=percentile(response_times, 0.5),
+        p99_ms=percentile(response_times, 0.99),
     )
+
+
+def percentile(histogram: dict[float, int], share: float) -> float:
+    """The response time below which `share` of the requests fell (Locust rounds them)."""
+    total = sum(histogram.values())
+    seen = 0
+    for milliseconds in sorted(histogram):
+        seen += histogram[milliseconds]
+        if seen >= share * total:
+            return milliseconds
+    return 0.0
 
 
 def mean_loads(samples: list[LoadSample], start_s: float, end_s: float) -> dict[str, LoadSample]:
