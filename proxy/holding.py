@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from proxy import background
 from proxy.errors import ChargeError, NoCapacity
 from proxy.upstream import UpstreamAnswer
 from proxy.waiting import Waiter, WaitQueue
@@ -58,15 +59,8 @@ class ChargeHold:
         self.queue.power_freed(self._clock())
         self._changed.set()
 
-    @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[None]:
-        task = asyncio.create_task(self._serve_forever())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def serving(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return background.running(self._serve_forever)
 
     async def _serve_forever(self) -> None:
         while True:

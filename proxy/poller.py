@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import random
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from proxy import background
 from proxy.balancer import Balancer
 from proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 from proxy.upstream import Upstream
@@ -103,15 +104,8 @@ class Poller:
             await asyncio.sleep(self._interval_s * self._rng.uniform(1 - JITTER, 1 + JITTER))
             await self.poll_round()
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        task = asyncio.create_task(self.run_forever())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def running(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return background.running(self.run_forever)
 
 
 async def resolve_substations(host_port: str) -> list[str]:
