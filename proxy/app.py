@@ -28,7 +28,7 @@ from substation.httpio import (
     error_response,
     read_charge_request,
 )
-from substation.protocol import HEADER_SUBSTATION, LOAD_REPORT_HEADERS, VEHICLE_ID_PATTERN
+from substation.protocol import HEADER_SUBSTATION, LOAD_REPORT_HEADERS, SESSION_ID_PATTERN
 
 Clock = Callable[[], float]
 
@@ -60,7 +60,7 @@ def create_app(
         config.discover,
         after_round=app[ROUTER].hold.power_freed,
     )
-    app.cleanup_ctx.append(_poll_in_background)
+    app.cleanup_ctx.append(_background_loops)
     app.router.add_post("/charge", post_charge)
     app.router.add_get("/charge/{session_id}", session_call)
     app.router.add_delete("/charge/{session_id}", session_call)
@@ -72,8 +72,9 @@ def create_app(
     return app
 
 
-async def _poll_in_background(app: web.Application) -> AsyncIterator[None]:
-    # The first round runs before the proxy serves, so it starts knowing every capacity.
+async def _background_loops(app: web.Application) -> AsyncIterator[None]:
+    """The poller and the wait queue's server; the first poll runs before the proxy serves,
+    so it starts knowing every capacity."""
     await app[POLLER].poll_round()
     async with app[POLLER].running(), app[ROUTER].hold.serving():
         yield
@@ -98,7 +99,7 @@ async def post_charge(request: web.Request) -> web.StreamResponse:
 async def session_call(request: web.Request) -> web.StreamResponse:
     session_id = request.match_info["session_id"]
     # Session ids are what our substations issue; anything else is not passed on at all.
-    if not VEHICLE_ID_PATTERN.fullmatch(session_id):
+    if not SESSION_ID_PATTERN.fullmatch(session_id):
         raise UnknownSession(f"no active session {session_id[:64]}")
     answer = await request.app[ROUTER].session_request(request.method, session_id)
     return relay(answer)

@@ -23,6 +23,8 @@ MAX_AMOUNT_KW = 350.0
 MIN_AMOUNT_KW = 0.001
 MAX_WAIT_S = 300.0
 VEHICLE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+# Session ids our substations issue are hex; the proxy passes on nothing outside this alphabet.
+SESSION_ID_PATTERN = VEHICLE_ID_PATTERN
 
 HEADER_SUBSTATION = "X-Substation"
 HEADER_LOAD_KW = "X-Substation-Load-kW"
