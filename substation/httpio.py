@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -34,7 +33,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # A client that sends its headers and then trickles its body is cut off after this long: 16 KiB
 # take milliseconds on any real network, so this only ever stops someone holding a slot open.
 BODY_TIMEOUT_S = 10.0
-log = logging.getLogger(__name__)
 
 
 async def read_charge_request(request: web.Request, *, allow_wait: bool = False) -> ChargeRequest:
