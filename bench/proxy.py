@@ -3,11 +3,12 @@
 Two kinds of upstream, three of each: NGINX answering a fixed session (so the proxy's own cost
 shows) and our substations (large capacity, 2-second sessions, so they never refuse). In front
 of each kind: our proxy, HAProxy (`balance leastconn`, one thread) and NGINX (`least_conn`, one
-worker), all keeping connections to the upstreams alive, and "direct" to one upstream. wrk
-drives each (POST with a unique vehicle per request, fixed connections), interleaved A B C D,
-for several rounds; then a fixed rate of about 1,000 requests a second for latency. Printed:
-req/s, p50, p99, the front process's CPU microseconds per request, ours/HAProxy and ours/NGINX
-per round and their medians. Figures move from run to run on a shared machine; ratios hold.
+worker), all keeping connections to the upstreams alive, "floor" (the least an aiohttp proxy
+does: `bench.floor`), and "direct" to one upstream. wrk drives each (POST with a unique vehicle
+per request, fixed connections), interleaved A B C D E, for several rounds; then a fixed rate
+of about 1,000 requests a second for latency. Printed: req/s, p50, p99, the front process's CPU
+microseconds per request, ours/HAProxy and ours/NGINX per round and their medians. Figures
+move from run to run on a shared machine; ratios hold.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from typing import Any
 from bench import peers
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-FRONTS = ("ours", "haproxy", "nginx", "direct")
+# "floor" is the least an aiohttp proxy does (bench.floor): what of ours is aiohttp's own cost.
+FRONTS = ("ours", "haproxy", "nginx", "floor", "direct")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +172,12 @@ def start_upstreams(kind: str, procs: Processes, scratch: Path) -> tuple[list[in
 def start_fronts(
     procs: Processes, scratch: Path, upstream_ports: list[int], workers: int
 ) -> dict[str, tuple[str, subprocess.Popen[bytes]]]:
-    ours_port, haproxy_port, nginx_port = free_ports(3)
+    ours_port, haproxy_port, nginx_port, floor_port = free_ports(4)
     urls = ",".join(f"http://127.0.0.1:{port}" for port in upstream_ports)
     ours = [sys.executable, "-m", "proxy", "--port", str(ours_port), "--substations", urls]
     if workers > 1:
         ours += ["--workers", str(workers)]
+    floor = [sys.executable, "-m", "bench.floor", "--port", str(floor_port), "--substations", urls]
     haproxy_conf = scratch / f"haproxy-{haproxy_port}.cfg"
     haproxy_conf.write_text(peers.haproxy_conf(haproxy_port, upstream_ports))
     nginx_prefix = scratch / f"nginx-front-{nginx_port}"
@@ -191,6 +194,7 @@ def start_fronts(
             f"http://127.0.0.1:{nginx_port}",
             procs.start("nginx-front", ["nginx", "-p", str(nginx_prefix), "-c", str(nginx_conf)]),
         ),
+        "floor": (f"http://127.0.0.1:{floor_port}", procs.start("floor", floor)),
     }
     for url, _ in fronts.values():
         wait_for_charge(url)
@@ -246,9 +250,9 @@ def format_row(row: Row) -> str:
     )
 
 
-def ratio(rows: list[Row], upstream: str, rnd: int, peer: str) -> float:
+def ratio(rows: list[Row], upstream: str, rnd: int, peer: str, front: str = "ours") -> float:
     by_front = {r.front: r for r in rows if r.upstream == upstream and r.round == rnd}
-    return by_front["ours"].requests_per_s / by_front[peer].requests_per_s
+    return by_front[front].requests_per_s / by_front[peer].requests_per_s
 
 
 def summarize(rows: list[Row], latency: list[Row], rounds: int) -> dict[str, Any]:
@@ -258,9 +262,12 @@ def summarize(rows: list[Row], latency: list[Row], rounds: int) -> dict[str, Any
             per_round = [ratio(rows, kind, rnd, peer) for rnd in range(1, rounds + 1)]
             summary[f"ratio_{label}_vs_{peer}_per_round"] = [round(r, 3) for r in per_round]
             summary[f"ratio_{label}_vs_{peer}"] = round(statistics.median(per_round), 3)
+    for kind in ("fast", "substations"):
+        per_round = [ratio(rows, kind, rnd, "haproxy", "floor") for rnd in range(1, rounds + 1)]
+        summary[f"ratio_floor_{kind}_vs_haproxy"] = round(statistics.median(per_round), 3)
     ours_fast = [r.cpu_us_per_request for r in rows if r.front == "ours" and r.upstream == "fast"]
     summary["proxy_cpu_us_per_request"] = round(statistics.median(c for c in ours_fast if c), 1)
-    for peer in ("haproxy", "nginx"):
+    for peer in ("haproxy", "nginx", "floor"):
         peer_cpu = [r.cpu_us_per_request for r in rows if r.front == peer and r.upstream == "fast"]
         summary[f"{peer}_cpu_us_per_request"] = round(
             statistics.median(c for c in peer_cpu if c), 1

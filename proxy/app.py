@@ -167,7 +167,8 @@ async def get_healthz(request: web.Request) -> web.StreamResponse:
 
 
 def relay(answer: UpstreamAnswer) -> web.Response:
-    headers = {name: answer.headers[name] for name in PASSED_HEADERS if name in answer.headers}
+    found = answer.headers.get
+    headers = {name: value for name in PASSED_HEADERS if (value := found(name)) is not None}
     return web.Response(status=answer.status, body=answer.body, headers=headers)
 
 

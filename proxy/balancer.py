@@ -171,6 +171,10 @@ class Balancer:
         `exclude` names substations already tried for this request (a retry asks again, so it
         ranks on what the refusals just reported).
         """
+        if self.policy == "headroom" and attempts == 1 and len(self._views) <= FULL_SCAN_LIMIT:
+            # The charge path asks for one at a time: the best in one pass, no sort.
+            best = best_by_headroom(self._serving(now, exclude), amount_kw, min_amount_kw)
+            return [] if best is None else [best.key]
         if self.policy == "headroom":
             ranked = self._rank_by_headroom(amount_kw, min_amount_kw, now, exclude)
         else:
@@ -185,11 +189,14 @@ class Balancer:
             sampled = self._two_choices(amount_kw, now, exclude)
             if sampled:
                 return sampled
+        return rank_by_headroom(self._serving(now, exclude), amount_kw, min_amount_kw)
+
+    def _serving(self, now: float | None, exclude: Collection[str]) -> list[SubstationView]:
         serving = [view for view in self._views if view.serving and view.key not in exclude]
         if now is not None:
             for view in serving:
                 view.settle(now)
-        return rank_by_headroom(serving, amount_kw, min_amount_kw)
+        return serving
 
     def _two_choices(
         self, amount_kw: float, now: float | None, exclude: Collection[str]
@@ -255,6 +262,33 @@ def rank_by_headroom(
     curtailed.sort(key=lambda view: -(view.projected_headroom_kw or 0.0))
     rest.sort(key=_unknown_first_then_most_headroom)
     return full + curtailed + rest
+
+
+def best_by_headroom(
+    serving: list[SubstationView], amount_kw: float, min_amount_kw: float
+) -> SubstationView | None:
+    """`rank_by_headroom(...)[0]` in one pass: what the charge path needs, without the sort."""
+    best_full: SubstationView | None = None
+    best_full_key = (float("inf"), 0)
+    best_other: SubstationView | None = None
+    best_other_key: tuple[int, float] = (3, 0.0)
+    for view in serving:
+        headroom = view.projected_headroom_kw
+        if headroom is not None and headroom >= amount_kw:
+            full_key = (view.projected_utilization, view.in_flight)
+            if best_full is None or full_key < best_full_key:
+                best_full, best_full_key = view, full_key
+        elif best_full is None:
+            # Curtailed (rank 0, most headroom first), then unknown (1), then full (2).
+            if headroom is not None and headroom >= min_amount_kw:
+                other_key = (0, -headroom)
+            elif headroom is None:
+                other_key = (1, view.pending_kw)
+            else:
+                other_key = (2, -headroom)
+            if best_other is None or other_key < best_other_key:
+                best_other, best_other_key = view, other_key
+    return best_full or best_other
 
 
 def _unknown_first_then_most_headroom(view: SubstationView) -> tuple[int, float]:

@@ -7,6 +7,7 @@ answers 200 with the same session: nothing is booked twice) and route `GET`/`DEL
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 
@@ -21,9 +22,12 @@ class SessionRoute:
 
 class SessionDirectory:
     def __init__(self) -> None:
-        # Answers arrive roughly in order of ends_at, so the front holds the first to expire.
         self._by_session: dict[str, SessionRoute] = {}
         self._by_vehicle: dict[str, SessionRoute] = {}
+        # Answers arrive roughly in order of ends_at, so the front holds the first to expire.
+        # Routes forgotten or replaced stay here, stale, until their end comes. (Session ids are
+        # never reused, and one session's end never changes.)
+        self._expiry: deque[SessionRoute] = deque()
 
     def __len__(self) -> int:
         return len(self._by_session)
@@ -33,9 +37,9 @@ class SessionDirectory:
         previous = self._by_vehicle.get(route.vehicle_id)
         if previous is not None and previous.session_id != route.session_id:
             self._by_session.pop(previous.session_id, None)
-        self._by_session.pop(route.session_id, None)
         self._by_session[route.session_id] = route
         self._by_vehicle[route.vehicle_id] = route
+        self._expiry.append(route)
 
     def for_vehicle(self, vehicle_id: str, now: float) -> SessionRoute | None:
         route = self._by_vehicle.get(vehicle_id)
@@ -51,8 +55,6 @@ class SessionDirectory:
             del self._by_vehicle[route.vehicle_id]
 
     def prune(self, now: float) -> None:
-        while self._by_session:
-            first = next(iter(self._by_session.values()))
-            if first.ends_at > now:
-                return
-            self.forget(first.session_id)
+        expiry = self._expiry
+        while expiry and expiry[0].ends_at <= now:
+            self.forget(expiry.popleft().session_id)  # a no-op if forgotten or replaced already

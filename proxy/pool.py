@@ -20,6 +20,7 @@ from proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 from proxy.upstream import MAX_ANSWER_BYTES, UpstreamAnswer
 
 MAX_IDLE_PER_SUBSTATION = 256
+MAX_REMEMBERED_REQUEST_LINES = 1024
 _HEAD_END = b"\r\n\r\n"
 
 
@@ -27,6 +28,8 @@ class _Connection(asyncio.Protocol):
     """One keep-alive connection; `exchange` sends a request and awaits its whole answer."""
 
     def __init__(self) -> None:
+        # Kept: asyncio.get_running_loop() makes a getpid() system call on every call.
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.reusable = False
         self._buffer = bytearray()
@@ -45,7 +48,7 @@ class _Connection(asyncio.Protocol):
 
     def exchange(self, request: bytes) -> asyncio.Future[UpstreamAnswer]:
         assert self.transport is not None
-        self._answer = asyncio.get_running_loop().create_future()
+        self._answer = self.loop.create_future()
         self._buffer.clear()
         self._head = None
         self.transport.write(request)
@@ -137,22 +140,21 @@ class PooledUpstream:
         self._connect_timeout_s = connect_timeout_s
         self._total_timeout_s = total_timeout_s
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
-        self._origins: dict[str, tuple[str, int, bytes]] = {}
+        self._request_lines: dict[tuple[str, str], tuple[str, int, bytes]] = {}
 
     async def send(
         self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]
     ) -> UpstreamAnswer:
-        host, port, path, host_header = self._split(url)
+        host, port, request_line = self._request_line(method, url)
         payload = body or b""
-        head = [f"{method} {path} HTTP/1.1\r\n".encode(), host_header]
+        head = [request_line]
         for name, value in headers.items():
             head.append(f"{name}: {value}\r\n".encode("latin-1"))
         head.append(b"Content-Length: %d\r\n\r\n" % len(payload))
         request = b"".join(head) + payload
         connection = await self._connection(host, port, url)
         answer = connection.exchange(request)
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(self._total_timeout_s, _expire, answer)
+        timer = connection.loop.call_later(self._total_timeout_s, _expire, answer)
         try:
             result = await answer
         except TimeoutError as error:
@@ -188,19 +190,20 @@ class PooledUpstream:
         else:
             connection.close()
 
-    def _split(self, url: str) -> tuple[str, int, str, bytes]:
-        # Substations are few and their base URLs fixed: parse each origin once.
-        scheme_and_host, _, rest = url.partition("://")
-        origin_end = rest.find("/")
-        origin = url[: len(scheme_and_host) + 3 + (origin_end if origin_end >= 0 else len(rest))]
-        path = url[len(origin) :] or "/"
-        known = self._origins.get(origin)
+    def _request_line(self, method: str, url: str) -> tuple[str, int, bytes]:
+        """Host, port, and the request line with the Host header; the common ones remembered."""
+        key = (method, url)
+        known = self._request_lines.get(key)
         if known is None:
-            parts = urlsplit(origin)
+            parts = urlsplit(url)
+            path = url[len(f"{parts.scheme}://{parts.netloc}") :] or "/"
             host, port = parts.hostname or "127.0.0.1", parts.port or 80
-            known = (host, port, f"Host: {parts.netloc}\r\n".encode())
-            self._origins[origin] = known
-        return known[0], known[1], path, known[2]
+            line = f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n".encode("latin-1")
+            known = (host, port, line)
+            if len(self._request_lines) >= MAX_REMEMBERED_REQUEST_LINES:
+                self._request_lines.clear()  # session URLs are many; /charge ones are few
+            self._request_lines[key] = known
+        return known
 
     async def close(self) -> None:
         for idle in self._idle.values():

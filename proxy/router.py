@@ -47,16 +47,21 @@ class ChargeRouter:
         self.retries = retries
         self.directory = SessionDirectory()
         # One request per vehicle at a time: a second one waits for the first to finish, then
-        # is sent where the first booked, which answers with the same session.
-        self._vehicles_in_flight: dict[str, asyncio.Future[None]] = {}
+        # is sent where the first booked, which answers with the same session. The value is the
+        # future the later ones wait on, None while nobody waits.
+        self._vehicles_in_flight: dict[str, asyncio.Future[None] | None] = {}
         self.hold = ChargeHold(self._charge_once, clock)
 
     async def charge(self, request: ChargeRequest, headers: Mapping[str, str]) -> UpstreamAnswer:
         vehicle_id = request.vehicle_id
-        while (earlier := self._vehicles_in_flight.get(vehicle_id)) is not None:
+        in_flight = self._vehicles_in_flight
+        while vehicle_id in in_flight:
+            # Made only when a second request comes for a vehicle, never on the common path.
+            earlier = in_flight[vehicle_id]
+            if earlier is None:
+                earlier = in_flight[vehicle_id] = asyncio.get_running_loop().create_future()
             await asyncio.shield(earlier)
-        done = asyncio.get_running_loop().create_future()
-        self._vehicles_in_flight[vehicle_id] = done
+        in_flight[vehicle_id] = None
         headers = {**JSON_HEADERS, **headers}
         try:
             return await self._charge_once(request, headers)
@@ -65,8 +70,9 @@ class ChargeRouter:
                 raise
             return await self.hold.hold(request, headers, refusal)
         finally:
-            del self._vehicles_in_flight[vehicle_id]
-            done.set_result(None)
+            finished = in_flight.pop(vehicle_id)
+            if finished is not None:
+                finished.set_result(None)
 
     async def _charge_once(
         self, request: ChargeRequest, headers: Mapping[str, str]

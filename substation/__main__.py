@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -16,8 +17,12 @@ from substation.config import parse_config
 def main() -> None:
     config = parse_config(sys.argv[1:], os.environ)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = create_app(config)
+    # Modules and the app live as long as the process: keep them out of full collections.
+    gc.collect()
+    gc.freeze()
     web.run_app(
-        create_app(config),
+        app,
         host=config.host,
         port=config.port,
         loop=uvloop.new_event_loop(),

@@ -39,8 +39,8 @@ async def read_charge_request(request: web.Request, *, allow_wait: bool = False)
     """Check the media type and size before reading anything, then validate the body."""
     check_content_type(request.headers.get("Content-Type"))
     check_declared_length(request.content_length)
-    if request.content.is_eof():  # the whole body came with the headers: nothing to wait for
-        return parse_charge_request(await _read_bounded(request), allow_wait=allow_wait)
+    if request.content.is_eof():  # the whole body came with the headers: take it as it is
+        return parse_charge_request(request.content.read_nowait(), allow_wait=allow_wait)
     try:
         async with asyncio.timeout(BODY_TIMEOUT_S):
             body = await _read_bounded(request)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,9 +42,14 @@ class ChargeRequest:
     amount_kw: float
     min_amount_kw: float
     max_wait_s: float = 0.0
+    # The body as it came, once validated, when it has no proxy-only field: the proxy forwards
+    # it as is instead of writing it again. Not part of what the request means.
+    validated_body: bytes | None = field(default=None, compare=False, repr=False)
 
     def substation_body(self) -> bytes:
         """The body a substation accepts for this request (no proxy-only fields)."""
+        if self.validated_body is not None:
+            return self.validated_body
         return json.dumps(
             {
                 "vehicle_id": self.vehicle_id,
@@ -88,19 +93,15 @@ def parse_charge_request(body: bytes, *, allow_wait: bool = False) -> ChargeRequ
         raise InvalidRequest(f"min_amount ({min_amount_kw}) is more than amount ({amount_kw})")
     max_wait_s = _number_field(fields, "max_wait_s")
     if max_wait_s is None:
-        max_wait_s = 0.0
-    elif not 0 <= max_wait_s <= MAX_WAIT_S:
+        return ChargeRequest(vehicle_id, amount_kw, min_amount_kw, 0.0, body)
+    if not 0 <= max_wait_s <= MAX_WAIT_S:
         raise InvalidRequest(f"max_wait_s must be between 0 and {MAX_WAIT_S:g} seconds")
     return ChargeRequest(vehicle_id, amount_kw, min_amount_kw, max_wait_s)
 
 
 def _decode_object(body: bytes) -> dict[str, Any]:
     try:
-        decoded = json.loads(
-            body.decode("utf-8"),
-            parse_constant=_refuse_constant,
-            object_pairs_hook=_refuse_duplicate_keys,
-        )
+        decoded = _DECODER.decode(body.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise InvalidRequest("body is not UTF-8") from error
     except (ValueError, RecursionError) as error:
@@ -120,6 +121,12 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(fields) != len(pairs):
         raise ValueError("a field appears twice")
     return fields
+
+
+# One decoder for every body (json.loads with hooks would build a new one per call).
+_DECODER = json.JSONDecoder(
+    parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicate_keys
+)
 
 
 def _number_field(fields: dict[str, Any], name: str) -> float | None:

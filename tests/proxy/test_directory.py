@@ -40,3 +40,15 @@ def test_directory_forget_drops_both_indexes() -> None:
     directory.forget("a")
     assert directory.for_vehicle("EV-1", T0) is None
     assert len(directory) == 0
+
+
+def test_directory_pruning_passes_over_routes_replaced_meanwhile() -> None:
+    directory = SessionDirectory()
+    directory.remember(route("a", "EV-1", T0 + 60), T0)
+    directory.remember(route("b", "EV-1", T0 + 70), T0 + 10)  # EV-1 charges again: a is gone
+    directory.remember(route("c", "EV-2", T0 + 120), T0 + 65)  # prunes what ended by T0 + 65
+    assert directory.for_vehicle("EV-1", T0 + 65) == route("b", "EV-1", T0 + 70)
+    assert len(directory) == 2
+    directory.prune(T0 + 70)
+    assert directory.for_session("b", T0 + 70) is None
+    assert len(directory) == 1

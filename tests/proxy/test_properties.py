@@ -81,3 +81,33 @@ def test_no_policy_ever_books_over_capacity(scenario: Scenario, policy: Policy, 
     assert result["overload_s"] == 0
     assert all(peak <= 1 + 1e-9 for peak in result["peak_utilization"].values())
     assert result["accepted"] + result["curtailed"] + result["rejected"] <= result["requests"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    substations=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.sampled_from([0.0, 50.0, 100.0, 300.0])),  # capacity
+            st.sampled_from([0.0, 11.0, 22.0, 50.0, 100.0, 290.0]),  # reported load
+            st.integers(0, 3),  # requests in flight, 11 kW each
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    amount_kw=st.sampled_from([7.4, 11.0, 22.0, 50.0]),
+    curtail_to=st.sampled_from([1.0, 0.5, 0.1]),
+)
+def test_one_pick_is_the_head_of_the_full_ranking(
+    substations: list[tuple[float | None, float, int]], amount_kw: float, curtail_to: float
+) -> None:
+    """The charge path's one-pass pick (no sort) agrees with the ranking retries use."""
+    balancer = Balancer(rng=random.Random(0))
+    balancer.set_substations(f"s{n}" for n in range(len(substations)))
+    for n, (capacity_kw, load_kw, in_flight) in enumerate(substations):
+        if capacity_kw is not None:
+            balancer.record_report(f"s{n}", 1.0, load_kw, capacity_kw)
+        for _ in range(in_flight):
+            balancer.begin(f"s{n}", 11.0)
+    min_amount_kw = amount_kw * curtail_to
+    ranked = balancer.choose(amount_kw, min_amount_kw, attempts=len(substations), now=2.0)
+    assert balancer.choose(amount_kw, min_amount_kw, attempts=1, now=2.0) == ranked[:1]

@@ -61,6 +61,21 @@ def test_ledger_refuses_when_full_and_says_when_power_frees() -> None:
     assert north.outcomes["rejected"] == 1
 
 
+def test_ledger_a_stopped_session_no_longer_counts_for_expiry_or_retry_after() -> None:
+    north = ledger()
+    first = north.admit(charge("EV-1", 60), T0).session
+    north.stop(first.session_id, T0 + 5)
+    north.admit(charge("EV-2", 30), T0 + 10)
+    north.admit(charge("EV-3", 60), T0 + 12)
+    assert north.next_expiry_at() == T0 + 70  # EV-2's, not the stopped EV-1's T0 + 60
+    with pytest.raises(NoCapacity) as refusal:
+        north.admit(charge("EV-4", 20), T0 + 15)
+    assert refusal.value.retry_after_s == 55  # when EV-2's 30 kW free
+    assert north.expire(T0 + 60) == []
+    assert [session.vehicle_id for session in north.expire(T0 + 70)] == ["EV-2"]
+    assert north.load_kw == 60
+
+
 def test_ledger_refusal_waits_at_least_one_second() -> None:
     north = ledger()
     north.admit(charge("EV-1", 100), T0)
@@ -188,3 +203,4 @@ def test_ledger_never_books_over_capacity(ops: list[tuple[str, int, float, float
         assert 0 <= north.load_kw <= 150
         assert north.load_kw == pytest.approx(sum(s.granted_kw for s in north.sessions()))
         assert len({s.vehicle_id for s in north.sessions()}) == north.active_sessions
+        assert north.next_expiry_at() == min((s.ends_at for s in north.sessions()), default=None)

@@ -81,5 +81,14 @@ def test_substation_body_carries_no_proxy_field() -> None:
     assert parse_charge_request(request.substation_body()) == ChargeRequest("EV-1", 22, 7)
 
 
+def test_a_body_with_no_proxy_field_is_forwarded_as_it_came() -> None:
+    body = b'{"vehicle_id": "EV-1",  "amount": 22, "min_amount": 7.5}'
+    assert parse_charge_request(body, allow_wait=True).substation_body() is body
+    waiting = b'{"vehicle_id": "EV-1", "amount": 22, "max_wait_s": 5}'
+    forwarded = parse_charge_request(waiting, allow_wait=True).substation_body()
+    assert b"max_wait_s" not in forwarded
+    assert parse_charge_request(forwarded) == ChargeRequest("EV-1", 22, 22)
+
+
 def test_times_are_rfc3339_utc_with_milliseconds() -> None:
     assert rfc3339(1_800_000_000.25) == "2027-01-15T08:00:00.250Z"
