@@ -90,6 +90,7 @@ def test_no_policy_ever_books_over_capacity(scenario: Scenario, policy: Policy, 
             st.one_of(st.none(), st.sampled_from([0.0, 50.0, 100.0, 300.0])),  # capacity
             st.sampled_from([0.0, 11.0, 22.0, 50.0, 100.0, 290.0]),  # reported load
             st.integers(0, 3),  # requests in flight, 11 kW each
+            st.sampled_from([None, 0.5, 3.0, 20.0]),  # a booked 11 kW session ends this later
         ),
         min_size=1,
         max_size=8,
@@ -98,14 +99,18 @@ def test_no_policy_ever_books_over_capacity(scenario: Scenario, policy: Policy, 
     curtail_to=st.sampled_from([1.0, 0.5, 0.1]),
 )
 def test_one_pick_is_the_head_of_the_full_ranking(
-    substations: list[tuple[float | None, float, int]], amount_kw: float, curtail_to: float
+    substations: list[tuple[float | None, float, int, float | None]],
+    amount_kw: float,
+    curtail_to: float,
 ) -> None:
     """The charge path's one-pass pick (no sort) agrees with the ranking retries use."""
     balancer = Balancer(rng=random.Random(0))
     balancer.set_substations(f"s{n}" for n in range(len(substations)))
-    for n, (capacity_kw, load_kw, in_flight) in enumerate(substations):
+    for n, (capacity_kw, load_kw, in_flight, ends_in_s) in enumerate(substations):
         if capacity_kw is not None:
             balancer.record_report(f"s{n}", 1.0, load_kw, capacity_kw)
+        if ends_in_s is not None:
+            balancer.record_booking(f"s{n}", 2.0 + ends_in_s, 11.0)
         for _ in range(in_flight):
             balancer.begin(f"s{n}", 11.0)
     min_amount_kw = amount_kw * curtail_to

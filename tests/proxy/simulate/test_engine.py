@@ -50,6 +50,14 @@ def test_headroom_never_refuses_what_a_substation_could_take(path: Path) -> None
     assert simulate(load_scenario(path), "headroom")["false_rejects"] <= 3
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_rush_hour_headroom_stays_within_one_request(seed: int) -> None:
+    scenario = load_scenario(Path("scenarios/rush-hour.yaml"))
+    result = simulate(scenario, "headroom", seed)
+    assert result["spread_p95"] <= scenario.one_request_utilization
+    assert result["overload_s"] == 0
+
+
 def test_seed_burst_headroom_ends_within_one_request_and_least_loaded_piles_up() -> None:
     scenario = load_scenario(Path("scenarios/seed-burst.yaml"))
     headroom = simulate(scenario, "headroom")

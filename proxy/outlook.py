@@ -1,0 +1,62 @@
+"""How even the grid stays over the next few seconds, for each place a charge could go.
+
+Ranking by utilization alone is greedy about the present. Sessions booked together end
+together, 60 s later, and a substation whose sessions are about to end will be the emptiest in
+a moment whatever we do now. So among the substations that can take the full amount, `headroom`
+prefers the one that keeps the spread of utilization smallest on average over the next
+`LOOKAHEAD_S`, counting the ends of the sessions this proxy booked and assuming nothing else
+arrives (later arrivals will be balanced when they come). Measured with `python -m
+proxy.simulate` (rush-hour.yaml, seeds 0-3): spread_p95 0.093-0.101 greedy, 0.070-0.076 with
+5 s of lookahead; 1 s is too short to see the ends coming, 15 s or more weighs ends that later
+arrivals will have made up for (0.073-0.078, and worse around a failure).
+
+Pure: views and `now` in, a number out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from proxy.balancer import SubstationView
+
+LOOKAHEAD_S = 5.0
+
+
+class Outlook:
+    """The utilization of each substation with a known capacity over [now, now + LOOKAHEAD_S],
+    as known now: piecewise constant, stepping down where a booked session ends."""
+
+    def __init__(self, views: Sequence[SubstationView], now: float) -> None:
+        self._index = {id(view): number for number, view in enumerate(views)}
+        utilization = [view.projected_utilization for view in views]
+        horizon = now + LOOKAHEAD_S
+        steps: list[tuple[float, int, float]] = []  # (when, which, utilization freed)
+        for number, view in enumerate(views):
+            capacity_kw = view.capacity_kw or 1.0  # views without a capacity are not passed
+            for ends_at, kw in view.bookings:  # in order of their end
+                if ends_at > horizon:
+                    break
+                steps.append((max(ends_at, now), number, kw / capacity_kw))
+        steps.sort()
+        self._segments: list[tuple[float, list[float]]] = []  # (seconds, utilization of each)
+        start = now
+        for when, number, freed in steps:
+            if when > start:
+                self._segments.append((when - start, list(utilization)))
+                start = when
+            utilization[number] = max(0.0, utilization[number] - freed)
+        self._segments.append((horizon - start, utilization))
+
+    def mean_spread_with(self, view: SubstationView, kw: float) -> float:
+        """The mean spread over the lookahead if `kw` more were booked at `view` now."""
+        number = self._index[id(view)]
+        added = kw / (view.capacity_kw or 1.0)
+        total = 0.0
+        for seconds, utilization in self._segments:
+            before = utilization[number]
+            utilization[number] = before + added
+            total += seconds * (max(utilization) - min(utilization))
+            utilization[number] = before
+        return total / LOOKAHEAD_S

@@ -1,0 +1,51 @@
+"""The lookahead behind `headroom`'s choice among substations that can take a charge."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.balancer import Balancer, SubstationView
+from proxy.outlook import LOOKAHEAD_S, Outlook
+
+NOW = 1_000.0
+
+
+def view(name: str, capacity_kw: float, load_kw: float) -> SubstationView:
+    return SubstationView(name, name, capacity_kw=capacity_kw, load_kw=load_kw, reported_at=NOW)
+
+
+def test_without_bookings_it_is_the_spread_right_after_booking() -> None:
+    north, south = view("north", 400, 100), view("south", 200, 100)
+    outlook = Outlook([north, south], NOW)
+    assert outlook.mean_spread_with(north, 40) == pytest.approx(0.5 - 0.35)
+    assert outlook.mean_spread_with(south, 40) == pytest.approx(0.7 - 0.25)
+
+
+def test_a_session_ending_within_the_lookahead_counts_for_the_time_after_it() -> None:
+    north, south = view("north", 100, 50), view("south", 100, 50)
+    north.bookings.append((NOW + 1.0, 20.0))  # north drops to 0.3 one second from now
+    outlook = Outlook([north, south], NOW)
+    after = LOOKAHEAD_S - 1.0
+    # 10 kW at north: 0.1 apart for 1 s, then 0.6 - 0.4 = 0.1 the other way.
+    assert outlook.mean_spread_with(north, 10) == pytest.approx(0.1)
+    # 10 kW at south: 0.1 for 1 s, then 0.6 - 0.3 = 0.3 for the rest.
+    assert outlook.mean_spread_with(south, 10) == pytest.approx((0.1 + 0.3 * after) / LOOKAHEAD_S)
+
+
+def test_sessions_ending_beyond_the_lookahead_change_nothing() -> None:
+    north, south = view("north", 100, 50), view("south", 100, 50)
+    north.bookings.append((NOW + LOOKAHEAD_S + 1, 20.0))
+    outlook = Outlook([north, south], NOW)
+    assert outlook.mean_spread_with(north, 10) == outlook.mean_spread_with(south, 10)
+
+
+def test_headroom_books_where_power_is_about_to_free_among_equals() -> None:
+    balancer = Balancer()
+    balancer.set_substations(["north", "south"])
+    for key in ("north", "south"):
+        balancer.record_report(key, NOW, 50.0, 100.0)
+    balancer.record_booking("south", NOW + 2.0, 30.0)
+    assert balancer.choose(10, 10, attempts=1, now=NOW) == ["south"]
+    assert balancer.choose(10, 10, attempts=2, now=NOW) == ["south", "north"]
+    # Without the lookahead (no `now`), the first listed of two equals.
+    assert balancer.choose(10, 10, attempts=1) == ["north"]
