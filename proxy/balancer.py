@@ -50,9 +50,13 @@ class SubstationView:
     draining: bool = False
     # Sessions this proxy booked here, (ends_at, granted kW), in order of their end. Those that
     # ended since the last report are taken off the reported load: between polls, the view of a
-    # substation nobody sent to would otherwise stay at its old, higher load.
-    bookings: deque[tuple[float, float]] = field(default_factory=deque)
-    ended_since_report_kw: float = 0.0
+    # substation nobody sent to would otherwise stay at its old, higher load. A report is dated
+    # when its request was sent (the substation measured it some time in the round trip), so a
+    # session that ended during the round trip still counts as ended: the view errs towards
+    # room, which costs a refusal at worst, never a charge turned away while there was room.
+    bookings: deque[tuple[float, float]] = field(default_factory=deque)  # not ended at `settle`
+    ended: deque[tuple[float, float]] = field(default_factory=deque)  # ended after the report
+    ended_since_report_kw: float = 0.0  # the kW in `ended`
 
     @property
     def serving(self) -> bool:
@@ -66,9 +70,21 @@ class SubstationView:
         """Take off the reported load what this proxy knows has ended since the report."""
         bookings = self.bookings
         while bookings and bookings[0][0] <= now:
-            ends_at, kw = bookings.popleft()
-            if ends_at > self.reported_at:
-                self.ended_since_report_kw += kw
+            booking = bookings.popleft()
+            if booking[0] > self.reported_at:
+                self.ended.append(booking)
+                self.ended_since_report_kw += booking[1]
+
+    def take_report(self, at: float, load_kw: float, capacity_kw: float) -> None:
+        """A report measured no earlier than `at`: what ended by then is in it already."""
+        bookings, ended = self.bookings, self.ended
+        while bookings and bookings[0][0] <= at:
+            bookings.popleft()
+        while ended and ended[0][0] <= at:
+            self.ended_since_report_kw -= ended.popleft()[1]
+        if not ended:
+            self.ended_since_report_kw = 0.0  # exactly, so float dust never looks like room
+        self.load_kw, self.capacity_kw, self.reported_at = load_kw, capacity_kw, at
 
     @property
     def projected_headroom_kw(self) -> float | None:
@@ -117,13 +133,12 @@ class Balancer:
         self._views = [self._by_key.get(key) or SubstationView(key, key) for key in wanted]
         self._by_key = {view.key: view for view in self._views}
 
-    def record_report(self, key: str, now: float, load_kw: float, capacity_kw: float) -> None:
-        """A load report from a substation's answer (its `X-Substation-*` headers)."""
+    def record_report(self, key: str, sent_at: float, load_kw: float, capacity_kw: float) -> None:
+        """A load report from a substation's answer (its `X-Substation-*` headers) to a
+        request sent at `sent_at`; older than the newest report known, it is ignored."""
         view = self._by_key.get(key)
-        if view is not None and now >= view.reported_at:
-            view.settle(now)  # what ended before now is in this report already
-            view.load_kw, view.capacity_kw, view.reported_at = load_kw, capacity_kw, now
-            view.ended_since_report_kw = 0.0
+        if view is not None and sent_at >= view.reported_at:
+            view.take_report(sent_at, load_kw, capacity_kw)
 
     def record_booking(self, key: str, ends_at: float, granted_kw: float) -> None:
         """A session this proxy booked: its end will be taken off the load when it comes."""
@@ -134,7 +149,7 @@ class Balancer:
     def record_poll(
         self,
         key: str,
-        now: float,
+        sent_at: float,
         *,
         load_kw: float,
         capacity_kw: float,
@@ -145,7 +160,7 @@ class Balancer:
         view = self._by_key.get(key)
         if view is None:
             return
-        self.record_report(key, now, load_kw, capacity_kw)
+        self.record_report(key, sent_at, load_kw, capacity_kw)
         view.polled_load_kw, view.draining = load_kw, draining
         view.name = name or view.name
         self.record_health(key, "poll_ok")
@@ -192,6 +207,18 @@ class Balancer:
             serving = [view for view in self._views if view.serving and view.key not in exclude]
             ranked = self._rank_baseline(serving)
         return [view.key for view in ranked[:attempts]]
+
+    def room_for(self, amount_kw: float, min_amount_kw: float, now: float) -> str | None:
+        """The router's last look, when every substation asked refused: the best one projected,
+        as of `now`, to have room for at least the curtailed amount, or None. Substations
+        already asked count again, and so do recovering ones (one good poll since they were
+        down: up, as far as anyone can know) rather than turning the driver away."""
+        best = best_by_headroom(self._serving(now, ()), amount_kw, min_amount_kw, now)
+        if best is not None and fits(best, min_amount_kw):
+            return best.key
+        recovering = [v for v in self._views if v.health == "recovering" and not v.draining]
+        best = best_by_headroom(recovering, amount_kw, min_amount_kw, now)
+        return best.key if best is not None and has_room(best, min_amount_kw) else None
 
     def _rank_by_headroom(
         self, amount_kw: float, min_amount_kw: float, now: float | None, exclude: Collection[str]
@@ -250,8 +277,12 @@ class Balancer:
 
 
 def fits(view: SubstationView, kw: float) -> bool:
+    return view.serving and has_room(view, kw)
+
+
+def has_room(view: SubstationView, kw: float) -> bool:
     headroom = view.projected_headroom_kw
-    return view.serving and headroom is not None and headroom >= kw
+    return headroom is not None and headroom >= kw
 
 
 def rank_by_headroom(

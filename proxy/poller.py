@@ -81,6 +81,7 @@ class Poller:
             self._after_round()
 
     async def poll_one(self, key: str) -> None:
+        sent_at = self._clock()  # the reading is dated when asked for (see SubstationView)
         try:
             answer = await self._upstream.send("GET", f"{key}/metrics", None, {})
             if answer.status != 200:
@@ -91,7 +92,7 @@ class Poller:
             return
         self._balancer.record_poll(
             key,
-            self._clock(),
+            sent_at,
             load_kw=reading.load_kw,
             capacity_kw=reading.capacity_kw,
             draining=reading.draining,

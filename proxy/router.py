@@ -79,11 +79,19 @@ class ChargeRouter:
     ) -> UpstreamAnswer:
         tried: list[str] = []
         refusals: list[NoCapacity] = []
-        for attempt in range(self.retries + 1):
-            key = self._next_candidate(request, tried)
+        last_look = False
+        while True:
+            key = self._next_candidate(request, tried) if len(tried) <= self.retries else None
+            if key is None and refusals and not last_look:
+                # Refused everywhere asked, but sessions this proxy booked may have ended
+                # during those round trips: one more try where the view now shows room.
+                last_look = True
+                key = self.balancer.room_for(
+                    request.amount_kw, request.min_amount_kw, now=self.clock()
+                )
             if key is None:
                 break
-            if attempt:
+            if tried:
                 self.metrics.count_retry()
             tried.append(key)
             try:
@@ -122,6 +130,7 @@ class ChargeRouter:
         self, key: str, request: ChargeRequest, headers: Mapping[str, str]
     ) -> UpstreamAnswer:
         self.balancer.begin(key, request.amount_kw)
+        sent_at = self.clock()
         try:
             answer = await self.upstream.send(
                 "POST", f"{key}/charge", request.substation_body(), headers
@@ -134,7 +143,7 @@ class ChargeRouter:
             raise
         finally:
             self.balancer.end(key, request.amount_kw)
-        self._learn(key, answer)
+        self._learn(key, answer, sent_at)
         return answer
 
     async def session_request(self, method: str, session_id: str) -> UpstreamAnswer:
@@ -156,21 +165,22 @@ class ChargeRouter:
     async def _ask_about_session(
         self, method: str, key: str, session_id: str
     ) -> UpstreamAnswer | None:
+        sent_at = self.clock()
         try:
             answer = await self.upstream.send(method, f"{key}/charge/{session_id}", None, {})
         except (UpstreamUnreachable, UpstreamBroken, UpstreamTimeout):
             return None
-        self._learn(key, answer)
+        self._learn(key, answer, sent_at)
         return answer
 
-    def _learn(self, key: str, answer: UpstreamAnswer) -> None:
+    def _learn(self, key: str, answer: UpstreamAnswer, sent_at: float) -> None:
         """Take the load report every answer carries, and the session if it is one."""
         now = self.clock()
         load, capacity = answer.headers.get(HEADER_LOAD_KW), answer.headers.get(HEADER_CAPACITY_KW)
         if load is not None and capacity is not None:
             # A malformed report teaches nothing; the next poll will tell.
             with contextlib.suppress(ValueError):
-                self.balancer.record_report(key, now, float(load), float(capacity))
+                self.balancer.record_report(key, sent_at, float(load), float(capacity))
         if answer.status in (200, 201):
             route = session_route(key, answer.body)
             if route is not None:

@@ -40,6 +40,7 @@ class Trip:
     tried: list[str] = field(default_factory=list)
     refusals: list[float] = field(default_factory=list)  # Retry-After of each refusal
     waiter: Waiter[Trip] | None = None
+    last_look: bool = False  # the router's one more try after refusals, where room showed up
 
 
 @dataclass(slots=True)
@@ -115,7 +116,7 @@ class Simulation:
         self._start(Trip(request, number % len(self.proxies), []))
 
     def _start(self, trip: Trip) -> None:
-        trip.tried, trip.refusals = [], []
+        trip.tried, trip.refusals, trip.last_look = [], [], False
         self._try_next(trip)
 
     def _try_next(self, trip: Trip) -> None:
@@ -127,6 +128,10 @@ class Simulation:
             picks = balancer.choose(
                 request.amount_kw, request.min_amount_kw, 1, now=self.now, exclude=trip.tried
             )
+        if not picks and trip.refusals and not trip.last_look:
+            trip.last_look = True  # as ChargeRouter._charge_once does
+            last = balancer.room_for(request.amount_kw, request.min_amount_kw, self.now)
+            picks = [] if last is None else [last]
         if not picks:
             self._refused_everywhere(trip)
             return
@@ -135,14 +140,15 @@ class Simulation:
         key = picks[0]
         trip.tried.append(key)
         balancer.begin(key, request.amount_kw)
-        self.at(self.now + self._leg(), lambda: self._reach(trip, key))
+        sent_at = self.now
+        self.at(self.now + self._leg(), lambda: self._reach(trip, key, sent_at))
 
     def _leg(self) -> float:
         return self.scenario.latency_s / 2 * self.rng.uniform(0.5, 1.5)
 
-    def _reach(self, trip: Trip, key: str) -> None:
+    def _reach(self, trip: Trip, key: str, sent_at: float) -> None:
         if key in self.down:  # connection refused
-            self.at(self.now + self._leg(), lambda: self._answer(trip, key, None, None))
+            self.at(self.now + self._leg(), lambda: self._answer(trip, key, None, None, sent_at))
             return
         ledger = self.ledgers[key]
         outcome: Session | float
@@ -153,7 +159,7 @@ class Simulation:
         except NoCapacity as refusal:
             outcome = float(refusal.retry_after_s)
         report = (ledger.load_kw, ledger.capacity_kw)
-        self.at(self.now + self._leg(), lambda: self._answer(trip, key, outcome, report))
+        self.at(self.now + self._leg(), lambda: self._answer(trip, key, outcome, report, sent_at))
 
     def _answer(
         self,
@@ -161,6 +167,7 @@ class Simulation:
         key: str,
         outcome: Session | float | None,
         report: tuple[float, float] | None,
+        sent_at: float,
     ) -> None:
         """The answer is back: a session, a refusal's Retry-After, or None (refused connection)."""
         balancer = self.proxies[trip.proxy].balancer
@@ -168,7 +175,7 @@ class Simulation:
         if report is None:
             balancer.record_health(key, "refused")
         else:
-            balancer.record_report(key, self.now, *report)
+            balancer.record_report(key, sent_at, *report)
             if isinstance(outcome, Session):
                 balancer.record_booking(key, outcome.ends_at, outcome.granted_kw)
                 self._served(trip)

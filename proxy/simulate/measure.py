@@ -31,6 +31,7 @@ class Measurements:
     rejected_count: int = 0
     interrupted: int = 0
     false_rejects: int = 0
+    false_reject_times: list[float] = field(default_factory=list)
     retries: int = 0
     wait_timeouts: int = 0
     waited: list[float] = field(default_factory=list)
@@ -57,6 +58,7 @@ class Measurements:
             ledger.expire(now)
         if any(ledger.headroom_kw >= request.amount_kw for ledger in live):
             self.false_rejects += 1
+            self.false_reject_times.append(now)
 
     def sample(self, now: float, down: Collection[str]) -> None:
         self.times.append(now)

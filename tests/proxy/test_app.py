@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from stack.burst import seed_payloads
-from tests.helpers import BAD_CHARGES, CHARGE_HEADERS, Grid, charge_body
+from tests.helpers import BAD_CHARGES, CHARGE_HEADERS, CHARGE_HITS, Grid, charge_body
 
 GridFactory = Callable[..., Awaitable[Grid]]
 
@@ -249,3 +249,23 @@ async def test_proxy_metrics_have_series_before_the_first_charge(start_grid: Gri
     assert 'proxy_requests_total{code="503",substation="substation1"} 0' in text
     assert 'proxy_rejected_total{reason="no_capacity"} 0' in text
     assert "proxy_waiting_requests 0" in text
+
+
+async def test_a_charge_refused_everywhere_gets_a_last_look_where_power_freed_meanwhile(
+    start_grid: GridFactory,
+) -> None:
+    """Both substations refuse 50 kW; while the slow one answers, a session the proxy booked at
+    the other ends. The proxy sees it in its own bookings and asks there once more."""
+    grid = await start_grid([100, 100], session_seconds=1.5, stall_s={1: 0.5})
+    started = asyncio.get_running_loop().time()
+    first = await grid.proxy.post("/charge", json=charge_body("EV-A", 55))  # ends at 1.5 s
+    assert first.headers["X-Substation"] == "substation1"
+    second = await grid.proxy.post("/charge", json=charge_body("EV-B", 60))
+    assert second.headers["X-Substation"] == "substation2"
+    await asyncio.sleep(1.2 - (asyncio.get_running_loop().time() - started))
+    # 45 kW free at substation1, 40 at substation2: both refuse 50, the second after 0.5 s.
+    answer = await grid.proxy.post("/charge", json=charge_body("EV-D", 50))
+    assert answer.status == 201
+    assert answer.headers["X-Substation"] == "substation1"
+    asked = [sum(app[CHARGE_HITS].values()) for app in grid.substation_apps]
+    assert asked == [3, 2]  # EV-A, then EV-D twice; EV-B, then EV-D once

@@ -141,3 +141,31 @@ def test_no_policy_chooses_a_down_substation(policy: Policy) -> None:
     balancer.record_health("s0", "refused")
     for _ in range(10):
         assert "s0" not in balancer.choose(10, 10, attempts=2)
+
+
+def test_a_session_ending_during_a_round_trip_counts_as_ended_after_its_report() -> None:
+    balancer = grid([100])
+    balancer.record_report("s0", T0, load_kw=90, capacity_kw=100)
+    balancer.record_booking("s0", T0 + 10.005, 30)
+    # Refused: a request sent at T0 + 10.000 comes back at 10.010 saying 90 kW, measured
+    # before or after the session's end at 10.005; the proxy cannot tell, so it takes it as
+    # before, and counts the session as ended: room is shown, and the substation decides.
+    balancer.record_report("s0", T0 + 10.0, load_kw=90, capacity_kw=100)
+    assert balancer.room_for(30, 30, now=T0 + 10.010) == "s0"
+    # A later report (sent after the end) includes the end: nothing is taken off twice.
+    balancer.record_report("s0", T0 + 10.02, load_kw=60, capacity_kw=100)
+    assert balancer.view("s0").projected_load_kw == 60
+    assert balancer.room_for(41, 41, now=T0 + 10.03) is None
+
+
+def test_last_look_takes_a_recovering_substation_only_when_no_serving_one_has_room() -> None:
+    balancer = grid([100, 100])
+    balancer.record_health("s1", "refused")  # down
+    balancer.record_poll("s1", T0 + 1, load_kw=0, capacity_kw=100, draining=False)
+    assert balancer.view("s1").health == "recovering"
+    assert balancer.choose(30, 30, attempts=2, now=T0 + 2) == ["s0"]  # never in the ranking
+    assert balancer.room_for(30, 30, now=T0 + 2) == "s0"
+    balancer.record_report("s0", T0 + 2, load_kw=90, capacity_kw=100)
+    assert balancer.room_for(30, 20, now=T0 + 3) == "s1"
+    balancer.record_health("s1", "refused")
+    assert balancer.room_for(30, 20, now=T0 + 3) is None

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from proxy.balancer import POLICIES, Policy
-from proxy.simulate.engine import simulate
+from proxy.simulate.engine import JITTER, Simulation, simulate
 from proxy.simulate.scenario import Scenario, ScenarioError, load_scenario
 from stack.burst import seed_payloads
 from tests.helpers import Grid
@@ -46,8 +46,23 @@ def test_no_policy_ever_overloads_a_substation(path: Path, policy: Policy) -> No
 
 
 @pytest.mark.parametrize("path", QUICK, ids=lambda path: path.stem)
-def test_headroom_never_refuses_what_a_substation_could_take(path: Path) -> None:
-    assert simulate(load_scenario(path), "headroom")["false_rejects"] <= 3
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_headroom_refuses_only_while_a_returned_one_is_unknown(path: Path, seed: int) -> None:
+    """With one proxy, a charge is turned away while some substation had room only in the
+    seconds after a failed substation came back, before a poll (every 5 s, jittered) could tell
+    the proxy. With several, each blind to the others' requests in flight, a saturating burst
+    can also refuse where room is about to be taken by those: at most one in a hundred."""
+    scenario = load_scenario(path)
+    measured = Simulation(scenario, "headroom", seed).run()
+    if scenario.proxies > 1:
+        assert measured.false_rejects <= measured.requests / 100
+        return
+    unknowable = [
+        (failure.until_s, failure.until_s + scenario.poll_interval_s * (1 + JITTER))
+        for failure in scenario.failures
+    ]
+    for when in measured.false_reject_times:
+        assert any(start <= when <= end for start, end in unknowable), when
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
