@@ -205,7 +205,7 @@ class Balancer:
             ranked = self._rank_by_headroom(amount_kw, min_amount_kw, now, exclude)
         else:
             serving = [view for view in self._views if view.serving and view.key not in exclude]
-            ranked = self._rank_baseline(serving)
+            ranked = self._rank_baseline(serving, attempts)
         return [view.key for view in ranked[:attempts]]
 
     def room_for(self, amount_kw: float, min_amount_kw: float, now: float) -> str | None:
@@ -213,6 +213,9 @@ class Balancer:
         as of `now`, to have room for at least the curtailed amount, or None. Substations
         already asked count again, and so do recovering ones (one good poll since they were
         down: up, as far as anyone can know) rather than turning the driver away."""
+        if len(self._views) > FULL_SCAN_LIMIT:  # many: a sample, as for every choice
+            sampled = self._two_choices(min_amount_kw, now, ())
+            return sampled[0].key if sampled else None
         best = best_by_headroom(self._serving(now, ()), amount_kw, min_amount_kw, now)
         if best is not None and fits(best, min_amount_kw):
             return best.key
@@ -260,8 +263,11 @@ class Balancer:
                 break
         return chosen
 
-    def _rank_baseline(self, serving: list[SubstationView]) -> list[SubstationView]:
+    def _rank_baseline(self, serving: list[SubstationView], attempts: int) -> list[SubstationView]:
+        """The baselines' order; for one attempt, only its head."""
         if self.policy == "random":
+            if attempts == 1 and serving:
+                return [self.rng.choice(serving)]
             return self.rng.sample(serving, len(serving))
         self._turn += 1
         if self.policy == "round-robin":
@@ -269,11 +275,21 @@ class Balancer:
             return serving[start:] + serving[:start]
         if self.policy == "least-loaded":
             # The seed's rule: the lowest polled load, first listed on a tie.
-            return sorted(serving, key=lambda view: view.polled_load_kw)
+            return _lowest(serving, lambda view: view.polled_load_kw, attempts)
         # least-connections, ties taken in turn as HAProxy's leastconn does.
         start = self._turn % max(1, len(serving))
         rotated = serving[start:] + serving[:start]
-        return sorted(rotated, key=lambda view: view.in_flight)
+        return _lowest(rotated, lambda view: view.in_flight, attempts)
+
+
+def _lowest(
+    views: list[SubstationView], key: Callable[[SubstationView], float], count: int
+) -> list[SubstationView]:
+    """`sorted(views, key=key)[:count]`; min() (the first lowest, as a stable sort's head) for
+    one, which is what the charge path asks for: O(n), not O(n log n), at 3,000 substations."""
+    if count == 1 and views:
+        return [min(views, key=key)]
+    return sorted(views, key=key)[:count]
 
 
 def fits(view: SubstationView, kw: float) -> bool:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from proxy.balancer import POLICIES, Policy
 from proxy.simulate.engine import Simulation
-from proxy.simulate.measure import Measurements
+from proxy.simulate.measure import Trace
 from proxy.simulate.report import format_table, plot
-from proxy.simulate.scenario import ScenarioError, load_scenario
+from proxy.simulate.scenario import Scenario, ScenarioError, load_scenario
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -38,17 +41,23 @@ def main(argv: list[str]) -> int:
         print(f"python -m proxy.simulate: {error}", file=sys.stderr)
         return 2
     policies = cast(list[Policy], args.policy or list(POLICIES))
-    runs: dict[str, Measurements] = {
-        policy: Simulation(scenario, policy, args.seed).run() for policy in policies
-    }
-    results = {policy: measured.summary(scenario) for policy, measured in runs.items()}
+    # Policies are independent runs: one process each, as many at once as there are cores.
+    with ProcessPoolExecutor(max_workers=min(len(policies), os.cpu_count() or 1)) as pool:
+        done = pool.map(run_policy, repeat(scenario), policies, repeat(args.seed))
+        runs = dict(zip(policies, done, strict=True))
+    results = {policy: summary for policy, (summary, _) in runs.items()}
     if args.json:
         print(json.dumps({"scenario": scenario.name, "results": results}, indent=2))
     else:
         print(format_table(scenario.name, results, scenario.one_request_utilization))
     if args.plot:
-        plot(args.plot, scenario.name, runs)
+        plot(args.plot, scenario.name, {policy: trace for policy, (_, trace) in runs.items()})
     return 0
+
+
+def run_policy(scenario: Scenario, policy: Policy, seed: int) -> tuple[dict[str, Any], Trace]:
+    measured = Simulation(scenario, policy, seed).run()
+    return measured.summary(scenario), measured.trace()
 
 
 if __name__ == "__main__":

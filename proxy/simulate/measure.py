@@ -22,6 +22,14 @@ ALERT_UTILIZATION = 0.8
 _TOLERANCE = 1e-9
 
 
+@dataclass(frozen=True)
+class Trace:
+    """What a plot needs of a run: sample times and each substation's utilization then."""
+
+    times: list[float]
+    utilization: dict[str, list[float | None]]
+
+
 @dataclass
 class Measurements:
     ledgers: Mapping[str, SessionLedger]
@@ -81,6 +89,9 @@ class Measurements:
             self.needless_alert_s += 1
         if max(live) > 1 + _TOLERANCE:
             self.overload_s += 1
+
+    def trace(self) -> Trace:
+        return Trace(self.times, self.utilization)
 
     def summary(self, scenario: Scenario) -> dict[str, Any]:
         spreads = sorted(self.spreads) or [0.0]

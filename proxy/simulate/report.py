@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from proxy.simulate.measure import ALERT_UTILIZATION, Measurements
+from proxy.simulate.measure import ALERT_UTILIZATION, Trace
 
 COLUMNS = (
     ("policy", "{:<18}", 18),
@@ -35,7 +35,7 @@ def format_table(scenario_name: str, results: dict[str, dict[str, Any]], one_req
     return "\n".join(rows)
 
 
-def plot(path: Path, scenario_name: str, runs: dict[str, Measurements]) -> None:
+def plot(path: Path, scenario_name: str, runs: dict[str, Trace]) -> None:
     """One panel per policy: utilization of each substation over time, with 80 % and 100 %."""
     # Loaded only when a plot is asked for: it is slow to import and tables need none of it.
     import matplotlib  # noqa: PLC0415
