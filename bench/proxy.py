@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -298,6 +299,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     settings = parse_args(argv)
+    # Stopped with SIGTERM, still stop everything it started (the ExitStack below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for tool in ("wrk", "haproxy", "nginx"):
         if shutil.which(tool) is None:
             print(f"bench.proxy needs {tool}: apt-get install {tool}", file=sys.stderr)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from proxy.health import SERVING, HealthEvent, HealthState, next_health
-from proxy.outlook import Outlook
+from proxy.outlook import Outlook, slot_of
 
 Policy = Literal["headroom", "least-connections", "least-loaded", "round-robin", "random"]
 POLICIES: tuple[Policy, ...] = get_args(Policy)
@@ -57,6 +57,9 @@ class SubstationView:
     bookings: deque[tuple[float, float]] = field(default_factory=deque)  # not ended at `settle`
     ended: deque[tuple[float, float]] = field(default_factory=deque)  # ended after the report
     ended_since_report_kw: float = 0.0  # the kW in `ended`
+    # The kW of `bookings` by the slot of time they end in (`outlook.slot_of`): the outlook
+    # reads a few slots, however many sessions there are.
+    ending_kw: dict[int, float] = field(default_factory=dict)
 
     @property
     def serving(self) -> bool:
@@ -70,7 +73,7 @@ class SubstationView:
         """Take off the reported load what this proxy knows has ended since the report."""
         bookings = self.bookings
         while bookings and bookings[0][0] <= now:
-            booking = bookings.popleft()
+            booking = self._pop_booking()
             if booking[0] > self.reported_at:
                 self.ended.append(booking)
                 self.ended_since_report_kw += booking[1]
@@ -79,12 +82,27 @@ class SubstationView:
         """A report measured no earlier than `at`: what ended by then is in it already."""
         bookings, ended = self.bookings, self.ended
         while bookings and bookings[0][0] <= at:
-            bookings.popleft()
+            self._pop_booking()
         while ended and ended[0][0] <= at:
             self.ended_since_report_kw -= ended.popleft()[1]
         if not ended:
             self.ended_since_report_kw = 0.0  # exactly, so float dust never looks like room
         self.load_kw, self.capacity_kw, self.reported_at = load_kw, capacity_kw, at
+
+    def add_booking(self, ends_at: float, kw: float) -> None:
+        self.bookings.append((ends_at, kw))
+        slot = slot_of(ends_at)
+        self.ending_kw[slot] = self.ending_kw.get(slot, 0.0) + kw
+
+    def _pop_booking(self) -> tuple[float, float]:
+        ends_at, kw = booking = self.bookings.popleft()
+        slot = slot_of(ends_at)
+        left = self.ending_kw[slot] - kw
+        if left > 1e-9:
+            self.ending_kw[slot] = left
+        else:
+            del self.ending_kw[slot]  # and with it any float dust
+        return booking
 
     @property
     def projected_headroom_kw(self) -> float | None:
@@ -144,7 +162,7 @@ class Balancer:
         """A session this proxy booked: its end will be taken off the load when it comes."""
         view = self._by_key.get(key)
         if view is not None:
-            view.bookings.append((ends_at, granted_kw))
+            view.add_booking(ends_at, granted_kw)
 
     def record_poll(
         self,
@@ -257,6 +275,9 @@ class Balancer:
                 for view in pair
                 if view not in chosen and view.key not in exclude and fits(view, amount_kw)
             ]
+            # Utilization before booking, not after as below FULL_SCAN_LIMIT: with 1,000
+            # substations and 8 proxies blind to each other, "after" sent big charges to big
+            # substations so often that they filled up (city-scale spread_p95 1.0, not 0.83).
             fitting.sort(key=lambda view: (view.projected_utilization, view.in_flight))
             chosen.extend(fitting)
             if len(chosen) >= 2:

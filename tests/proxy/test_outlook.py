@@ -23,7 +23,7 @@ def test_without_bookings_it_is_the_spread_right_after_booking() -> None:
 
 def test_a_session_ending_within_the_lookahead_counts_for_the_time_after_it() -> None:
     north, south = view("north", 100, 50), view("south", 100, 50)
-    north.bookings.append((NOW + 1.0, 20.0))  # north drops to 0.3 one second from now
+    north.add_booking(NOW + 1.0, 20.0)  # north drops to 0.3 one second from now
     outlook = Outlook([north, south], NOW)
     after = LOOKAHEAD_S - 1.0
     # 10 kW at north: 0.1 apart for 1 s, then 0.6 - 0.4 = 0.1 the other way.
@@ -34,7 +34,7 @@ def test_a_session_ending_within_the_lookahead_counts_for_the_time_after_it() ->
 
 def test_sessions_ending_beyond_the_lookahead_change_nothing() -> None:
     north, south = view("north", 100, 50), view("south", 100, 50)
-    north.bookings.append((NOW + LOOKAHEAD_S + 1, 20.0))
+    north.add_booking(NOW + LOOKAHEAD_S + 1, 20.0)
     outlook = Outlook([north, south], NOW)
     assert outlook.mean_spread_with(north, 10) == outlook.mean_spread_with(south, 10)
 

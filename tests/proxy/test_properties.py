@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.balancer import POLICIES, Balancer, Policy
 from proxy.health import HealthEvent
+from proxy.outlook import slot_of
 from proxy.simulate.engine import simulate
 from proxy.simulate.scenario import Failure, Scenario, SubstationSpec
 
@@ -116,3 +118,36 @@ def test_one_pick_is_the_head_of_the_full_ranking(
     min_amount_kw = amount_kw * curtail_to
     ranked = balancer.choose(amount_kw, min_amount_kw, attempts=len(substations), now=2.0)
     assert balancer.choose(amount_kw, min_amount_kw, attempts=1, now=2.0) == ranked[:1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["book", "settle", "report"]),
+            st.floats(0, 10),  # when, from now on, or how long the booked session lasts
+            st.floats(1, 50),  # kW
+        ),
+        max_size=60,
+    )
+)
+def test_the_kw_ending_by_slot_is_always_the_sum_of_the_bookings_left(
+    steps: list[tuple[str, float, float]],
+) -> None:
+    balancer = Balancer()
+    balancer.set_substations(["s0"])
+    view, now = balancer.view("s0"), 0.0
+    for action, seconds, kw in steps:
+        if action == "book":
+            balancer.record_booking("s0", now + 60 + seconds, kw)  # in order, as sessions end
+        elif action == "settle":
+            now += seconds
+            view.settle(now + 60)
+        else:
+            balancer.record_report("s0", now + 60, 100.0, 1000.0)
+        by_slot: dict[int, float] = {}
+        for ends_at, booked_kw in view.bookings:
+            by_slot[slot_of(ends_at)] = by_slot.get(slot_of(ends_at), 0.0) + booked_kw
+        assert view.ending_kw.keys() == by_slot.keys()
+        for slot, booked_kw in by_slot.items():
+            assert view.ending_kw[slot] == pytest.approx(booked_kw)
