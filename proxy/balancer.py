@@ -50,10 +50,10 @@ class SubstationView:
     draining: bool = False
     # Sessions this proxy booked here, (ends_at, granted kW), in order of their end. Those that
     # ended since the last report are taken off the reported load: between polls, the view of a
-    # substation nobody sent to would otherwise stay at its old, higher load. A report is dated
-    # when its request was sent (the substation measured it some time in the round trip), so a
-    # session that ended during the round trip still counts as ended: the view errs towards
-    # room, which costs a refusal at worst, never a charge turned away while there was room.
+    # substation nobody sent to would otherwise stay at its old, higher load. The substation
+    # measured a report some time in its round trip, so a session that ended during the round
+    # trip still counts as ended: the view errs towards room, which costs a refusal at worst,
+    # never a charge turned away while there was room.
     bookings: deque[tuple[float, float]] = field(default_factory=deque)  # not ended at `settle`
     ended: deque[tuple[float, float]] = field(default_factory=deque)  # ended after the report
     ended_since_report_kw: float = 0.0  # the kW in `ended`
@@ -78,13 +78,18 @@ class SubstationView:
                 self.ended.append(booking)
                 self.ended_since_report_kw += booking[1]
 
-    def take_report(self, at: float, load_kw: float, capacity_kw: float) -> None:
-        """A report measured no earlier than `at`: what ended by then is in it already."""
+    def take_report(self, sent_at: float, at: float, load_kw: float, capacity_kw: float) -> None:
+        """A report measured between `sent_at` and `at`: what ended by `sent_at` is in it;
+        what ended after may or may not be, and is counted as ended (the view errs to room)."""
         bookings, ended = self.bookings, self.ended
-        while bookings and bookings[0][0] <= at:
+        while bookings and bookings[0][0] <= sent_at:
             self._pop_booking()
-        while ended and ended[0][0] <= at:
+        while ended and ended[0][0] <= sent_at:
             self.ended_since_report_kw -= ended.popleft()[1]
+        while bookings and bookings[0][0] <= at:
+            booking = self._pop_booking()
+            ended.append(booking)
+            self.ended_since_report_kw += booking[1]
         if not ended:
             self.ended_since_report_kw = 0.0  # exactly, so float dust never looks like room
         self.load_kw, self.capacity_kw, self.reported_at = load_kw, capacity_kw, at
@@ -151,12 +156,20 @@ class Balancer:
         self._views = [self._by_key.get(key) or SubstationView(key, key) for key in wanted]
         self._by_key = {view.key: view for view in self._views}
 
-    def record_report(self, key: str, sent_at: float, load_kw: float, capacity_kw: float) -> None:
-        """A load report from a substation's answer (its `X-Substation-*` headers) to a
-        request sent at `sent_at`; older than the newest report known, it is ignored."""
+    def record_report(
+        self,
+        key: str,
+        now: float,
+        load_kw: float,
+        capacity_kw: float,
+        sent_at: float | None = None,
+    ) -> None:
+        """A load report from a substation's answer (its `X-Substation-*` headers), arrived at
+        `now` for a request sent at `sent_at`. Reports are taken in the order they arrive (the
+        order the substation measured them, near enough); one older than the newest is ignored."""
         view = self._by_key.get(key)
-        if view is not None and sent_at >= view.reported_at:
-            view.take_report(sent_at, load_kw, capacity_kw)
+        if view is not None and now >= view.reported_at:
+            view.take_report(now if sent_at is None else sent_at, now, load_kw, capacity_kw)
 
     def record_booking(self, key: str, ends_at: float, granted_kw: float) -> None:
         """A session this proxy booked: its end will be taken off the load when it comes."""
@@ -167,18 +180,19 @@ class Balancer:
     def record_poll(
         self,
         key: str,
-        sent_at: float,
+        now: float,
         *,
         load_kw: float,
         capacity_kw: float,
         draining: bool,
         name: str | None = None,
+        sent_at: float | None = None,
     ) -> None:
         """A successful poll of the substation's `/metrics`."""
         view = self._by_key.get(key)
         if view is None:
             return
-        self.record_report(key, sent_at, load_kw, capacity_kw)
+        self.record_report(key, now, load_kw, capacity_kw, sent_at)
         view.polled_load_kw, view.draining = load_kw, draining
         view.name = name or view.name
         self.record_health(key, "poll_ok")

@@ -81,7 +81,7 @@ class Poller:
             self._after_round()
 
     async def poll_one(self, key: str) -> None:
-        sent_at = self._clock()  # the reading is dated when asked for (see SubstationView)
+        sent_at = self._clock()  # the reading was taken between this and its arrival
         try:
             answer = await self._upstream.send("GET", f"{key}/metrics", None, {})
             if answer.status != 200:
@@ -92,11 +92,12 @@ class Poller:
             return
         self._balancer.record_poll(
             key,
-            sent_at,
+            self._clock(),
             load_kw=reading.load_kw,
             capacity_kw=reading.capacity_kw,
             draining=reading.draining,
             name=reading.name,
+            sent_at=sent_at,
         )
 
     async def run_forever(self) -> None:

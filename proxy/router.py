@@ -180,7 +180,7 @@ class ChargeRouter:
         if load is not None and capacity is not None:
             # A malformed report teaches nothing; the next poll will tell.
             with contextlib.suppress(ValueError):
-                self.balancer.record_report(key, sent_at, float(load), float(capacity))
+                self.balancer.record_report(key, now, float(load), float(capacity), sent_at)
         if answer.status in (200, 201):
             route = session_route(key, answer.body)
             if route is not None:

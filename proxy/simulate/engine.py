@@ -175,7 +175,7 @@ class Simulation:
         if report is None:
             balancer.record_health(key, "refused")
         else:
-            balancer.record_report(key, sent_at, *report)
+            balancer.record_report(key, self.now, *report, sent_at)
             if isinstance(outcome, Session):
                 balancer.record_booking(key, outcome.ends_at, outcome.granted_kw)
                 self._served(trip)

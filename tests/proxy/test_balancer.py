@@ -150,10 +150,10 @@ def test_a_session_ending_during_a_round_trip_counts_as_ended_after_its_report()
     # Refused: a request sent at T0 + 10.000 comes back at 10.010 saying 90 kW, measured
     # before or after the session's end at 10.005; the proxy cannot tell, so it takes it as
     # before, and counts the session as ended: room is shown, and the substation decides.
-    balancer.record_report("s0", T0 + 10.0, load_kw=90, capacity_kw=100)
+    balancer.record_report("s0", T0 + 10.010, load_kw=90, capacity_kw=100, sent_at=T0 + 10.0)
     assert balancer.room_for(30, 30, now=T0 + 10.010) == "s0"
     # A later report (sent after the end) includes the end: nothing is taken off twice.
-    balancer.record_report("s0", T0 + 10.02, load_kw=60, capacity_kw=100)
+    balancer.record_report("s0", T0 + 10.03, load_kw=60, capacity_kw=100, sent_at=T0 + 10.02)
     assert balancer.view("s0").projected_load_kw == 60
     assert balancer.room_for(41, 41, now=T0 + 10.03) is None
 
