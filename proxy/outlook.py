@@ -8,8 +8,8 @@ prefers the one that keeps the spread of utilization smallest on average over th
 arrives (later arrivals will be balanced when they come). Measured with `python -m
 proxy.simulate` (rush-hour.yaml, seeds 0-3): spread_p95 0.093-0.101 greedy, 0.074-0.081 with
 5 s of lookahead. In the runs that chose 5 s, 1 s was too short to see the ends coming (0.079-
-0.095), and 15-30 s weighed ends that later arrivals would have made up for (0.073-0.078, but
-0.12-0.16 on substation-failure.yaml against 0.10-0.11 with 5 s).
+0.095), and 15-30 s weighed ends that later arrivals would have made up for (0.073-0.080, but
+0.115-0.157 on substation-failure.yaml against 0.095-0.124 with 5 s).
 
 Pure: views and `now` in, a number out.
 """
