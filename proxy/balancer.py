@@ -60,6 +60,7 @@ class SubstationView:
     # The kW of `bookings` by the slot of time they end in (`outlook.slot_of`): the outlook
     # reads a few slots, however many sessions there are.
     ending_kw: dict[int, float] = field(default_factory=dict)
+    report_seq: tuple[str, int] | None = None  # of the report taken (X-Substation-Load-Seq)
 
     @property
     def serving(self) -> bool:
@@ -163,13 +164,20 @@ class Balancer:
         load_kw: float,
         capacity_kw: float,
         sent_at: float | None = None,
+        seq: tuple[str, int] | None = None,
     ) -> None:
         """A load report from a substation's answer (its `X-Substation-*` headers), arrived at
-        `now` for a request sent at `sent_at`. Reports are taken in the order they arrive (the
-        order the substation measured them, near enough); one older than the newest is ignored."""
+        `now` for a request sent at `sent_at`. Answers to concurrent requests arrive in any
+        order: one whose `seq` (the substation's count of changes) is below that of the report
+        taken already was measured before it, and is ignored; so is one that arrived earlier."""
         view = self._by_key.get(key)
-        if view is not None and now >= view.reported_at:
-            view.take_report(now if sent_at is None else sent_at, now, load_kw, capacity_kw)
+        if view is None or now < view.reported_at:
+            return
+        taken = view.report_seq
+        if seq is not None and taken is not None and seq[0] == taken[0] and seq[1] < taken[1]:
+            return
+        view.report_seq = seq  # a poll (no seq) leaves the next answer free to be taken
+        view.take_report(now if sent_at is None else sent_at, now, load_kw, capacity_kw)
 
     def record_booking(self, key: str, ends_at: float, granted_kw: float) -> None:
         """A session this proxy booked: its end will be taken off the load when it comes."""

@@ -26,7 +26,13 @@ from proxy.errors import (
 from proxy.holding import ChargeHold
 from proxy.metrics import ProxyMetrics
 from proxy.upstream import Upstream, UpstreamAnswer
-from substation.protocol import HEADER_CAPACITY_KW, HEADER_LOAD_KW, ChargeRequest
+from substation.protocol import (
+    HEADER_CAPACITY_KW,
+    HEADER_LOAD_KW,
+    HEADER_LOAD_SEQ,
+    ChargeRequest,
+    parse_load_seq,
+)
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -180,7 +186,14 @@ class ChargeRouter:
         if load is not None and capacity is not None:
             # A malformed report teaches nothing; the next poll will tell.
             with contextlib.suppress(ValueError):
-                self.balancer.record_report(key, now, float(load), float(capacity), sent_at)
+                self.balancer.record_report(
+                    key,
+                    now,
+                    float(load),
+                    float(capacity),
+                    sent_at,
+                    parse_load_seq(answer.headers.get(HEADER_LOAD_SEQ)),
+                )
         if answer.status in (200, 201):
             route = session_route(key, answer.body)
             if route is not None:

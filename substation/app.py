@@ -24,7 +24,12 @@ from substation.httpio import (
 )
 from substation.ledger import SessionLedger
 from substation.metrics import SubstationMetrics
-from substation.protocol import HEADER_CAPACITY_KW, HEADER_LOAD_KW, HEADER_SUBSTATION
+from substation.protocol import (
+    HEADER_CAPACITY_KW,
+    HEADER_LOAD_KW,
+    HEADER_LOAD_SEQ,
+    HEADER_SUBSTATION,
+)
 from substation.store import SessionStore
 
 Clock = Callable[[], float]
@@ -74,6 +79,7 @@ def load_report(ledger: SessionLedger) -> dict[str, str]:
         HEADER_SUBSTATION: ledger.substation,
         HEADER_LOAD_KW: f"{ledger.load_kw:g}",
         HEADER_CAPACITY_KW: f"{ledger.capacity_kw:g}",
+        HEADER_LOAD_SEQ: f"{ledger.epoch}-{ledger.version}",
     }
 
 

@@ -109,6 +109,11 @@ class SessionLedger:
         # it left on every scan, so its cost would grow with the number of sessions.
         self._expiry: deque[Session] = deque()
         self._clock = float("-inf")
+        # What orders this ledger's load reports: a count of its changes, and an id of this
+        # ledger (a restarted substation starts a new count). Answers to concurrent requests can
+        # reach the proxy out of order; the count tells it which report is the newer.
+        self.epoch = uuid.uuid4().hex[:12]
+        self.version = 0
 
     @property
     def load_kw(self) -> float:
@@ -242,12 +247,14 @@ class SessionLedger:
         return self._sessions.get(session.session_id) is session
 
     def _add(self, session: Session) -> None:
+        self.version += 1
         self._expiry.append(session)
         self._sessions[session.session_id] = session
         self._session_by_vehicle[session.vehicle_id] = session.session_id
         self._load_mw += milliwatts(session.granted_kw)
 
     def _remove(self, session: Session) -> None:
+        self.version += 1
         del self._sessions[session.session_id]
         del self._session_by_vehicle[session.vehicle_id]
         self._load_mw -= milliwatts(session.granted_kw)

@@ -29,7 +29,18 @@ SESSION_ID_PATTERN = VEHICLE_ID_PATTERN
 HEADER_SUBSTATION = "X-Substation"
 HEADER_LOAD_KW = "X-Substation-Load-kW"
 HEADER_CAPACITY_KW = "X-Substation-Capacity-kW"
-LOAD_REPORT_HEADERS = (HEADER_SUBSTATION, HEADER_LOAD_KW, HEADER_CAPACITY_KW)
+# `<ledger id>-<changes>`: which of two reports from one substation is the newer.
+HEADER_LOAD_SEQ = "X-Substation-Load-Seq"
+LOAD_REPORT_HEADERS = (HEADER_SUBSTATION, HEADER_LOAD_KW, HEADER_CAPACITY_KW, HEADER_LOAD_SEQ)
+
+
+def parse_load_seq(value: str | None) -> tuple[str, int] | None:
+    """`X-Substation-Load-Seq` as (ledger id, changes); None if absent or malformed."""
+    epoch, _, version = (value or "").rpartition("-")
+    if not epoch or not version.isdigit():
+        return None
+    return epoch, int(version)
+
 
 _SUBSTATION_FIELDS = frozenset({"vehicle_id", "amount", "min_amount"})
 # The proxy alone lets a client wait for room (`max_wait_s`); it never forwards that field.

@@ -158,7 +158,7 @@ class Simulation:
             outcome = session
         except NoCapacity as refusal:
             outcome = float(refusal.retry_after_s)
-        report = (ledger.load_kw, ledger.capacity_kw)
+        report = (ledger.load_kw, ledger.capacity_kw, (ledger.epoch, ledger.version))
         self.at(self.now + self._leg(), lambda: self._answer(trip, key, outcome, report, sent_at))
 
     def _answer(
@@ -166,7 +166,7 @@ class Simulation:
         trip: Trip,
         key: str,
         outcome: Session | float | None,
-        report: tuple[float, float] | None,
+        report: tuple[float, float, tuple[str, int]] | None,
         sent_at: float,
     ) -> None:
         """The answer is back: a session, a refusal's Retry-After, or None (refused connection)."""
@@ -175,7 +175,8 @@ class Simulation:
         if report is None:
             balancer.record_health(key, "refused")
         else:
-            balancer.record_report(key, self.now, *report, sent_at)
+            load_kw, capacity_kw, seq = report
+            balancer.record_report(key, self.now, load_kw, capacity_kw, sent_at, seq)
             if isinstance(outcome, Session):
                 balancer.record_booking(key, outcome.ends_at, outcome.granted_kw)
                 self._served(trip)

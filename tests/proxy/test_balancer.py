@@ -169,3 +169,18 @@ def test_last_look_takes_a_recovering_substation_only_when_no_serving_one_has_ro
     assert balancer.room_for(30, 20, now=T0 + 3) == "s1"
     balancer.record_health("s1", "refused")
     assert balancer.room_for(30, 20, now=T0 + 3) is None
+
+
+def test_a_report_measured_before_the_one_taken_is_ignored_whatever_order_it_arrives_in() -> None:
+    balancer = grid([100])
+    # Two concurrent charges: the second measured (change 8, 70 kW) answers first.
+    balancer.record_report("s0", T0 + 1.002, load_kw=70, capacity_kw=100, seq=("a1", 8))
+    balancer.record_report("s0", T0 + 1.003, load_kw=60, capacity_kw=100, seq=("a1", 7))
+    assert balancer.view("s0").projected_load_kw == 70
+    # A restarted substation counts again from its own start: its report is taken.
+    balancer.record_report("s0", T0 + 2, load_kw=10, capacity_kw=100, seq=("b2", 1))
+    assert balancer.view("s0").projected_load_kw == 10
+    # A poll carries no sequence: the next answer's report is taken after it.
+    balancer.record_poll("s0", T0 + 3, load_kw=20, capacity_kw=100, draining=False)
+    balancer.record_report("s0", T0 + 3.1, load_kw=15, capacity_kw=100, seq=("b2", 0))
+    assert balancer.view("s0").projected_load_kw == 15

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from substation.app import LEDGER, create_app
 from substation.config import SubstationConfig
+from substation.protocol import parse_load_seq
 from tests.helpers import BAD_CHARGES, charge_body
 
 Client = TestClient[web.Request, web.Application]
@@ -112,6 +113,12 @@ async def test_session_can_be_read_and_stopped(aiohttp_client: ClientFactory) ->
     stopped = await client.delete(f"/charge/{session['session_id']}")
     assert stopped.status == 200
     assert stopped.headers["X-Substation-Load-kW"] == "0"
+    # Every change to the ledger moves its report's sequence on; reading does not.
+    booked_seq = parse_load_seq(read.headers["X-Substation-Load-Seq"])
+    stopped_seq = parse_load_seq(stopped.headers["X-Substation-Load-Seq"])
+    assert booked_seq is not None and stopped_seq is not None
+    assert booked_seq[0] == stopped_seq[0]
+    assert stopped_seq[1] == booked_seq[1] + 1
     missing = await client.get(f"/charge/{session['session_id']}")
     assert missing.status == 404
     assert (await missing.json())["error"] == "unknown_session"

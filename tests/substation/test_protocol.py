@@ -10,6 +10,7 @@ from substation.protocol import (
     check_content_type,
     check_declared_length,
     parse_charge_request,
+    parse_load_seq,
     rfc3339,
 )
 from tests.helpers import BAD_CHARGES
@@ -92,3 +93,12 @@ def test_a_body_with_no_proxy_field_is_forwarded_as_it_came() -> None:
 
 def test_times_are_rfc3339_utc_with_milliseconds() -> None:
     assert rfc3339(1_800_000_000.25) == "2027-01-15T08:00:00.250Z"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("3f2a9c01b2d4-17", ("3f2a9c01b2d4", 17)), ("x-y-0", ("x-y", 0)), (None, None)]
+    + [(bad, None) for bad in ("", "17", "-17", "abc-", "abc-1.5", "abc-+1")],
+)
+def test_load_seq_is_read_or_ignored(value: str | None, expected: tuple[str, int] | None) -> None:
+    assert parse_load_seq(value) == expected
