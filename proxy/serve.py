@@ -7,37 +7,26 @@ own requests in flight, like N independent balancer replicas (the simulator's `p
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 import os
 import signal
 import sys
 
-import uvloop
-from aiohttp import web
-
 from proxy.app import create_app
 from proxy.config import ProxyConfig, parse_config
+from substation.httpio import serve as run_service
 
 
 def serve(config: ProxyConfig) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     log = logging.getLogger("proxy")
-    app = create_app(config)
-    # What exists now (modules, the app) lives as long as the process: leave it out of the
-    # collector's full passes, which would otherwise walk it every few hundred requests.
-    gc.collect()
-    gc.freeze()
-    web.run_app(
-        app,
-        host=config.host,
-        port=config.port,
-        loop=uvloop.new_event_loop(),
-        access_log=None,
+    run_service(
+        create_app(config),
+        config.host,
+        config.port,
+        lambda line: log.info("policy %s, pid %d: %s", config.policy, os.getpid(), line),
         reuse_port=config.workers > 1,
-        shutdown_timeout=config.shutdown_timeout_s,
-        print=lambda line: log.info("policy %s, pid %d: %s", config.policy, os.getpid(), line),
+        shutdown_timeout_s=config.shutdown_timeout_s,
     )
 
 

@@ -1,4 +1,5 @@
-"""The aiohttp side of the charge protocol, shared by both services: body reading and errors.
+"""The aiohttp side of the charge protocol, shared by both services: body reading, errors,
+and how a service process runs (`serve`).
 
 `error_middleware` turns every error into SPEC's JSON body with its status, aiohttp's own
 HTTP errors (404, 405 with Allow, 413) included, so no client ever sees a text/plain error.
@@ -7,9 +8,12 @@ HTTP errors (404, 405 with Allow, 413) included, so no client ever sees a text/p
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 
+import uvloop
 from aiohttp import web
 
 from substation.errors import (
@@ -93,3 +97,31 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         body = {"error": error.reason.lower().replace(" ", "_"), "detail": error.text or ""}
         return web.json_response(body, status=error.status)
+
+
+def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    announce: Callable[[str], None],
+    *,
+    reuse_port: bool = False,
+    shutdown_timeout_s: float = 60.0,
+) -> None:
+    """Run a service on uvloop until SIGINT or SIGTERM, with no access log; `announce` gets
+    aiohttp's start-up lines."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # What exists now (modules, the app) lives as long as the process: leave it out of the
+    # collector's full passes, which would otherwise walk it every few hundred requests.
+    gc.collect()
+    gc.freeze()
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        loop=uvloop.new_event_loop(),
+        access_log=None,
+        reuse_port=reuse_port,
+        shutdown_timeout=shutdown_timeout_s,
+        print=announce,
+    )
