@@ -38,7 +38,6 @@ class Measurements:
     curtailed: int = 0
     rejected_count: int = 0
     interrupted: int = 0
-    false_rejects: int = 0
     false_reject_times: list[float] = field(default_factory=list)
     retries: int = 0
     wait_timeouts: int = 0
@@ -65,7 +64,6 @@ class Measurements:
         for ledger in live:
             ledger.expire(now)
         if any(ledger.headroom_kw >= request.amount_kw for ledger in live):
-            self.false_rejects += 1
             self.false_reject_times.append(now)
 
     def sample(self, now: float, down: Collection[str]) -> None:
@@ -89,6 +87,10 @@ class Measurements:
             self.needless_alert_s += 1
         if max(live) > 1 + _TOLERANCE:
             self.overload_s += 1
+
+    @property
+    def false_rejects(self) -> int:
+        return len(self.false_reject_times)
 
     def trace(self) -> Trace:
         return Trace(self.times, self.utilization)
