@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
+import socket
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from stack.processes import StackLayout
 from substation.app import LEDGER
 from substation.ledger import SessionLedger
 
@@ -215,3 +218,35 @@ def require_tool(name: str, package: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def free_port_run(length: int) -> int:
+    """The first of `length` consecutive free loopback ports."""
+    rng = random.Random()
+    for _ in range(50):
+        first = rng.randrange(20_000, 40_000)
+        if all(is_free(port) for port in range(first, first + length)):
+            return first
+    raise RuntimeError("no run of free ports")
+
+
+def is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def is_listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def free_stack_layout(spare_ports: int = 0, **options: Any) -> StackLayout:
+    """A local stack's layout on free loopback ports (three substations, then the proxy), with
+    `spare_ports` more free after the proxy's; no Prometheus unless `options` say one."""
+    first = free_port_run(4 + spare_ports)
+    options = {"prometheus_port": None, **options}
+    return StackLayout(first_substation_port=first, proxy_port=first + 3, **options)

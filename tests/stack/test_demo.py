@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import random
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-
-def free_port_run(length: int) -> int:
-    """The first of `length` consecutive free loopback ports."""
-    rng = random.Random()
-    for _ in range(50):
-        first = rng.randrange(20_000, 40_000)
-        if all(_is_free(port) for port in range(first, first + length)):
-            return first
-    raise RuntimeError("no run of free ports")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _is_listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+from tests.helpers import free_port_run, is_listening
 
 
 def run_stack(command: str, first: int, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -56,7 +32,7 @@ def test_burst_balances_the_seed_burst_and_stops_everything(tmp_path: Path) -> N
     for name in ("substation1", "substation2", "substation3"):
         assert name in finished.stdout
     # Nothing listens any more: every process the command started has stopped.
-    assert not any(_is_listening(port) for port in range(first, first + 4))
+    assert not any(is_listening(port) for port in range(first, first + 4))
 
 
 @pytest.mark.stack
@@ -70,4 +46,4 @@ def test_rush_hour_demo_reports_plots_and_stops_everything(tmp_path: Path) -> No
     assert "utilizations within" in report
     assert (tmp_path / "demo-report.html").stat().st_size > 1000
     assert (tmp_path / "load.png").stat().st_size > 10_000
-    assert not any(_is_listening(port) for port in range(first, first + 4))
+    assert not any(is_listening(port) for port in range(first, first + 4))

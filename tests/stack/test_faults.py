@@ -14,18 +14,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from stack.processes import LocalStack, StackLayout, running_stack
-from tests.stack.test_demo import free_port_run
+from stack.processes import LocalStack, running_stack
+from tests.helpers import free_stack_layout
 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
-    first = free_port_run(4)
-    layout = StackLayout(
+    layout = free_stack_layout(
         substation_capacities_kw=(1500.0, 1500.0, 1500.0),
-        first_substation_port=first,
-        proxy_port=first + 3,
-        prometheus_port=None,
         poll_interval_s=0.5,
         session_seconds=120.0,
         state_dir=tmp_path / "state",

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from stack.processes import StackLayout, running_stack
-from tests.stack.test_demo import free_port_run
+from stack.processes import running_stack
+from tests.helpers import free_stack_layout
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,8 +34,7 @@ def run_locust(host: str, out: Path, shape: str, seconds: int) -> subprocess.Com
 @pytest.mark.stack
 @pytest.mark.parametrize(("shape", "seconds"), [("rush", 10), ("burst", 0)])
 def test_locust_run_has_no_failures(tmp_path: Path, shape: str, seconds: int) -> None:
-    first = free_port_run(4)
-    layout = StackLayout(first_substation_port=first, proxy_port=first + 3, prometheus_port=None)
+    layout = free_stack_layout()
     with running_stack(layout, tmp_path / "logs"):
         finished = run_locust(layout.proxy_url, tmp_path, shape, seconds)
     assert finished.returncode == 0, finished.stdout + finished.stderr

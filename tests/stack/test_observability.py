@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import urllib.parse
@@ -14,9 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stack.processes import LocalStack, StackLayout, running_stack
-from tests.helpers import require_tool
-from tests.stack.test_demo import free_port_run
+from stack.processes import LocalStack, running_stack
+from tests.helpers import free_stack_layout, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 # Grafana's variables as Grafana fills them at a 1 s scrape interval.
@@ -52,14 +52,8 @@ def panel_queries() -> list[str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     require_tool("prometheus", "prometheus")
-    first = free_port_run(5)
-    layout = StackLayout(
-        first_substation_port=first,
-        proxy_port=first + 3,
-        prometheus_port=first + 4,
-        scrape_interval_s=1.0,
-        poll_interval_s=1.0,
-    )
+    layout = free_stack_layout(spare_ports=1, scrape_interval_s=1.0, poll_interval_s=1.0)
+    layout = dataclasses.replace(layout, prometheus_port=layout.proxy_port + 1)
     with running_stack(layout, tmp_path_factory.mktemp("stack")) as running:
         yield running
 

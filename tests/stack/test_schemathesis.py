@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stack.processes import StackLayout, running_stack
-from tests.stack.test_demo import free_port_run
+from stack.processes import running_stack
+from tests.helpers import free_stack_layout
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = ",".join(
@@ -25,14 +25,8 @@ CHECKS = ",".join(
 @pytest.mark.stack
 def test_schemathesis_finds_no_5xx_and_no_answer_off_the_schema(tmp_path: Path) -> None:
     pytest.importorskip("schemathesis")
-    first = free_port_run(4)
     # Room for everything schemathesis asks, so that no 503 no_capacity is expected.
-    layout = StackLayout(
-        substation_capacities_kw=(1e6, 1e6, 1e6),
-        first_substation_port=first,
-        proxy_port=first + 3,
-        prometheus_port=None,
-    )
+    layout = free_stack_layout(substation_capacities_kw=(1e6, 1e6, 1e6))
     with running_stack(layout, tmp_path / "logs"):
         finished = subprocess.run(
             [

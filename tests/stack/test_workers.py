@@ -12,16 +12,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from stack.processes import StackLayout, running_stack, wait_until_healthy
-from tests.stack.test_demo import _is_listening, free_port_run
+from stack.processes import running_stack, wait_until_healthy
+from tests.helpers import free_stack_layout, is_listening
 
 
 @pytest.mark.stack
 def test_two_workers_share_the_port_and_both_serve(tmp_path: Path) -> None:
-    first = free_port_run(5)
-    layout = StackLayout(first_substation_port=first, proxy_port=first + 3, prometheus_port=None)
+    layout = free_stack_layout(spare_ports=1)
     with running_stack(layout, tmp_path / "logs"):
-        port = first + 4
+        port = layout.proxy_port + 1
         proxy = subprocess.Popen(
             [
                 *(sys.executable, "-m", "proxy", "--port", str(port), "--workers", "2"),
@@ -50,4 +49,4 @@ def test_two_workers_share_the_port_and_both_serve(tmp_path: Path) -> None:
         finally:
             proxy.send_signal(signal.SIGTERM)
             proxy.wait(timeout=20)
-        assert not _is_listening(port)
+        assert not is_listening(port)
