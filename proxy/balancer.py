@@ -18,13 +18,13 @@ measured against (SPEC section 2).
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from proxy.health import SERVING, HealthEvent, HealthState, next_health
-from proxy.outlook import Outlook, slot_of
+from proxy.health import HealthEvent, next_health
+from proxy.outlook import Outlook
+from proxy.view import SubstationView, has_room
 
 Policy = Literal["headroom", "least-connections", "least-loaded", "round-robin", "random"]
 POLICIES: tuple[Policy, ...] = get_args(Policy)
@@ -35,98 +35,11 @@ POLICIES: tuple[Policy, ...] = get_args(Policy)
 FULL_SCAN_LIMIT = 8
 _SAMPLE_ROUNDS = 4
 
-
-@dataclass(slots=True, eq=False)
-class SubstationView:
-    key: str  # the substation's base URL: what the proxy dials
-    name: str
-    capacity_kw: float | None = None
-    load_kw: float = 0.0  # newest report, from a poll or an answer
-    polled_load_kw: float = 0.0  # the last poll alone: all `least-loaded` looks at
-    reported_at: float = float("-inf")
-    in_flight: int = 0
-    pending_kw: float = 0.0
-    health: HealthState = "healthy"
-    draining: bool = False
-    # Sessions this proxy booked here, (ends_at, granted kW), in order of their end. Those that
-    # ended since the last report are taken off the reported load: between polls, the view of a
-    # substation nobody sent to would otherwise stay at its old, higher load. The substation
-    # measured a report some time in its round trip, so a session that ended during the round
-    # trip still counts as ended: the view errs towards room, which costs a refusal at worst,
-    # never a charge turned away while there was room.
-    bookings: deque[tuple[float, float]] = field(default_factory=deque)  # not ended at `settle`
-    ended: deque[tuple[float, float]] = field(default_factory=deque)  # ended after the report
-    ended_since_report_kw: float = 0.0  # the kW in `ended`
-    # The kW of `bookings` by the slot of time they end in (`outlook.slot_of`): the outlook
-    # reads a few slots, however many sessions there are.
-    ending_kw: dict[int, float] = field(default_factory=dict)
-    report_seq: tuple[str, int] | None = None  # of the report taken (X-Substation-Load-Seq)
-
-    @property
-    def serving(self) -> bool:
-        return self.health in SERVING and not self.draining
-
-    @property
-    def projected_load_kw(self) -> float:
-        return max(0.0, self.load_kw - self.ended_since_report_kw) + self.pending_kw
-
-    def settle(self, now: float) -> None:
-        """Take off the reported load what this proxy knows has ended since the report."""
-        bookings = self.bookings
-        while bookings and bookings[0][0] <= now:
-            booking = self._pop_booking()
-            if booking[0] > self.reported_at:
-                self.ended.append(booking)
-                self.ended_since_report_kw += booking[1]
-
-    def take_report(self, sent_at: float, at: float, load_kw: float, capacity_kw: float) -> None:
-        """A report measured between `sent_at` and `at`: what ended by `sent_at` is in it;
-        what ended after may or may not be, and is counted as ended (the view errs to room)."""
-        bookings, ended = self.bookings, self.ended
-        while bookings and bookings[0][0] <= sent_at:
-            self._pop_booking()
-        while ended and ended[0][0] <= sent_at:
-            self.ended_since_report_kw -= ended.popleft()[1]
-        while bookings and bookings[0][0] <= at:
-            booking = self._pop_booking()
-            ended.append(booking)
-            self.ended_since_report_kw += booking[1]
-        if not ended:
-            self.ended_since_report_kw = 0.0  # exactly, so float dust never looks like room
-        self.load_kw, self.capacity_kw, self.reported_at = load_kw, capacity_kw, at
-
-    def add_booking(self, ends_at: float, kw: float) -> None:
-        self.bookings.append((ends_at, kw))
-        slot = slot_of(ends_at)
-        self.ending_kw[slot] = self.ending_kw.get(slot, 0.0) + kw
-
-    def _pop_booking(self) -> tuple[float, float]:
-        ends_at, kw = booking = self.bookings.popleft()
-        slot = slot_of(ends_at)
-        left = self.ending_kw[slot] - kw
-        if left > 1e-9:
-            self.ending_kw[slot] = left
-        else:
-            del self.ending_kw[slot]  # and with it any float dust
-        return booking
-
-    @property
-    def projected_headroom_kw(self) -> float | None:
-        if self.capacity_kw is None:
-            return None
-        return self.capacity_kw - self.projected_load_kw
-
-    @property
-    def projected_utilization(self) -> float:
-        if not self.capacity_kw:
-            return float("inf")
-        return self.projected_load_kw / self.capacity_kw
-
-    def utilization_with(self, kw: float) -> float:
-        """Projected utilization once `kw` more is booked here."""
-        if not self.capacity_kw:
-            return float("inf")
-        return (self.projected_load_kw + kw) / self.capacity_kw
+# Sessions booked together end together. Among the substations that can take a charge, each
+# kW booked at one lately (`SubstationView.recently_booked_kw`) counts against it as this much
+# of a kW of spread, so that the bookings of a busy minute, and their ends a session later, do
+# not bunch on one substation (`evenness`).
+RECENT_WEIGHT = 0.5
 
 
 @dataclass(slots=True)
@@ -179,11 +92,11 @@ class Balancer:
         view.report_seq = seq  # a poll (no seq) leaves the next answer free to be taken
         view.take_report(now if sent_at is None else sent_at, now, load_kw, capacity_kw)
 
-    def record_booking(self, key: str, ends_at: float, granted_kw: float) -> None:
+    def record_booking(self, key: str, ends_at: float, granted_kw: float, booked_at: float) -> None:
         """A session this proxy booked: its end will be taken off the load when it comes."""
         view = self._by_key.get(key)
         if view is not None:
-            view.add_booking(ends_at, granted_kw)
+            view.add_booking(ends_at, granted_kw, booked_at)
 
     def record_poll(
         self,
@@ -209,6 +122,7 @@ class Balancer:
         view = self._by_key.get(key)
         if view is not None:
             view.health = next_health(view.health, event)
+            view.unreachable = event == "refused"
 
     def begin(self, key: str, kw: float) -> None:
         view = self._by_key[key]
@@ -248,20 +162,45 @@ class Balancer:
             ranked = self._rank_baseline(serving, attempts)
         return [view.key for view in ranked[:attempts]]
 
-    def room_for(self, amount_kw: float, min_amount_kw: float, now: float) -> str | None:
-        """The router's last look, when every substation asked refused: the best one projected,
-        as of `now`, to have room for at least the curtailed amount, or None. Substations
-        already asked count again, and so do recovering ones (one good poll since they were
-        down: up, as far as anyone can know) rather than turning the driver away."""
+    def room_for(
+        self,
+        amount_kw: float,
+        min_amount_kw: float,
+        now: float,
+        exclude: Collection[str] = (),
+        asked: Collection[str] = (),
+    ) -> str | None:
+        """The router's last looks, when every substation `asked` refused, or none is serving:
+        one more substation worth asking (not in `exclude`: those had their last look), or
+        None. In turn: the best serving one projected, as of `now`, to have room for the
+        curtailed amount (asked before or not: sessions may have ended meanwhile); a recovering
+        one with room (one good check since it was down: up, as far as anyone can know); a
+        serving one whose room only requests in flight take (they may yet be refused); a
+        serving one not asked yet (other proxies' sessions may have ended there since its
+        report; a full one refuses cheaply); a down one that refused connections (asking sends
+        nothing unless it is back; one at a time)."""
         if len(self._views) > FULL_SCAN_LIMIT:  # many: a sample, as for every choice
-            sampled = self._two_choices(min_amount_kw, now, ())
+            sampled = self._two_choices(min_amount_kw, now, exclude)
             return sampled[0].key if sampled else None
-        best = best_by_headroom(self._serving(now, ()), amount_kw, min_amount_kw, now)
+        serving = self._serving(now, exclude)
+        best = best_by_headroom(serving, amount_kw, min_amount_kw, now)
         if best is not None and fits(best, min_amount_kw):
             return best.key
-        recovering = [v for v in self._views if v.health == "recovering" and not v.draining]
+        others = [view for view in self._views if view.key not in exclude and not view.draining]
+        recovering = [view for view in others if view.health == "recovering"]
         best = best_by_headroom(recovering, amount_kw, min_amount_kw, now)
-        return best.key if best is not None and has_room(best, min_amount_kw) else None
+        if best is not None and has_room(best, min_amount_kw):
+            return best.key
+        room_without_flight = {view: view.headroom_without_flight_kw for view in serving}
+        best = max(room_without_flight, key=room_without_flight.__getitem__, default=None)
+        if best is not None and room_without_flight[best] >= min_amount_kw:
+            return best.key
+        not_asked = [view for view in serving if view.key not in asked]
+        best = best_by_headroom(not_asked, amount_kw, min_amount_kw, now)
+        if best is not None:
+            return best.key
+        probe = next((view for view in others if _probe_worthy(view)), None)
+        return None if probe is None else probe.key
 
     def _rank_by_headroom(
         self, amount_kw: float, min_amount_kw: float, now: float | None, exclude: Collection[str]
@@ -335,13 +274,12 @@ def _lowest(
     return sorted(views, key=key)[:count]
 
 
+def _probe_worthy(view: SubstationView) -> bool:
+    return view.health == "down" and view.unreachable and not view.in_flight
+
+
 def fits(view: SubstationView, kw: float) -> bool:
     return view.serving and has_room(view, kw)
-
-
-def has_room(view: SubstationView, kw: float) -> bool:
-    headroom = view.projected_headroom_kw
-    return headroom is not None and headroom >= kw
 
 
 def rank_by_headroom(
@@ -408,7 +346,10 @@ def evenness(
         outlook = Outlook([view for view in serving if view.capacity_kw], now)
 
     def key(view: SubstationView) -> tuple[float, float, int]:
-        spread = 0.0 if outlook is None else outlook.mean_spread_with(view, amount_kw)
+        spread = 0.0
+        if outlook is not None and now is not None:
+            bunching = view.recently_booked_kw(now) / (view.capacity_kw or 1.0)
+            spread = outlook.mean_spread_with(view, amount_kw) + RECENT_WEIGHT * bunching
         return (spread, view.utilization_with(amount_kw), view.in_flight)
 
     return key

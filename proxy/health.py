@@ -2,9 +2,10 @@
 
 Active checks (the poll) and passive ones (what happens while forwarding) feed the same
 table. A refused connection takes a substation out at once; it comes back only after two good
-polls in a row (down -> recovering -> healthy), so one lucky poll of a flapping substation does
-not send it traffic. A timeout or one failed poll only makes it suspect: still used, since a
-busy substation is slow before it is dead, but a second failure takes it out.
+checks in a row (down -> recovering -> healthy), a poll or an answer to a charge, so one lucky
+check of a flapping substation does not send it traffic. A timeout or one failed poll only
+makes it suspect: still used, since a busy substation is slow before it is dead, but a second
+failure takes it out.
 """
 
 from __future__ import annotations
@@ -12,29 +13,34 @@ from __future__ import annotations
 from typing import Literal
 
 HealthState = Literal["healthy", "suspect", "down", "recovering"]
-HealthEvent = Literal["poll_ok", "poll_failed", "refused", "timed_out"]
+# "answered": an HTTP answer to a charge or session request, as good a check as a poll.
+HealthEvent = Literal["poll_ok", "answered", "poll_failed", "refused", "timed_out"]
 
 TRANSITIONS: dict[HealthState, dict[HealthEvent, HealthState]] = {
     "healthy": {
         "poll_ok": "healthy",
+        "answered": "healthy",
         "poll_failed": "suspect",
         "timed_out": "suspect",
         "refused": "down",
     },
     "suspect": {
         "poll_ok": "healthy",
+        "answered": "healthy",
         "poll_failed": "down",
         "timed_out": "down",
         "refused": "down",
     },
     "down": {
         "poll_ok": "recovering",
+        "answered": "recovering",
         "poll_failed": "down",
         "timed_out": "down",
         "refused": "down",
     },
     "recovering": {
         "poll_ok": "healthy",
+        "answered": "healthy",
         "poll_failed": "down",
         "timed_out": "down",
         "refused": "down",

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from proxy.balancer import SubstationView
+    from proxy.view import SubstationView
 
 LOOKAHEAD_S = 5.0
 # Ends are counted by slots of this long (the first slot of the lookahead from `now` on), so

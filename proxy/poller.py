@@ -87,7 +87,10 @@ class Poller:
             if answer.status != 200:
                 raise ValueError(f"/metrics answered {answer.status}")
             reading = parse_metrics(answer.body.decode())
-        except (UpstreamUnreachable, UpstreamTimeout, UpstreamBroken, ValueError):
+        except UpstreamUnreachable:
+            self._balancer.record_health(key, "refused")  # out at once, as when forwarding
+            return
+        except (UpstreamTimeout, UpstreamBroken, ValueError):
             self._balancer.record_health(key, "poll_failed")
             return
         self._balancer.record_poll(

@@ -85,18 +85,22 @@ class ChargeRouter:
     ) -> UpstreamAnswer:
         tried: list[str] = []
         refusals: list[NoCapacity] = []
-        last_look = False
+        looked: set[str] = set()  # asked on a last look: once each
         while True:
             key = self._next_candidate(request, tried) if len(tried) <= self.retries else None
-            if key is None and refusals and not last_look:
-                # Refused everywhere asked, but sessions this proxy booked may have ended
-                # during those round trips: one more try where the view now shows room.
-                last_look = True
-                key = self.balancer.room_for(
-                    request.amount_kw, request.min_amount_kw, now=self.clock()
-                )
             if key is None:
-                break
+                # Refused everywhere asked (or nowhere to ask), but sessions may have ended
+                # during those round trips, or a substation taken out be back: a last look.
+                key = self.balancer.room_for(
+                    request.amount_kw,
+                    request.min_amount_kw,
+                    now=self.clock(),
+                    exclude=looked,
+                    asked=tried,
+                )
+                if key is None:
+                    break
+                looked.add(key)
             if tried:
                 self.metrics.count_retry()
             tried.append(key)
@@ -182,6 +186,7 @@ class ChargeRouter:
     def _learn(self, key: str, answer: UpstreamAnswer, sent_at: float) -> None:
         """Take the load report every answer carries, and the session if it is one."""
         now = self.clock()
+        self.balancer.record_health(key, "answered")
         load, capacity = answer.headers.get(HEADER_LOAD_KW), answer.headers.get(HEADER_CAPACITY_KW)
         if load is not None and capacity is not None:
             # A malformed report teaches nothing; the next poll will tell.
@@ -199,7 +204,7 @@ class ChargeRouter:
             if route is not None:
                 self.directory.remember(route, now)
                 if answer.status == 201:
-                    self.balancer.record_booking(key, route.ends_at, route.granted_kw)
+                    self.balancer.record_booking(key, route.ends_at, route.granted_kw, now)
 
 
 def as_refusal(answer: UpstreamAnswer) -> NoCapacity | None:

@@ -40,7 +40,7 @@ class Trip:
     tried: list[str] = field(default_factory=list)
     refusals: list[float] = field(default_factory=list)  # Retry-After of each refusal
     waiter: Waiter[Trip] | None = None
-    last_look: bool = False  # the router's one more try after refusals, where room showed up
+    looked: set[str] = field(default_factory=set)  # asked on the router's last looks
 
 
 @dataclass(slots=True)
@@ -116,7 +116,7 @@ class Simulation:
         self._start(Trip(request, number % len(self.proxies), []))
 
     def _start(self, trip: Trip) -> None:
-        trip.tried, trip.refusals, trip.last_look = [], [], False
+        trip.tried, trip.refusals, trip.looked = [], [], set()
         self._try_next(trip)
 
     def _try_next(self, trip: Trip) -> None:
@@ -128,10 +128,17 @@ class Simulation:
             picks = balancer.choose(
                 request.amount_kw, request.min_amount_kw, 1, now=self.now, exclude=trip.tried
             )
-        if not picks and trip.refusals and not trip.last_look:
-            trip.last_look = True  # as ChargeRouter._charge_once does
-            last = balancer.room_for(request.amount_kw, request.min_amount_kw, self.now)
-            picks = [] if last is None else [last]
+        if not picks:  # as ChargeRouter._charge_once does
+            last = balancer.room_for(
+                request.amount_kw,
+                request.min_amount_kw,
+                self.now,
+                exclude=trip.looked,
+                asked=trip.tried,
+            )
+            if last is not None:
+                trip.looked.add(last)
+                picks = [last]
         if not picks:
             self._refused_everywhere(trip)
             return
@@ -176,9 +183,10 @@ class Simulation:
             balancer.record_health(key, "refused")
         else:
             load_kw, capacity_kw, seq = report
+            balancer.record_health(key, "answered")
             balancer.record_report(key, self.now, load_kw, capacity_kw, sent_at, seq)
             if isinstance(outcome, Session):
-                balancer.record_booking(key, outcome.ends_at, outcome.granted_kw)
+                balancer.record_booking(key, outcome.ends_at, outcome.granted_kw, self.now)
                 self._served(trip)
                 return
             assert outcome is not None
@@ -232,7 +240,7 @@ class Simulation:
     def _poll(self, proxy: SimProxy) -> None:
         for name, ledger in self.ledgers.items():
             if name in self.down:
-                proxy.balancer.record_health(name, "poll_failed")
+                proxy.balancer.record_health(name, "refused")  # connection refused
                 continue
             ledger.expire(self.now)
             proxy.balancer.record_poll(

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from proxy.app import ROUTER
 from stack.burst import seed_payloads
 from tests.helpers import BAD_CHARGES, CHARGE_HEADERS, CHARGE_HITS, Grid, charge_body
 
@@ -269,3 +270,23 @@ async def test_a_charge_refused_everywhere_gets_a_last_look_where_power_freed_me
     assert answer.headers["X-Substation"] == "substation1"
     asked = [sum(app[CHARGE_HITS].values()) for app in grid.substation_apps]
     assert asked == [3, 2]  # EV-A, then EV-D twice; EV-B, then EV-D once
+
+
+async def test_a_substation_taken_out_is_asked_before_a_driver_is_turned_away(
+    start_grid: GridFactory,
+) -> None:
+    """substation2 refused a connection a moment ago (down), but is back; substation1 is full.
+    Rather than a 503, the proxy asks the one that was down: a refused connection would have
+    cost nothing. Its answer is the first good check of its return."""
+    grid = await start_grid([100, 100])
+    balancer = grid.proxy.app[ROUTER].balancer
+    first, second = (view.key for view in balancer.views())
+    filled = await grid.proxy.post("/charge", json=charge_body("EV-A", 100))
+    assert filled.headers["X-Substation"] == "substation1"
+    balancer.record_health(second, "refused")
+    answer = await grid.proxy.post("/charge", json=charge_body("EV-B", 50))
+    assert answer.status == 201
+    assert answer.headers["X-Substation"] == "substation2"
+    assert [balancer.view(key).health for key in (first, second)] == ["healthy", "recovering"]
+    asked = [sum(app[CHARGE_HITS].values()) for app in grid.substation_apps]
+    assert asked == [2, 1]

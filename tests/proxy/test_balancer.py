@@ -146,7 +146,7 @@ def test_no_policy_chooses_a_down_substation(policy: Policy) -> None:
 def test_a_session_ending_during_a_round_trip_counts_as_ended_after_its_report() -> None:
     balancer = grid([100])
     balancer.record_report("s0", T0, load_kw=90, capacity_kw=100)
-    balancer.record_booking("s0", T0 + 10.005, 30)
+    balancer.record_booking("s0", T0 + 10.005, 30, T0 - 49.995)
     # Refused: a request sent at T0 + 10.000 comes back at 10.010 saying 90 kW, measured
     # before or after the session's end at 10.005; the proxy cannot tell, so it takes it as
     # before, and counts the session as ended: room is shown, and the substation decides.
@@ -155,7 +155,7 @@ def test_a_session_ending_during_a_round_trip_counts_as_ended_after_its_report()
     # A later report (sent after the end) includes the end: nothing is taken off twice.
     balancer.record_report("s0", T0 + 10.03, load_kw=60, capacity_kw=100, sent_at=T0 + 10.02)
     assert balancer.view("s0").projected_load_kw == 60
-    assert balancer.room_for(41, 41, now=T0 + 10.03) is None
+    assert balancer.room_for(41, 41, now=T0 + 10.03, asked=["s0"]) is None
 
 
 def test_last_look_takes_a_recovering_substation_only_when_no_serving_one_has_room() -> None:
@@ -167,20 +167,44 @@ def test_last_look_takes_a_recovering_substation_only_when_no_serving_one_has_ro
     assert balancer.room_for(30, 30, now=T0 + 2) == "s0"
     balancer.record_report("s0", T0 + 2, load_kw=90, capacity_kw=100)
     assert balancer.room_for(30, 20, now=T0 + 3) == "s1"
+    balancer.record_health("s1", "timed_out")  # down again, and slow: not worth a probe
+    assert balancer.room_for(30, 20, now=T0 + 3, asked=["s0"]) is None
+
+
+def test_last_looks_go_where_requests_in_flight_or_an_old_report_may_hide_room() -> None:
+    balancer = grid([100, 100, 100])
+    balancer.record_report("s0", T0 + 1, load_kw=90, capacity_kw=100)
+    balancer.record_report("s1", T0 + 1, load_kw=60, capacity_kw=100)
+    balancer.record_report("s2", T0 + 1, load_kw=95, capacity_kw=100)
+    balancer.begin("s1", 30)  # 60 + 30 in flight: no room for 20 unless that one is refused
+    assert balancer.room_for(20, 20, now=T0 + 2, asked=["s0", "s1", "s2"]) == "s1"
+    # Asked everywhere but s2, which shows no room: other proxies' sessions may have ended.
+    assert balancer.room_for(20, 20, now=T0 + 2, exclude=["s1"], asked=["s0", "s1"]) == "s2"
+    assert balancer.room_for(20, 20, now=T0 + 2, exclude=["s1", "s2"], asked=["s0"]) is None
+
+
+def test_a_substation_that_refused_connections_is_probed_one_request_at_a_time() -> None:
+    balancer = grid([100, 100])
+    balancer.record_report("s0", T0 + 1, load_kw=100, capacity_kw=100)
     balancer.record_health("s1", "refused")
-    assert balancer.room_for(30, 20, now=T0 + 3) is None
+    assert balancer.choose(20, 20, attempts=2, now=T0 + 2) == ["s0"]  # never in the ranking
+    assert balancer.room_for(20, 20, now=T0 + 2, asked=["s0"]) == "s1"
+    balancer.begin("s1", 20)
+    assert balancer.room_for(20, 20, now=T0 + 2, asked=["s0"]) is None
+    balancer.end("s1", 20)
+    balancer.record_health("s1", "answered")
+    assert balancer.view("s1").health == "recovering"
+    assert not balancer.view("s1").unreachable
 
 
-def test_a_report_measured_before_the_one_taken_is_ignored_whatever_order_it_arrives_in() -> None:
-    balancer = grid([100])
-    # Two concurrent charges: the second measured (change 8, 70 kW) answers first.
-    balancer.record_report("s0", T0 + 1.002, load_kw=70, capacity_kw=100, seq=("a1", 8))
-    balancer.record_report("s0", T0 + 1.003, load_kw=60, capacity_kw=100, seq=("a1", 7))
-    assert balancer.view("s0").projected_load_kw == 70
-    # A restarted substation counts again from its own start: its report is taken.
-    balancer.record_report("s0", T0 + 2, load_kw=10, capacity_kw=100, seq=("b2", 1))
-    assert balancer.view("s0").projected_load_kw == 10
-    # A poll carries no sequence: the next answer's report is taken after it.
-    balancer.record_poll("s0", T0 + 3, load_kw=20, capacity_kw=100, draining=False)
-    balancer.record_report("s0", T0 + 3.1, load_kw=15, capacity_kw=100, seq=("b2", 0))
-    assert balancer.view("s0").projected_load_kw == 15
+def test_headroom_does_not_bunch_the_bookings_of_a_moment_on_one_substation() -> None:
+    """Two equal substations, s0 1 kW emptier, but it took 40 kW a second ago. Sessions booked
+    together end together, so the next charge goes to s1; a minute later, to s0 again."""
+    balancer = grid([400, 400])
+    balancer.record_booking("s0", T0 + 59, 40, T0 - 1)
+    for now in (T0, T0 + 61):
+        balancer.record_report("s0", now, load_kw=99, capacity_kw=400)
+        balancer.record_report("s1", now, load_kw=100, capacity_kw=400)
+    assert balancer.choose(10, 10, attempts=1, now=T0 + 61) == ["s0"]
+    balancer.record_booking("s0", T0 + 120, 40, T0 + 60)
+    assert balancer.choose(10, 10, attempts=1, now=T0 + 61) == ["s1"]

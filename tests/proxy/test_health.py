@@ -21,6 +21,9 @@ from proxy.health import SERVING, TRANSITIONS, HealthEvent, HealthState, next_he
         (["refused", "poll_ok", "poll_ok"], "healthy"),
         (["refused", "poll_ok", "refused"], "down"),
         (["refused", "poll_ok", "poll_failed", "poll_ok"], "recovering"),
+        (["refused", "answered"], "recovering"),
+        (["refused", "answered", "poll_ok"], "healthy"),
+        (["timed_out", "answered"], "healthy"),
     ],
 )
 def test_health_after_events(events: list[HealthEvent], state: HealthState) -> None:

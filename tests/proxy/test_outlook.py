@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.balancer import Balancer, SubstationView
+from proxy.balancer import Balancer
 from proxy.outlook import LOOKAHEAD_S, Outlook
+from proxy.view import SubstationView
 
 NOW = 1_000.0
 
@@ -23,7 +24,7 @@ def test_without_bookings_it_is_the_spread_right_after_booking() -> None:
 
 def test_a_session_ending_within_the_lookahead_counts_for_the_time_after_it() -> None:
     north, south = view("north", 100, 50), view("south", 100, 50)
-    north.add_booking(NOW + 1.0, 20.0)  # north drops to 0.3 one second from now
+    north.add_booking(NOW + 1.0, 20.0, NOW - 59.0)  # north drops to 0.3 one second from now
     outlook = Outlook([north, south], NOW)
     after = LOOKAHEAD_S - 1.0
     # 10 kW at north: 0.1 apart for 1 s, then 0.6 - 0.4 = 0.1 the other way.
@@ -34,7 +35,7 @@ def test_a_session_ending_within_the_lookahead_counts_for_the_time_after_it() ->
 
 def test_sessions_ending_beyond_the_lookahead_change_nothing() -> None:
     north, south = view("north", 100, 50), view("south", 100, 50)
-    north.add_booking(NOW + LOOKAHEAD_S + 1, 20.0)
+    north.add_booking(NOW + LOOKAHEAD_S + 1, 20.0, NOW - 54.0)
     outlook = Outlook([north, south], NOW)
     assert outlook.mean_spread_with(north, 10) == outlook.mean_spread_with(south, 10)
 
@@ -44,7 +45,7 @@ def test_headroom_books_where_power_is_about_to_free_among_equals() -> None:
     balancer.set_substations(["north", "south"])
     for key in ("north", "south"):
         balancer.record_report(key, NOW, 50.0, 100.0)
-    balancer.record_booking("south", NOW + 2.0, 30.0)
+    balancer.record_booking("south", NOW + 2.0, 30.0, NOW - 58.0)
     assert balancer.choose(10, 10, attempts=1, now=NOW) == ["south"]
     assert balancer.choose(10, 10, attempts=2, now=NOW) == ["south", "north"]
     # Without the lookahead (no `now`), the first listed of two equals.

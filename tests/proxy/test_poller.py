@@ -52,14 +52,15 @@ async def test_a_poll_round_learns_load_capacity_and_names(start_grid: GridFacto
     ]
 
 
-async def test_a_failed_poll_makes_a_substation_suspect_then_down(start_grid: GridFactory) -> None:
+async def test_a_poll_refused_a_connection_takes_a_substation_out_at_once(
+    start_grid: GridFactory,
+) -> None:
     grid = await start_grid([500, 500])
     await grid.substation_servers[0].close()
     poller, balancer = grid.proxy.app[POLLER], grid.proxy.app[ROUTER].balancer
     await poller.poll_round()
-    assert [v.health for v in balancer.views()] == ["suspect", "healthy"]
-    await poller.poll_round()
     assert [v.health for v in balancer.views()] == ["down", "healthy"]
+    assert [v.unreachable for v in balancer.views()] == [True, False]
 
 
 async def test_discovery_resolves_a_name_to_substation_urls() -> None:

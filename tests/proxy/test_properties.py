@@ -112,7 +112,7 @@ def test_one_pick_is_the_head_of_the_full_ranking(
         if capacity_kw is not None:
             balancer.record_report(f"s{n}", 1.0, load_kw, capacity_kw)
         if ends_in_s is not None:
-            balancer.record_booking(f"s{n}", 2.0 + ends_in_s, 11.0)
+            balancer.record_booking(f"s{n}", 2.0 + ends_in_s, 11.0, 1.0)
         for _ in range(in_flight):
             balancer.begin(f"s{n}", 11.0)
     min_amount_kw = amount_kw * curtail_to
@@ -139,7 +139,8 @@ def test_the_kw_ending_by_slot_is_always_the_sum_of_the_bookings_left(
     view, now = balancer.view("s0"), 0.0
     for action, seconds, kw in steps:
         if action == "book":
-            balancer.record_booking("s0", now + 60 + seconds, kw)  # in order, as sessions end
+            # In order, as sessions end.
+            balancer.record_booking("s0", now + 60 + seconds, kw, now + seconds)
         elif action == "settle":
             now += seconds
             view.settle(now + 60)

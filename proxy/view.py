@@ -1,0 +1,139 @@
+"""What one proxy knows of one substation: its newest load report, its capacity, its health,
+the requests this proxy has in flight to it, and the sessions this proxy booked there.
+
+Plain data with the arithmetic on it (projected load, headroom, utilization); `Balancer`
+(`proxy.balancer`) keeps one per substation and chooses among them. No I/O, no clock: every
+time is an argument.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from proxy.health import SERVING, HealthState
+from proxy.outlook import slot_of
+
+# How fast a booking stops counting as recent (`SubstationView.recently_booked_kw`): its
+# weight is e^(-age / RECENT_FADE_S).
+RECENT_FADE_S = 10.0
+
+
+@dataclass(slots=True, eq=False)
+class SubstationView:
+    key: str  # the substation's base URL: what the proxy dials
+    name: str
+    capacity_kw: float | None = None
+    load_kw: float = 0.0  # newest report, from a poll or an answer
+    polled_load_kw: float = 0.0  # the last poll alone: all `least-loaded` looks at
+    reported_at: float = float("-inf")
+    in_flight: int = 0
+    pending_kw: float = 0.0
+    health: HealthState = "healthy"
+    # The last failure was a connection that could not be made: asking again sends nothing
+    # unless it is back, so it may be probed with a charge no one else could take.
+    unreachable: bool = False
+    draining: bool = False
+    # Sessions this proxy booked here, (ends_at, granted kW), in order of their end. Those that
+    # ended since the last report are taken off the reported load: between polls, the view of a
+    # substation nobody sent to would otherwise stay at its old, higher load. The substation
+    # measured a report some time in its round trip, so a session that ended during the round
+    # trip still counts as ended: the view errs towards room, which costs a refusal at worst,
+    # never a charge turned away while there was room.
+    bookings: deque[tuple[float, float]] = field(default_factory=deque)  # not ended at `settle`
+    ended: deque[tuple[float, float]] = field(default_factory=deque)  # ended after the report
+    ended_since_report_kw: float = 0.0  # the kW in `ended`
+    # The kW of `bookings` by the slot of time they end in (`outlook.slot_of`): the outlook
+    # reads a few slots, however many sessions there are.
+    ending_kw: dict[int, float] = field(default_factory=dict)
+    report_seq: tuple[str, int] | None = None  # of the report taken (X-Substation-Load-Seq)
+    # kW this proxy booked here lately, fading with `RECENT_FADE_S` (as of `recent_at`).
+    recent_kw: float = 0.0
+    recent_at: float = 0.0
+
+    @property
+    def serving(self) -> bool:
+        return self.health in SERVING and not self.draining
+
+    @property
+    def projected_load_kw(self) -> float:
+        return max(0.0, self.load_kw - self.ended_since_report_kw) + self.pending_kw
+
+    def settle(self, now: float) -> None:
+        """Take off the reported load what this proxy knows has ended since the report."""
+        bookings = self.bookings
+        while bookings and bookings[0][0] <= now:
+            booking = self._pop_booking()
+            if booking[0] > self.reported_at:
+                self.ended.append(booking)
+                self.ended_since_report_kw += booking[1]
+
+    def take_report(self, sent_at: float, at: float, load_kw: float, capacity_kw: float) -> None:
+        """A report measured between `sent_at` and `at`: what ended by `sent_at` is in it;
+        what ended after may or may not be, and is counted as ended (the view errs to room)."""
+        bookings, ended = self.bookings, self.ended
+        while bookings and bookings[0][0] <= sent_at:
+            self._pop_booking()
+        while ended and ended[0][0] <= sent_at:
+            self.ended_since_report_kw -= ended.popleft()[1]
+        while bookings and bookings[0][0] <= at:
+            booking = self._pop_booking()
+            ended.append(booking)
+            self.ended_since_report_kw += booking[1]
+        if not ended:
+            self.ended_since_report_kw = 0.0  # exactly, so float dust never looks like room
+        self.load_kw, self.capacity_kw, self.reported_at = load_kw, capacity_kw, at
+
+    def add_booking(self, ends_at: float, kw: float, booked_at: float) -> None:
+        self.bookings.append((ends_at, kw))
+        self.recent_kw = self.recently_booked_kw(booked_at) + kw
+        self.recent_at = max(self.recent_at, booked_at)
+        slot = slot_of(ends_at)
+        self.ending_kw[slot] = self.ending_kw.get(slot, 0.0) + kw
+
+    def _pop_booking(self) -> tuple[float, float]:
+        ends_at, kw = booking = self.bookings.popleft()
+        slot = slot_of(ends_at)
+        left = self.ending_kw[slot] - kw
+        if left > 1e-9:
+            self.ending_kw[slot] = left
+        else:
+            del self.ending_kw[slot]  # and with it any float dust
+        return booking
+
+    def recently_booked_kw(self, now: float) -> float:
+        """The kW booked here lately, each booking weighing less as it ages."""
+        if self.recent_kw == 0.0 or now <= self.recent_at:
+            return self.recent_kw
+        return self.recent_kw * math.exp((self.recent_at - now) / RECENT_FADE_S)
+
+    @property
+    def headroom_without_flight_kw(self) -> float:
+        """Headroom were every request in flight to be refused."""
+        if self.capacity_kw is None:
+            return float("-inf")
+        return self.capacity_kw - max(0.0, self.load_kw - self.ended_since_report_kw)
+
+    @property
+    def projected_headroom_kw(self) -> float | None:
+        if self.capacity_kw is None:
+            return None
+        return self.capacity_kw - self.projected_load_kw
+
+    @property
+    def projected_utilization(self) -> float:
+        if not self.capacity_kw:
+            return float("inf")
+        return self.projected_load_kw / self.capacity_kw
+
+    def utilization_with(self, kw: float) -> float:
+        """Projected utilization once `kw` more is booked here."""
+        if not self.capacity_kw:
+            return float("inf")
+        return (self.projected_load_kw + kw) / self.capacity_kw
+
+
+def has_room(view: SubstationView, kw: float) -> bool:
+    headroom = view.projected_headroom_kw
+    return headroom is not None and headroom >= kw
