@@ -59,6 +59,7 @@ def create_app(
         config.poll_interval_s,
         config.discover,
         after_round=app[ROUTER].hold.power_freed,
+        down_interval_s=config.down_poll_interval_s,
     )
     app.cleanup_ctx.append(_background_loops)
     app.router.add_post("/charge", post_charge)

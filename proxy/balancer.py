@@ -39,7 +39,7 @@ _SAMPLE_ROUNDS = 4
 # kW booked at one lately (`SubstationView.recently_booked_kw`) counts against it as this much
 # of a kW of spread, so that the bookings of a busy minute, and their ends a session later, do
 # not bunch on one substation (`evenness`).
-RECENT_WEIGHT = 0.5
+RECENT_WEIGHT = 0.4
 
 
 @dataclass(slots=True)

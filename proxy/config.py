@@ -12,6 +12,7 @@ from proxy.balancer import POLICIES, Policy
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_POLL_INTERVAL_S = 5.0
+DEFAULT_DOWN_POLL_INTERVAL_S = 1.0
 DEFAULT_RETRIES = 2
 DEFAULT_CONNECT_TIMEOUT_S = 1.0
 DEFAULT_UPSTREAM_TIMEOUT_S = 10.0
@@ -25,6 +26,7 @@ class ProxyConfig:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    down_poll_interval_s: float = DEFAULT_DOWN_POLL_INTERVAL_S
     policy: Policy = "headroom"
     retries: int = DEFAULT_RETRIES
     admin_token: str | None = None
@@ -40,8 +42,8 @@ class ProxyConfig:
             raise ValueError(f"workers must be 1 or more, got {self.workers}")
         if self.retries < 0:
             raise ValueError(f"retries must be 0 or more, got {self.retries}")
-        if not self.poll_interval_s > 0:
-            raise ValueError(f"poll interval must be more than 0 s, got {self.poll_interval_s}")
+        if not self.poll_interval_s > 0 or not self.down_poll_interval_s > 0:
+            raise ValueError("poll intervals must be more than 0 s")
         if not 0 < self.connect_timeout_s <= self.upstream_timeout_s:
             raise ValueError("timeouts must be more than 0, the connect one at most the total")
         if self.policy not in POLICIES:
@@ -70,6 +72,12 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
         type=float,
         default=float(env.get("POLL_INTERVAL", DEFAULT_POLL_INTERVAL_S)),
         help="seconds between polls of each substation's /metrics",
+    )
+    parser.add_argument(
+        "--down-poll-interval",
+        type=float,
+        default=float(env.get("DOWN_POLL_INTERVAL", DEFAULT_DOWN_POLL_INTERVAL_S)),
+        help="seconds between polls of a substation taken out, to see it back",
     )
     parser.add_argument("--policy", choices=POLICIES, default=env.get("POLICY", "headroom"))
     parser.add_argument("--retries", type=int, default=int(env.get("RETRIES", DEFAULT_RETRIES)))
@@ -101,6 +109,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
             host=args.host,
             port=args.port,
             poll_interval_s=args.poll_interval,
+            down_poll_interval_s=args.down_poll_interval,
             policy=cast(Policy, args.policy),
             retries=args.retries,
             admin_token=args.admin_token or None,

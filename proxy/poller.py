@@ -1,4 +1,5 @@
 """The 5-second poll: read every substation's `/metrics`, tell the balancer what it says.
+Substations taken out are polled every second in between, to see them back soon.
 
 With `--discover`, the name is resolved again at every round, so substations added or removed
 by `docker compose up --scale substation=N` are followed. Rounds are jittered (80-120 % of the
@@ -19,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from proxy import background
 from proxy.balancer import Balancer
 from proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
+from proxy.health import SERVING
 from proxy.upstream import Upstream
 
 JITTER = 0.2
@@ -60,11 +62,13 @@ class Poller:
         discover: str | None = None,
         rng: random.Random | None = None,
         after_round: Callable[[], None] | None = None,
+        down_interval_s: float | None = None,
     ) -> None:
         self._balancer = balancer
         self._upstream = upstream
         self._clock = clock
         self._interval_s = interval_s
+        self._down_interval_s = down_interval_s or interval_s
         self._discover = discover
         self._rng = rng or random.Random()
         # Told after every round: charges waiting for room may try again on what it found.
@@ -78,6 +82,13 @@ class Poller:
         views = self._balancer.views()
         await asyncio.gather(*(self.poll_one(view.key) for view in views))
         if self._after_round is not None:
+            self._after_round()
+
+    async def poll_out_of_service(self) -> None:
+        """Only the substations taken out (down, or back for one good check so far)."""
+        keys = [view.key for view in self._balancer.views() if view.health not in SERVING]
+        await asyncio.gather(*(self.poll_one(key) for key in keys))
+        if keys and self._after_round is not None:
             self._after_round()
 
     async def poll_one(self, key: str) -> None:
@@ -104,10 +115,20 @@ class Poller:
         )
 
     async def run_forever(self) -> None:
-        """Poll every interval, jittered; the app ran the first round before serving."""
+        """A round every interval, jittered (the app ran the first before serving); between
+        rounds, the substations taken out every `down_interval_s` (HAProxy's `downinter`),
+        so that one coming back is in service again within seconds, not rounds."""
+        next_round = self._clock() + self._jittered_interval()
         while True:
-            await asyncio.sleep(self._interval_s * self._rng.uniform(1 - JITTER, 1 + JITTER))
-            await self.poll_round()
+            await asyncio.sleep(max(0.0, min(next_round - self._clock(), self._down_interval_s)))
+            if self._clock() >= next_round:
+                await self.poll_round()
+                next_round = self._clock() + self._jittered_interval()
+            else:
+                await self.poll_out_of_service()
+
+    def _jittered_interval(self) -> float:
+        return self._interval_s * self._rng.uniform(1 - JITTER, 1 + JITTER)
 
     def running(self) -> contextlib.AbstractAsyncContextManager[None]:
         return background.running(self.run_forever)

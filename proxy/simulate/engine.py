@@ -19,6 +19,8 @@ from functools import partial
 from typing import Any
 
 from proxy.balancer import Balancer, Policy
+from proxy.config import DEFAULT_DOWN_POLL_INTERVAL_S
+from proxy.health import SERVING
 from proxy.simulate.measure import Measurements
 from proxy.simulate.scenario import Scenario
 from proxy.waiting import Waiter, WaitQueue
@@ -26,7 +28,8 @@ from substation.errors import NoCapacity
 from substation.ledger import Session, SessionLedger
 from substation.protocol import ChargeRequest
 
-RETRIES = 2  # the proxy's default
+RETRIES = 2  # the proxy's defaults
+DOWN_POLL_INTERVAL_S = DEFAULT_DOWN_POLL_INTERVAL_S
 SAMPLE_INTERVAL_S = 1.0
 JITTER = 0.2
 
@@ -78,6 +81,7 @@ class Simulation:
         for proxy in self.proxies:
             proxy.balancer.set_substations(self.ledgers)
             self._poll(proxy)  # a proxy starts knowing every capacity, as the real one does
+            self.at(DOWN_POLL_INTERVAL_S, partial(self._poll_out_of_service, proxy))
         self._schedule_arrivals()
         for failure in self.scenario.failures:
             self.at(failure.at_s, partial(self._fail, failure.substation))
@@ -238,20 +242,27 @@ class Simulation:
         self._pump_soon(number)
 
     def _poll(self, proxy: SimProxy) -> None:
-        for name, ledger in self.ledgers.items():
-            if name in self.down:
-                proxy.balancer.record_health(name, "refused")  # connection refused
-                continue
-            ledger.expire(self.now)
-            proxy.balancer.record_poll(
-                name,
-                self.now,
-                load_kw=ledger.load_kw,
-                capacity_kw=ledger.capacity_kw,
-                draining=False,
-            )
+        for name in self.ledgers:
+            self._poll_one(proxy, name)
         interval = self.scenario.poll_interval_s * self.rng.uniform(1 - JITTER, 1 + JITTER)
         self.at(self.now + interval, lambda: self._poll(proxy))
+
+    def _poll_out_of_service(self, proxy: SimProxy) -> None:
+        """Between rounds, the substations taken out, as `Poller.poll_out_of_service` does."""
+        for view in proxy.balancer.views():
+            if view.health not in SERVING:
+                self._poll_one(proxy, view.key)
+        self.at(self.now + DOWN_POLL_INTERVAL_S, lambda: self._poll_out_of_service(proxy))
+
+    def _poll_one(self, proxy: SimProxy, name: str) -> None:
+        if name in self.down:
+            proxy.balancer.record_health(name, "refused")  # connection refused
+            return
+        ledger = self.ledgers[name]
+        ledger.expire(self.now)
+        proxy.balancer.record_poll(
+            name, self.now, load_kw=ledger.load_kw, capacity_kw=ledger.capacity_kw, draining=False
+        )
 
     def _fail(self, name: str) -> None:
         self.down.add(name)

@@ -8,13 +8,19 @@ from proxy.config import ProxyConfig, parse_config
 
 
 def test_env_vars_are_read_and_flags_win() -> None:
-    env = {"SUBSTATIONS": "http://a:1/, http://b:2", "POLICY": "round-robin", "RETRIES": "4"}
+    env = {
+        "SUBSTATIONS": "http://a:1/, http://b:2",
+        "POLICY": "round-robin",
+        "RETRIES": "4",
+        "DOWN_POLL_INTERVAL": "0.5",
+    }
     config = parse_config(["--retries", "1", "--poll-interval", "2.5"], env)
     assert config == ProxyConfig(
         substations=("http://a:1", "http://b:2"),
         policy="round-robin",
         retries=1,
         poll_interval_s=2.5,
+        down_poll_interval_s=0.5,
     )
 
 
@@ -35,6 +41,7 @@ def test_defaults_follow_the_spec() -> None:
         [],
         ["--substations", "http://a:1", "--policy", "fastest"],
         ["--discover", "x:1", "--retries", "-1"],
+        ["--discover", "x:1", "--down-poll-interval", "0"],
     ],
 )
 def test_bad_flags_stop_with_a_usage_error(argv: list[str]) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 
 from proxy.app import POLLER, ROUTER
-from proxy.poller import parse_metrics, resolve_substations
+from proxy.poller import Poller, parse_metrics, resolve_substations
 from substation.ledger import SessionLedger
 from substation.metrics import SubstationMetrics
 from substation.protocol import ChargeRequest
@@ -61,6 +63,24 @@ async def test_a_poll_refused_a_connection_takes_a_substation_out_at_once(
     await poller.poll_round()
     assert [v.health for v in balancer.views()] == ["down", "healthy"]
     assert [v.unreachable for v in balancer.views()] == [True, False]
+
+
+async def test_between_rounds_only_substations_taken_out_are_polled_until_back(
+    start_grid: GridFactory,
+) -> None:
+    """substation1 refused a connection, but is back: polls every 50 ms between 10-second
+    rounds see it back in service (two good checks), without polling substation2 meanwhile."""
+    grid = await start_grid([500, 500])
+    balancer = grid.proxy.app[ROUTER].balancer
+    first, second = balancer.views()
+    balancer.record_health(first.key, "refused")
+    polled_at = second.reported_at
+    upstream = grid.proxy.app[ROUTER].upstream
+    poller = Poller(balancer, upstream, time.time, 10.0, down_interval_s=0.05)
+    async with poller.running():
+        await asyncio.sleep(0.5)
+    assert (first.health, second.health) == ("healthy", "healthy")
+    assert second.reported_at == polled_at
 
 
 async def test_discovery_resolves_a_name_to_substation_urls() -> None:
