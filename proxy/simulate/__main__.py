@@ -1,4 +1,5 @@
-"""`python -m proxy.simulate SCENARIO.yaml [--policy P]... [--json] [--plot PNG] [--seed N]`."""
+"""`python -m proxy.simulate SCENARIO.yaml [--policy P]... [--json] [--plot PNG] [--seed N]
+[--set KEY=VALUE]...`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
 from pathlib import Path
 from typing import Any, cast
+
+import yaml
 
 from proxy.balancer import POLICIES, Policy
 from proxy.simulate.engine import Simulation
@@ -30,13 +33,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     parser.add_argument("--plot", type=Path, help="PNG of utilization over time per policy")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="repeatable: a scenario key replaced, the value in YAML (e.g. proxies=1)",
+    )
     return parser.parse_args(argv)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals:
+            raise ScenarioError(f"--set wants KEY=VALUE, got {pair!r}")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise ScenarioError(f"--set {key}: not YAML: {error}") from error
+    return overrides
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     try:
-        scenario = load_scenario(args.scenario)
+        scenario = load_scenario(args.scenario, parse_overrides(args.set))
     except (OSError, ScenarioError) as error:
         print(f"python -m proxy.simulate: {error}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,13 +66,37 @@ class Scenario:
         return max((rate for _, rate in self.rate), default=0.0)
 
 
-def load_scenario(path: Path) -> Scenario:
+KEYS = frozenset(
+    {
+        "substations",
+        "substations_generate",
+        "session_seconds",
+        "poll_interval",
+        "proxies",
+        "duration_s",
+        "arrivals",
+        "amount_kw",
+        "min_amount_ratio",
+        "failures",
+        "latency_s",
+        "max_wait_s",
+    }
+)
+
+
+def load_scenario(path: Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """The scenario in `path`, with top-level keys replaced by `overrides` (what-ifs such as
+    `{"proxies": 1}`: each checked as the file's own keys are)."""
     try:
         document = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ScenarioError(f"{path}: not YAML: {error}") from error
     if not isinstance(document, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping of keys")
+    unknown = sorted(set(overrides or {}) - KEYS)
+    if unknown:
+        raise ScenarioError(f"no such scenario key: {', '.join(unknown)}")
+    document.update(overrides or {})
     try:
         return _build(path.stem, document)
     except (KeyError, TypeError, ValueError) as error:

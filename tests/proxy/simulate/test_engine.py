@@ -149,6 +149,18 @@ def test_cli_prints_json_for_every_policy_and_a_plot(tmp_path: Path) -> None:
     assert plot.stat().st_size > 10_000
 
 
+def test_cli_replaces_scenario_keys_for_a_what_if() -> None:
+    command = [sys.executable, "-m", "proxy.simulate", "scenarios/seed-burst.yaml", "--json"]
+    what_if = [*command, "--policy", "headroom", "--set", "arrivals={burst: 10}"]
+    finished = subprocess.run(what_if, capture_output=True, text=True, check=True, timeout=60)
+    assert json.loads(finished.stdout)["results"]["headroom"]["requests"] == 10
+    for pair in ("proxys=2", "proxies=0", "proxies"):
+        refused = subprocess.run([*command, "--set", pair], capture_output=True, text=True)
+        assert refused.returncode == 2
+        assert refused.stdout == ""
+        assert refused.stderr.startswith("python -m proxy.simulate: ")
+
+
 async def test_simulation_and_reality_agree_on_the_seed_burst(start_grid: GridFactory) -> None:
     scenario: Scenario = load_scenario(Path("scenarios/seed-burst.yaml"))
     simulated_spread_kw = simulate(scenario, "headroom")["max_spread"] * 500
