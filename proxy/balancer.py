@@ -34,6 +34,9 @@ POLICIES: tuple[Policy, ...] = get_args(Policy)
 # independent proxies with the same view do not all pile onto the same substation.
 FULL_SCAN_LIMIT = 8
 _SAMPLE_ROUNDS = 4
+# At most this many last looks for one charge (`Balancer.room_for`): among thousands of
+# substations seen a poll late, each refusal corrects only the one asked.
+LAST_LOOKS = 8
 
 # Sessions booked together end together. Among the substations that can take a charge, each
 # kW booked at one lately (`SubstationView.recently_booked_kw`) counts against it as this much
@@ -178,29 +181,24 @@ class Balancer:
         serving one whose room only requests in flight take (they may yet be refused); a
         serving one not asked yet (other proxies' sessions may have ended there since its
         report; a full one refuses cheaply); a down one that refused connections (asking sends
-        nothing unless it is back; one at a time)."""
+        nothing unless it is back; one at a time). At most `LAST_LOOKS` in all."""
+        if len(exclude) >= LAST_LOOKS:
+            return None
         if len(self._views) > FULL_SCAN_LIMIT:  # many: a sample, as for every choice
             sampled = self._two_choices(min_amount_kw, now, exclude)
             return sampled[0].key if sampled else None
         serving = self._serving(now, exclude)
-        best = best_by_headroom(serving, amount_kw, min_amount_kw, now)
-        if best is not None and fits(best, min_amount_kw):
-            return best.key
         others = [view for view in self._views if view.key not in exclude and not view.draining]
         recovering = [view for view in others if view.health == "recovering"]
-        best = best_by_headroom(recovering, amount_kw, min_amount_kw, now)
-        if best is not None and has_room(best, min_amount_kw):
-            return best.key
-        room_without_flight = {view: view.headroom_without_flight_kw for view in serving}
-        best = max(room_without_flight, key=room_without_flight.__getitem__, default=None)
-        if best is not None and room_without_flight[best] >= min_amount_kw:
-            return best.key
         not_asked = [view for view in serving if view.key not in asked]
-        best = best_by_headroom(not_asked, amount_kw, min_amount_kw, now)
-        if best is not None:
-            return best.key
-        probe = next((view for view in others if _probe_worthy(view)), None)
-        return None if probe is None else probe.key
+        found = (
+            _best_with_room(serving, amount_kw, min_amount_kw, now)
+            or _best_with_room(recovering, amount_kw, min_amount_kw, now)
+            or _most_room_but_for_flight(serving, min_amount_kw)
+            or best_by_headroom(not_asked, amount_kw, min_amount_kw, now)
+            or next((view for view in others if _probe_worthy(view)), None)
+        )
+        return None if found is None else found.key
 
     def _rank_by_headroom(
         self, amount_kw: float, min_amount_kw: float, now: float | None, exclude: Collection[str]
@@ -272,6 +270,19 @@ def _lowest(
     if count == 1 and views:
         return [min(views, key=key)]
     return sorted(views, key=key)[:count]
+
+
+def _best_with_room(
+    views: list[SubstationView], amount_kw: float, min_amount_kw: float, now: float
+) -> SubstationView | None:
+    best = best_by_headroom(views, amount_kw, min_amount_kw, now)
+    return best if best is not None and has_room(best, min_amount_kw) else None
+
+
+def _most_room_but_for_flight(views: list[SubstationView], kw: float) -> SubstationView | None:
+    """The one with the most room for `kw` if every request in flight were refused."""
+    best = max(views, key=lambda view: view.headroom_without_flight_kw, default=None)
+    return best if best is not None and best.headroom_without_flight_kw >= kw else None
 
 
 def _probe_worthy(view: SubstationView) -> bool:

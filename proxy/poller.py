@@ -118,12 +118,13 @@ class Poller:
         """A round every interval, jittered (the app ran the first before serving); between
         rounds, the substations taken out every `down_interval_s` (HAProxy's `downinter`),
         so that one coming back is in service again within seconds, not rounds."""
-        next_round = self._clock() + self._jittered_interval()
+        loop = asyncio.get_running_loop()  # its monotonic clock, for the schedule alone
+        next_round = loop.time() + self._jittered_interval()
         while True:
-            await asyncio.sleep(max(0.0, min(next_round - self._clock(), self._down_interval_s)))
-            if self._clock() >= next_round:
+            await asyncio.sleep(max(0.0, min(next_round - loop.time(), self._down_interval_s)))
+            if loop.time() >= next_round:
                 await self.poll_round()
-                next_round = self._clock() + self._jittered_interval()
+                next_round = loop.time() + self._jittered_interval()
             else:
                 await self.poll_out_of_service()
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from proxy.balancer import FULL_SCAN_LIMIT, POLICIES, Balancer, Policy
+from proxy.balancer import FULL_SCAN_LIMIT, LAST_LOOKS, POLICIES, Balancer, Policy
 
 T0 = 1_800_000_000.0
 
@@ -181,6 +181,14 @@ def test_last_looks_go_where_requests_in_flight_or_an_old_report_may_hide_room()
     # Asked everywhere but s2, which shows no room: other proxies' sessions may have ended.
     assert balancer.room_for(20, 20, now=T0 + 2, exclude=["s1"], asked=["s0", "s1"]) == "s2"
     assert balancer.room_for(20, 20, now=T0 + 2, exclude=["s1", "s2"], asked=["s0"]) is None
+
+
+def test_last_looks_are_bounded_among_many_substations_seen_a_poll_late() -> None:
+    balancer = grid([100] * 1000)  # every view shows room: the others may have filled them
+    looked: set[str] = set()
+    while (key := balancer.room_for(20, 20, now=T0 + 1, exclude=looked)) is not None:
+        looked.add(key)
+    assert len(looked) == LAST_LOOKS
 
 
 def test_a_substation_that_refused_connections_is_probed_one_request_at_a_time() -> None:
