@@ -1,11 +1,12 @@
 """Discrete events in virtual time, driving the real `Balancer`, `SessionLedger` and `WaitQueue`.
 
 The model is what a proxy can know. Each proxy has its own `Balancer`: it sees substations as
-of its own last (jittered) poll, plus the load report in each answer it got, plus its own
-requests in flight. A request takes half a round trip to reach its substation, whose ledger
-decides, and half to come back. A failed substation refuses connections; its sessions end at
-once and count as interrupted. Nothing here is a second implementation of a policy or of
-admission: only the network and the clock are simulated.
+of its own last (jittered) poll (a substation taken out is polled every second), plus the load
+report in each answer it got, plus its own requests in flight. A request takes half a round
+trip to reach its substation, whose ledger decides, and half to come back. A failed
+substation refuses connections; its sessions end at once and count as interrupted. Nothing
+here is a second implementation of a policy or of admission: only the network and the clock
+are simulated.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from proxy.balancer import Balancer, Policy
-from proxy.config import DEFAULT_DOWN_POLL_INTERVAL_S
+from proxy.config import DEFAULT_DOWN_POLL_INTERVAL_S, DEFAULT_RETRIES
 from proxy.health import SERVING
 from proxy.simulate.measure import Measurements
 from proxy.simulate.scenario import Scenario
@@ -28,7 +29,8 @@ from substation.errors import NoCapacity
 from substation.ledger import Session, SessionLedger
 from substation.protocol import ChargeRequest
 
-RETRIES = 2  # the proxy's defaults
+# The proxy's defaults.
+RETRIES = DEFAULT_RETRIES
 DOWN_POLL_INTERVAL_S = DEFAULT_DOWN_POLL_INTERVAL_S
 SAMPLE_INTERVAL_S = 1.0
 JITTER = 0.2
