@@ -4,6 +4,7 @@ FROM python:3.11.10-slim-bookworm
 RUN useradd --create-home --uid 10001 grid
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY grid ./grid
 COPY proxy ./proxy
 COPY substation ./substation
 COPY stack ./stack

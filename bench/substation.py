@@ -14,8 +14,8 @@ import itertools
 import time
 import tracemalloc
 
-from substation.ledger import SessionLedger
-from substation.protocol import ChargeRequest
+from grid.ledger import SessionLedger
+from grid.protocol import ChargeRequest
 
 SIZES = (1_000, 10_000, 100_000)
 BATCH = 1_000

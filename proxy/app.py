@@ -2,7 +2,7 @@
 
 Only SPEC's routes exist; nothing else is forwarded, so no path reaches a substation's admin
 API through the proxy. Every `/charge` body is validated here with the substation's own rules
-(`substation.protocol`) before any substation sees it.
+(`grid.protocol`) before any substation sees it.
 """
 
 from __future__ import annotations
@@ -13,22 +13,23 @@ from pathlib import Path
 
 from aiohttp import web
 
+from grid.httpio import (
+    check_admin_token,
+    error_middleware,
+    error_response,
+    read_charge_body,
+)
+from grid.protocol import HEADER_SUBSTATION, LOAD_REPORT_HEADERS, SESSION_ID_PATTERN
 from proxy.balancer import Balancer
+from proxy.charge import parse_proxy_charge
 from proxy.config import ProxyConfig
-from proxy.errors import ChargeError, NotFound, UnknownSession
+from proxy.errors import ApiError, NotFound, UnknownSession
 from proxy.health import SERVING
 from proxy.metrics import ProxyMetrics
 from proxy.poller import Poller
 from proxy.pool import PooledUpstream
 from proxy.router import ChargeRouter
 from proxy.upstream import Upstream, UpstreamAnswer
-from substation.httpio import (
-    check_admin_token,
-    error_middleware,
-    error_response,
-    read_charge_request,
-)
-from substation.protocol import HEADER_SUBSTATION, LOAD_REPORT_HEADERS, SESSION_ID_PATTERN
 
 Clock = Callable[[], float]
 
@@ -86,9 +87,9 @@ async def post_charge(request: web.Request) -> web.StreamResponse:
     router = request.app[ROUTER]
     started = time.perf_counter()
     try:
-        charge = await read_charge_request(request, allow_wait=True)
+        charge = parse_proxy_charge(await read_charge_body(request))
         answer = await router.charge(charge, forwarded_headers(request))
-    except ChargeError as error:
+    except ApiError as error:
         router.metrics.count_rejection(error.code)
         router.metrics.observe_request("none", error.status, time.perf_counter() - started)
         return error_response(error)

@@ -1,6 +1,6 @@
-"""The proxy's errors: the substation's tree (`substation/errors.py`) and these, each with a status.
+"""The proxy's errors: the shared tree (`grid/errors.py`) and these, each with a status.
 
-ChargeError
+ApiError
 ├── ... (InvalidRequest 400, UnknownSession 404, NoCapacity 503, ...)
 ├── NoHealthySubstation       503 no_healthy_substation
 ├── UpstreamBroken            502 upstream_broken
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from substation.errors import ChargeError, InvalidRequest, NoCapacity, NotFound, UnknownSession
+from grid.errors import ApiError, InvalidRequest, NoCapacity, NotFound, UnknownSession
 
-# The substation's errors are the proxy's too; this module names them all.
+# The shared errors are the proxy's too; this module names them all.
 __all__ = [
-    "ChargeError",
+    "ApiError",
     "InvalidRequest",
     "NoCapacity",
     "NoHealthySubstation",
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-class NoHealthySubstation(ChargeError):
+class NoHealthySubstation(ApiError):
     status = 503
     code = "no_healthy_substation"
     retry_after_s = 5
@@ -40,16 +40,16 @@ class NoHealthySubstation(ChargeError):
         return {"Retry-After": str(self.retry_after_s)}
 
 
-class UpstreamBroken(ChargeError):
+class UpstreamBroken(ApiError):
     status = 502
     code = "upstream_broken"
 
 
-class UpstreamTimeout(ChargeError):
+class UpstreamTimeout(ApiError):
     status = 504
     code = "upstream_timeout"
 
 
-class UpstreamUnreachable(ChargeError):
+class UpstreamUnreachable(ApiError):
     status = 503
     code = "upstream_unreachable"

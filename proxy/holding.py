@@ -12,18 +12,19 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from grid.protocol import ChargeRequest
 from proxy import background
-from proxy.errors import ChargeError, NoCapacity
+from proxy.charge import ProxyCharge
+from proxy.errors import ApiError, NoCapacity
 from proxy.upstream import UpstreamAnswer
 from proxy.waiting import Waiter, WaitQueue
-from substation.protocol import ChargeRequest
 
 TryCharge = Callable[[ChargeRequest, Mapping[str, str]], Awaitable[UpstreamAnswer]]
 
 
 @dataclass(slots=True, eq=False)
 class HeldCharge:
-    request: ChargeRequest
+    charge: ProxyCharge
     headers: Mapping[str, str]
     answer: asyncio.Future[UpstreamAnswer]
     retry_after_s: float  # of the last refusal: what the client is told if the wait runs out
@@ -40,13 +41,13 @@ class ChargeHold:
         return len(self.queue)
 
     async def hold(
-        self, request: ChargeRequest, headers: Mapping[str, str], refusal: NoCapacity
+        self, charge: ProxyCharge, headers: Mapping[str, str], refusal: NoCapacity
     ) -> UpstreamAnswer:
-        """Wait for room, first come first served, for at most `request.max_wait_s`."""
+        """Wait for room, first come first served, for at most `charge.max_wait_s`."""
         held = HeldCharge(
-            request, headers, asyncio.get_running_loop().create_future(), refusal.retry_after_s
+            charge, headers, asyncio.get_running_loop().create_future(), refusal.retry_after_s
         )
-        waiter = self.queue.join(held, self._clock(), request.max_wait_s, refusal.retry_after_s)
+        waiter = self.queue.join(held, self._clock(), charge.max_wait_s, refusal.retry_after_s)
         self._changed.set()
         try:
             return await held.answer
@@ -81,8 +82,8 @@ class ChargeHold:
             if not held.answer.done():
                 held.answer.set_exception(
                     NoCapacity(
-                        f"no room for {held.request.min_amount_kw:g} kW "
-                        f"within {held.request.max_wait_s:g} s",
+                        f"no room for {held.charge.request.min_amount_kw:g} kW "
+                        f"within {held.charge.max_wait_s:g} s",
                         retry_after_s=held.retry_after_s,
                         headroom_kw=None,
                     )
@@ -92,12 +93,12 @@ class ChargeHold:
         held = waiter.item
         self.queue.take_turn(waiter)
         try:
-            answer = await self._try_charge(held.request, held.headers)
+            answer = await self._try_charge(held.charge.request, held.headers)
         except NoCapacity as refusal:
             held.retry_after_s = refusal.retry_after_s
             self.queue.refused_again(waiter, self._clock(), refusal.retry_after_s)
             return
-        except ChargeError as error:
+        except ApiError as error:
             self.queue.leave(waiter)
             if not held.answer.done():
                 held.answer.set_exception(error)

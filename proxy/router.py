@@ -13,7 +13,15 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from grid.protocol import (
+    HEADER_CAPACITY_KW,
+    HEADER_LOAD_KW,
+    HEADER_LOAD_SEQ,
+    ChargeRequest,
+    parse_load_seq,
+)
 from proxy.balancer import Balancer
+from proxy.charge import ProxyCharge
 from proxy.directory import SessionDirectory, SessionRoute
 from proxy.errors import (
     NoCapacity,
@@ -26,13 +34,6 @@ from proxy.errors import (
 from proxy.holding import ChargeHold
 from proxy.metrics import ProxyMetrics
 from proxy.upstream import Upstream, UpstreamAnswer
-from substation.protocol import (
-    HEADER_CAPACITY_KW,
-    HEADER_LOAD_KW,
-    HEADER_LOAD_SEQ,
-    ChargeRequest,
-    parse_load_seq,
-)
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -58,7 +59,8 @@ class ChargeRouter:
         self._vehicles_in_flight: dict[str, asyncio.Future[None] | None] = {}
         self.hold = ChargeHold(self._charge_once, clock)
 
-    async def charge(self, request: ChargeRequest, headers: Mapping[str, str]) -> UpstreamAnswer:
+    async def charge(self, charge: ProxyCharge, headers: Mapping[str, str]) -> UpstreamAnswer:
+        request = charge.request
         vehicle_id = request.vehicle_id
         in_flight = self._vehicles_in_flight
         while vehicle_id in in_flight:
@@ -72,9 +74,9 @@ class ChargeRouter:
         try:
             return await self._charge_once(request, headers)
         except NoCapacity as refusal:
-            if request.max_wait_s <= 0:
+            if charge.max_wait_s <= 0:
                 raise
-            return await self.hold.hold(request, headers, refusal)
+            return await self.hold.hold(charge, headers, refusal)
         finally:
             finished = in_flight.pop(vehicle_id)
             if finished is not None:

@@ -13,9 +13,9 @@ import os
 import signal
 import sys
 
+from grid.httpio import serve as run_service
 from proxy.app import create_app
 from proxy.config import ProxyConfig, parse_config
-from substation.httpio import serve as run_service
 
 
 def serve(config: ProxyConfig) -> None:

@@ -6,9 +6,9 @@ import logging
 import os
 import sys
 
+from grid.httpio import serve
 from substation.app import create_app
 from substation.config import parse_config
-from substation.httpio import serve
 
 
 def main() -> None:

@@ -14,22 +14,23 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from substation.config import SubstationConfig
-from substation.errors import ChargeError
-from substation.httpio import (
+from grid.errors import ApiError
+from grid.httpio import (
     check_admin_token,
     error_middleware,
     error_response,
-    read_charge_request,
+    read_charge_body,
 )
-from substation.ledger import SessionLedger
-from substation.metrics import SubstationMetrics
-from substation.protocol import (
+from grid.ledger import SessionLedger
+from grid.protocol import (
     HEADER_CAPACITY_KW,
     HEADER_LOAD_KW,
     HEADER_LOAD_SEQ,
     HEADER_SUBSTATION,
+    parse_charge_request,
 )
+from substation.config import SubstationConfig
+from substation.metrics import SubstationMetrics
 from substation.store import SessionStore
 
 Clock = Callable[[], float]
@@ -86,9 +87,9 @@ def load_report(ledger: SessionLedger) -> dict[str, str]:
 async def post_charge(request: web.Request) -> web.StreamResponse:
     ledger = request.app[LEDGER]
     try:
-        charge = await read_charge_request(request)
+        charge = parse_charge_request(await read_charge_body(request))
         admission = ledger.admit(charge, request.app[CLOCK]())
-    except ChargeError as error:
+    except ApiError as error:
         return error_response(error, load_report(ledger))
     if admission.created and ledger.active_sessions == 1:
         request.app[FIRST_SESSION_BOOKED].set()
@@ -102,7 +103,7 @@ async def get_charge(request: web.Request) -> web.StreamResponse:
     ledger, now = request.app[LEDGER], request.app[CLOCK]()
     try:
         session = ledger.get(request.match_info["session_id"], now)
-    except ChargeError as error:
+    except ApiError as error:
         return error_response(error, load_report(ledger))
     body = {**session.to_json(), "remaining_s": round(session.remaining_s(now), 3)}
     return web.json_response(body, headers=load_report(ledger))
@@ -112,7 +113,7 @@ async def delete_charge(request: web.Request) -> web.StreamResponse:
     ledger = request.app[LEDGER]
     try:
         session = ledger.stop(request.match_info["session_id"], request.app[CLOCK]())
-    except ChargeError as error:
+    except ApiError as error:
         return error_response(error, load_report(ledger))
     return web.json_response(session.to_json(), headers=load_report(ledger))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aioprometheus.collectors import Counter, Gauge, Registry
 from aioprometheus.renderer import render
 
-from substation.ledger import SessionLedger
+from grid.ledger import SessionLedger
 
 
 class SubstationMetrics:

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from substation.ledger import Session
+from grid.ledger import Session
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (

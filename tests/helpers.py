@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from grid.ledger import SessionLedger
 from stack.processes import StackLayout
 from substation.app import LEDGER
-from substation.ledger import SessionLedger
 
 CHARGE_HITS = web.AppKey("charge_hits", Counter[str])
 CHARGE_HEADERS = web.AppKey("charge_headers", list[dict[str, str]])

@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from grid.errors import NoCapacity
+from grid.ledger import Session, SessionLedger
+from grid.protocol import ChargeRequest
 from proxy.balancer import Balancer, Policy
 from proxy.config import DEFAULT_DOWN_POLL_INTERVAL_S, DEFAULT_RETRIES
 from proxy.health import SERVING
 from proxy.simulate.measure import Measurements
 from proxy.simulate.scenario import Scenario
 from proxy.waiting import Waiter, WaitQueue
-from substation.errors import NoCapacity
-from substation.ledger import Session, SessionLedger
-from substation.protocol import ChargeRequest
 
 # The proxy's defaults.
 RETRIES = DEFAULT_RETRIES

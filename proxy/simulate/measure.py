@@ -12,8 +12,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from substation.ledger import Session, SessionLedger
-from substation.protocol import ChargeRequest
+from grid.ledger import Session, SessionLedger
+from grid.protocol import ChargeRequest
 
 if TYPE_CHECKING:
     from proxy.simulate.scenario import Scenario

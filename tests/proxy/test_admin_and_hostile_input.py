@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-import substation.httpio
+from grid import httpio
 from tests.helpers import Grid, charge_body
 
 GridFactory = Callable[..., Awaitable[Grid]]
@@ -64,7 +64,7 @@ async def test_no_path_reaches_a_substations_admin_api(start_grid: GridFactory) 
 async def test_a_trickled_body_is_cut_off_with_408(
     start_grid: GridFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(substation.httpio, "BODY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(httpio, "BODY_TIMEOUT_S", 0.3)
     grid = await start_grid([500])
     port = grid.proxy.port
     reader, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -8,11 +8,11 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from grid.ledger import SessionLedger
+from grid.protocol import ChargeRequest
 from proxy.app import POLLER, ROUTER
 from proxy.poller import Poller, parse_metrics, resolve_substations
-from substation.ledger import SessionLedger
 from substation.metrics import SubstationMetrics
-from substation.protocol import ChargeRequest
 from tests.helpers import Grid
 
 GridFactory = Callable[..., Awaitable[Grid]]

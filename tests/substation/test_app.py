@@ -9,9 +9,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from grid.protocol import parse_load_seq
 from substation.app import LEDGER, create_app
 from substation.config import SubstationConfig
-from substation.protocol import parse_load_seq
 from tests.helpers import BAD_CHARGES, charge_body
 
 Client = TestClient[web.Request, web.Application]

@@ -9,10 +9,10 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from grid.ledger import SessionLedger
+from grid.protocol import ChargeRequest
 from substation.app import LEDGER, create_app
 from substation.config import SubstationConfig
-from substation.ledger import SessionLedger
-from substation.protocol import ChargeRequest
 from substation.store import SessionStore
 from tests.helpers import charge_body
 

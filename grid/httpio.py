@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 import uvloop
 from aiohttp import web
 
-from substation.errors import (
-    ChargeError,
+from grid.errors import (
+    ApiError,
     Forbidden,
     MethodNotAllowed,
     NotFound,
@@ -25,13 +25,7 @@ from substation.errors import (
     RequestTimeout,
     Unauthorized,
 )
-from substation.protocol import (
-    MAX_BODY_BYTES,
-    ChargeRequest,
-    check_content_type,
-    check_declared_length,
-    parse_charge_request,
-)
+from grid.protocol import MAX_BODY_BYTES, check_content_type, check_declared_length
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # A client that sends its headers and then trickles its body is cut off after this long: 16 KiB
@@ -39,18 +33,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BODY_TIMEOUT_S = 10.0
 
 
-async def read_charge_request(request: web.Request, *, allow_wait: bool = False) -> ChargeRequest:
-    """Check the media type and size before reading anything, then validate the body."""
+async def read_charge_body(request: web.Request) -> bytes:
+    """A `POST /charge` body, its media type and size checked before anything is read."""
     check_content_type(request.headers.get("Content-Type"))
     check_declared_length(request.content_length)
     if request.content.is_eof():  # the whole body came with the headers: take it as it is
-        return parse_charge_request(request.content.read_nowait(), allow_wait=allow_wait)
+        return request.content.read_nowait()
     try:
         async with asyncio.timeout(BODY_TIMEOUT_S):
-            body = await _read_bounded(request)
+            return await _read_bounded(request)
     except TimeoutError as error:
         raise RequestTimeout(f"the body did not arrive within {BODY_TIMEOUT_S:g} s") from error
-    return parse_charge_request(body, allow_wait=allow_wait)
 
 
 async def _read_bounded(request: web.Request) -> bytes:
@@ -74,7 +67,7 @@ def check_admin_token(expected: str | None, authorization: str | None) -> None:
         raise Forbidden("wrong admin token")
 
 
-def error_response(error: ChargeError, headers: dict[str, str] | None = None) -> web.Response:
+def error_response(error: ApiError, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(
         error.to_body(), status=error.status, headers={**error.headers(), **(headers or {})}
     )
@@ -84,7 +77,7 @@ def error_response(error: ChargeError, headers: dict[str, str] | None = None) ->
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ChargeError as error:
+    except ApiError as error:
         return error_response(error)
     except web.HTTPMethodNotAllowed as error:
         allowed = frozenset(error.allowed_methods)

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from substation.errors import NoCapacity, UnknownSession
-from substation.ledger import SessionLedger
-from substation.protocol import ChargeRequest
+from grid.errors import NoCapacity, UnknownSession
+from grid.ledger import SessionLedger
+from grid.protocol import ChargeRequest
 
 T0 = 1_800_000_000.0
 

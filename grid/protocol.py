@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from substation.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from grid.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_AMOUNT_KW = 350.0
 # The ledger counts whole milliwatts; below one watt a request would round to nothing. SPEC
 # says (0, 350]: this is its lower end made concrete.
 MIN_AMOUNT_KW = 0.001
-MAX_WAIT_S = 300.0
 VEHICLE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 # Session ids our substations issue are hex; the proxy passes on nothing outside this alphabet.
 SESSION_ID_PATTERN = VEHICLE_ID_PATTERN
@@ -42,9 +41,7 @@ def parse_load_seq(value: str | None) -> tuple[str, int] | None:
     return epoch, int(version)
 
 
-_SUBSTATION_FIELDS = frozenset({"vehicle_id", "amount", "min_amount"})
-# The proxy alone lets a client wait for room (`max_wait_s`); it never forwards that field.
-_PROXY_FIELDS = _SUBSTATION_FIELDS | {"max_wait_s"}
+CHARGE_FIELDS = frozenset({"vehicle_id", "amount", "min_amount"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +49,12 @@ class ChargeRequest:
     vehicle_id: str
     amount_kw: float
     min_amount_kw: float
-    max_wait_s: float = 0.0
-    # The body as it came, once validated, when it has no proxy-only field: the proxy forwards
-    # it as is instead of writing it again. Not part of what the request means.
+    # The body as it came, once validated, when it has no field of a service's own: the proxy
+    # forwards it as is instead of writing it again. Not part of what the request means.
     validated_body: bytes | None = field(default=None, compare=False, repr=False)
 
     def substation_body(self) -> bytes:
-        """The body a substation accepts for this request (no proxy-only fields)."""
+        """The body a substation accepts for this request (no field of the proxy's own)."""
         if self.validated_body is not None:
             return self.validated_body
         return json.dumps(
@@ -82,13 +78,21 @@ def check_declared_length(content_length: int | None) -> None:
         raise PayloadTooLarge(f"body is {content_length} bytes; the limit is {MAX_BODY_BYTES}")
 
 
-def parse_charge_request(body: bytes, *, allow_wait: bool = False) -> ChargeRequest:
+def parse_charge_request(body: bytes) -> ChargeRequest:
     """Validate a `POST /charge` body; raise `InvalidRequest` saying what is wrong."""
+    return parse_charge_fields(body)[0]
+
+
+def parse_charge_fields(
+    body: bytes, extra_fields: frozenset[str] = frozenset()
+) -> tuple[ChargeRequest, dict[str, Any]]:
+    """Validate a `POST /charge` body that may also carry `extra_fields` (a service's own, such
+    as the proxy's `max_wait_s`): the request, and the extra fields present, for the caller to
+    judge. A body with extra fields is never forwarded as it came."""
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
     fields = _decode_object(body)
-    allowed = _PROXY_FIELDS if allow_wait else _SUBSTATION_FIELDS
-    unknown = sorted(set(fields) - allowed)
+    unknown = sorted(set(fields) - CHARGE_FIELDS - extra_fields)
     if unknown:
         raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}")
     vehicle_id = fields.get("vehicle_id")
@@ -102,12 +106,9 @@ def parse_charge_request(body: bytes, *, allow_wait: bool = False) -> ChargeRequ
         min_amount_kw = amount_kw
     elif min_amount_kw > amount_kw:
         raise InvalidRequest(f"min_amount ({min_amount_kw}) is more than amount ({amount_kw})")
-    max_wait_s = _number_field(fields, "max_wait_s")
-    if max_wait_s is None:
-        return ChargeRequest(vehicle_id, amount_kw, min_amount_kw, 0.0, body)
-    if not 0 <= max_wait_s <= MAX_WAIT_S:
-        raise InvalidRequest(f"max_wait_s must be between 0 and {MAX_WAIT_S:g} seconds")
-    return ChargeRequest(vehicle_id, amount_kw, min_amount_kw, max_wait_s)
+    extras = {name: value for name, value in fields.items() if name in extra_fields}
+    validated_body = None if extras else body
+    return ChargeRequest(vehicle_id, amount_kw, min_amount_kw, validated_body), extras
 
 
 def _decode_object(body: bytes) -> dict[str, Any]:
@@ -140,7 +141,8 @@ _DECODER = json.JSONDecoder(
 )
 
 
-def _number_field(fields: dict[str, Any], name: str) -> float | None:
+def number_field(fields: dict[str, Any], name: str) -> float | None:
+    """A finite JSON number (not a bool) as a float; None when the field is absent."""
     if name not in fields:
         return None
     value = fields[name]
@@ -161,7 +163,7 @@ def _int_as_float(name: str, value: int) -> float:
 
 
 def _kw_field(fields: dict[str, Any], name: str) -> float | None:
-    kw = _number_field(fields, name)
+    kw = number_field(fields, name)
     if kw is not None and not MIN_AMOUNT_KW <= kw <= MAX_AMOUNT_KW:
         raise InvalidRequest(
             f"{name} must be from {MIN_AMOUNT_KW:g} kW (one watt) to {MAX_AMOUNT_KW:g} kW"

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from substation.errors import NoCapacity, UnknownSession
-from substation.protocol import ChargeRequest, rfc3339
+from grid.errors import NoCapacity, UnknownSession
+from grid.protocol import ChargeRequest, rfc3339
 
 Outcome = Literal["accepted", "curtailed", "rejected", "stopped", "expired"]
 OUTCOMES: tuple[Outcome, ...] = ("accepted", "curtailed", "rejected", "stopped", "expired")

@@ -1,18 +1,20 @@
-"""Errors a charge request can end in, each carrying the HTTP status it becomes.
+"""Errors the services answer with, each carrying the HTTP status it becomes.
 
-    ChargeError                       (any status; JSON body {"error", "detail"})
+    ApiError                          (any status; JSON body {"error", "detail"})
     ├── InvalidRequest                400 invalid_request
+    ├── Unauthorized                  401 unauthorized
+    ├── Forbidden                     403 forbidden
     ├── UnknownSession                404 unknown_session
+    ├── NotFound                      404 not_found
     ├── MethodNotAllowed              405 method_not_allowed (with Allow)
     ├── RequestTimeout                408 request_timeout (a body that trickles in)
     ├── PayloadTooLarge               413 payload_too_large
     ├── UnsupportedMediaType          415 unsupported_media_type
-    ├── Unauthorized                  401 unauthorized
-    ├── Forbidden                     403 forbidden
     └── NoCapacity                    503 no_capacity (with Retry-After)
 
-The proxy extends this tree in `proxy/errors.py`. Nothing here knows about aiohttp: the
-services' error middleware turns an error into a response with `to_body()` and `headers()`.
+Both services answer with these; the proxy adds its own in `proxy/errors.py`. Nothing here
+knows about aiohttp: `grid.httpio.error_middleware` turns an error into a response with
+`to_body()` and `headers()`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import math
 from typing import Any, ClassVar
 
 
-class ChargeError(Exception):
+class ApiError(Exception):
+    """An error a service answers with: its status, its code and a detail for a person."""
+
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
 
@@ -36,32 +40,32 @@ class ChargeError(Exception):
         return {}
 
 
-class InvalidRequest(ChargeError):
+class InvalidRequest(ApiError):
     status = 400
     code = "invalid_request"
 
 
-class Unauthorized(ChargeError):
+class Unauthorized(ApiError):
     status = 401
     code = "unauthorized"
 
 
-class Forbidden(ChargeError):
+class Forbidden(ApiError):
     status = 403
     code = "forbidden"
 
 
-class UnknownSession(ChargeError):
+class UnknownSession(ApiError):
     status = 404
     code = "unknown_session"
 
 
-class NotFound(ChargeError):
+class NotFound(ApiError):
     status = 404
     code = "not_found"
 
 
-class MethodNotAllowed(ChargeError):
+class MethodNotAllowed(ApiError):
     status = 405
     code = "method_not_allowed"
 
@@ -73,22 +77,22 @@ class MethodNotAllowed(ChargeError):
         return {"Allow": ", ".join(sorted(self.allowed))}
 
 
-class RequestTimeout(ChargeError):
+class RequestTimeout(ApiError):
     status = 408
     code = "request_timeout"
 
 
-class PayloadTooLarge(ChargeError):
+class PayloadTooLarge(ApiError):
     status = 413
     code = "payload_too_large"
 
 
-class UnsupportedMediaType(ChargeError):
+class UnsupportedMediaType(ApiError):
     status = 415
     code = "unsupported_media_type"
 
 
-class NoCapacity(ChargeError):
+class NoCapacity(ApiError):
     """No room for the request; `retry_after_s` says when enough power frees up."""
 
     status = 503
