@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,42 @@ HEADER_CAPACITY_KW = "X-Substation-Capacity-kW"
 # `<ledger id>-<changes>`: which of two reports from one substation is the newer.
 HEADER_LOAD_SEQ = "X-Substation-Load-Seq"
 LOAD_REPORT_HEADERS = (HEADER_SUBSTATION, HEADER_LOAD_KW, HEADER_CAPACITY_KW, HEADER_LOAD_SEQ)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    """What a substation says of its load in every answer: after the request took effect."""
+
+    substation: str
+    load_kw: float
+    capacity_kw: float
+    seq: tuple[str, int] | None = None  # (ledger id, changes): which of two reports is newer
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            HEADER_SUBSTATION: self.substation,
+            HEADER_LOAD_KW: f"{self.load_kw:g}",
+            HEADER_CAPACITY_KW: f"{self.capacity_kw:g}",
+        }
+        if self.seq is not None:
+            headers[HEADER_LOAD_SEQ] = f"{self.seq[0]}-{self.seq[1]}"
+        return headers
+
+
+def load_report_from_headers(headers: Mapping[str, str]) -> LoadReport | None:
+    """The answer's load report; None when it has none or a malformed one (it teaches nothing:
+    the next poll will tell)."""
+    load, capacity = headers.get(HEADER_LOAD_KW), headers.get(HEADER_CAPACITY_KW)
+    if load is None or capacity is None:
+        return None
+    try:
+        load_kw, capacity_kw = float(load), float(capacity)
+    except ValueError:
+        return None
+    if not (math.isfinite(load_kw) and math.isfinite(capacity_kw)):
+        return None
+    name = headers.get(HEADER_SUBSTATION, "")
+    return LoadReport(name, load_kw, capacity_kw, parse_load_seq(headers.get(HEADER_LOAD_SEQ)))
 
 
 def parse_load_seq(value: str | None) -> tuple[str, int] | None:

@@ -65,44 +65,41 @@ class ChargeHold:
 
     async def _serve_forever(self) -> None:
         while True:
-            self._give_up_late(self._clock())
-            head = self.queue.due(self._clock())
-            if head is not None:
-                await self._take_turn(head)
+            turn = self.queue.next_turn(self._clock())
+            for waiter in turn.late:
+                self._answer_late(waiter.item)
+            if turn.head is not None:
+                await self._try_again(turn.head)
                 continue
-            next_at = self.queue.next_event_at()
-            timeout = None if next_at is None else max(0.0, next_at - self._clock())
+            timeout = None if turn.wake_at is None else max(0.0, turn.wake_at - self._clock())
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout)
 
-    def _give_up_late(self, now: float) -> None:
-        for waiter in self.queue.timed_out(now):
-            held = waiter.item
-            if not held.answer.done():
-                held.answer.set_exception(
-                    NoCapacity(
-                        f"no room for {held.charge.request.min_amount_kw:g} kW "
-                        f"within {held.charge.max_wait_s:g} s",
-                        retry_after_s=held.retry_after_s,
-                        headroom_kw=None,
-                    )
+    def _answer_late(self, held: HeldCharge) -> None:
+        if not held.answer.done():
+            held.answer.set_exception(
+                NoCapacity(
+                    f"no room for {held.charge.request.min_amount_kw:g} kW "
+                    f"within {held.charge.max_wait_s:g} s",
+                    retry_after_s=held.retry_after_s,
+                    headroom_kw=None,
                 )
+            )
 
-    async def _take_turn(self, waiter: Waiter[HeldCharge]) -> None:
+    async def _try_again(self, waiter: Waiter[HeldCharge]) -> None:
         held = waiter.item
-        self.queue.take_turn(waiter)
         try:
             answer = await self._try_charge(held.charge.request, held.headers)
         except NoCapacity as refusal:
             held.retry_after_s = refusal.retry_after_s
-            self.queue.refused_again(waiter, self._clock(), refusal.retry_after_s)
+            self.queue.turn_ended(waiter, self._clock(), refusal.retry_after_s)
             return
         except ApiError as error:
-            self.queue.leave(waiter)
+            self.queue.turn_ended(waiter, self._clock(), None)
             if not held.answer.done():
                 held.answer.set_exception(error)
             return
-        self.queue.leave(waiter)
+        self.queue.turn_ended(waiter, self._clock(), None)
         if not held.answer.done():
             held.answer.set_result(answer)

@@ -1,9 +1,8 @@
-"""The 5-second poll: read every substation's `/metrics`, tell the balancer what it says.
-Substations taken out are polled every second in between, to see them back soon.
+"""The poller's async shell: read substations' `/metrics` when `PollSchedule` (`proxy.polling`)
+says, and tell the balancer what they say (`take_poll`).
 
 With `--discover`, the name is resolved again at every round, so substations added or removed
-by `docker compose up --scale substation=N` are followed. Rounds are jittered (80-120 % of the
-interval) so that several proxies, or a proxy restarted with the substations, never align.
+by `docker compose up --scale substation=N` are followed.
 """
 
 from __future__ import annotations
@@ -13,25 +12,23 @@ import contextlib
 import random
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy import background
 from proxy.balancer import Balancer
 from proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
-from proxy.health import SERVING
+from proxy.polling import (
+    MetricsReading,
+    PollFailed,
+    PollKind,
+    PollRefused,
+    PollResult,
+    PollSchedule,
+    keys_to_poll,
+    take_poll,
+)
 from proxy.upstream import Upstream
-
-JITTER = 0.2
-
-
-@dataclass(frozen=True, slots=True)
-class MetricsReading:
-    name: str | None
-    load_kw: float
-    capacity_kw: float
-    draining: bool
 
 
 def parse_metrics(text: str) -> MetricsReading:
@@ -75,61 +72,40 @@ class Poller:
         self._after_round = after_round
 
     async def poll_round(self) -> None:
-        if self._discover:
+        await self.poll("round")
+
+    async def poll(self, kind: PollKind) -> None:
+        if kind == "round" and self._discover:
             discovered = await resolve_substations(self._discover)
             if discovered:  # a failed lookup keeps the substations we know
                 self._balancer.set_substations(discovered)
-        views = self._balancer.views()
-        await asyncio.gather(*(self.poll_one(view.key) for view in views))
-        if self._after_round is not None:
-            self._after_round()
-
-    async def poll_out_of_service(self) -> None:
-        """Only the substations taken out (down, or back for one good check so far)."""
-        keys = [view.key for view in self._balancer.views() if view.health not in SERVING]
+        keys = keys_to_poll(self._balancer, kind)
         await asyncio.gather(*(self.poll_one(key) for key in keys))
-        if keys and self._after_round is not None:
+        if (kind == "round" or keys) and self._after_round is not None:
             self._after_round()
 
     async def poll_one(self, key: str) -> None:
         sent_at = self._clock()  # the reading was taken between this and its arrival
+        take_poll(self._balancer, key, await self._read(key), sent_at, self._clock())
+
+    async def _read(self, key: str) -> PollResult:
         try:
             answer = await self._upstream.send("GET", f"{key}/metrics", None, {})
             if answer.status != 200:
-                raise ValueError(f"/metrics answered {answer.status}")
-            reading = parse_metrics(answer.body.decode())
+                return PollFailed()
+            return parse_metrics(answer.body.decode())
         except UpstreamUnreachable:
-            self._balancer.record_health(key, "refused")  # out at once, as when forwarding
-            return
+            return PollRefused()
         except (UpstreamTimeout, UpstreamBroken, ValueError):
-            self._balancer.record_health(key, "poll_failed")
-            return
-        self._balancer.record_poll(
-            key,
-            self._clock(),
-            load_kw=reading.load_kw,
-            capacity_kw=reading.capacity_kw,
-            draining=reading.draining,
-            name=reading.name,
-            sent_at=sent_at,
-        )
+            return PollFailed()
 
     async def run_forever(self) -> None:
-        """A round every interval, jittered (the app ran the first before serving); between
-        rounds, the substations taken out every `down_interval_s` (HAProxy's `downinter`),
-        so that one coming back is in service again within seconds, not rounds."""
+        """Polls as `PollSchedule` says (the app ran the first round before serving)."""
         loop = asyncio.get_running_loop()  # its monotonic clock, for the schedule alone
-        next_round = loop.time() + self._jittered_interval()
+        schedule = PollSchedule(self._interval_s, self._down_interval_s, self._rng, loop.time())
         while True:
-            await asyncio.sleep(max(0.0, min(next_round - loop.time(), self._down_interval_s)))
-            if loop.time() >= next_round:
-                await self.poll_round()
-                next_round = loop.time() + self._jittered_interval()
-            else:
-                await self.poll_out_of_service()
-
-    def _jittered_interval(self) -> float:
-        return self._interval_s * self._rng.uniform(1 - JITTER, 1 + JITTER)
+            await asyncio.sleep(max(0.0, schedule.wake_at(loop.time()) - loop.time()))
+            await self.poll(schedule.due(loop.time()))
 
     def running(self) -> contextlib.AbstractAsyncContextManager[None]:
         return background.running(self.run_forever)

@@ -1,31 +1,34 @@
-"""The charge path: ask the balancer, forward to a substation, learn from its answer, retry.
+"""The charge path's async shell: it drives a `ChargeAttempt` (`proxy.attempt`) with real
+answers, holds charges that may wait for room, and routes session requests to their owner.
 
-This is the async shell around the pure parts (`Balancer`, `SessionDirectory`): it owns the
-awaits and nothing else. Between choosing a substation and counting the request as in flight
-there is no await, so concurrent requests always see each other's pending kW.
+It owns the awaits and the HTTP translation (an upstream answer into an `Answered`), nothing
+else: which substation to ask, what an answer teaches and when to give up are the attempt's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from grid.protocol import (
-    HEADER_CAPACITY_KW,
-    HEADER_LOAD_KW,
-    HEADER_LOAD_SEQ,
-    ChargeRequest,
-    parse_load_seq,
+from grid.protocol import ChargeRequest, load_report_from_headers
+from proxy.attempt import (
+    BROKEN,
+    UNREACHABLE,
+    Answered,
+    Ask,
+    ChargeAttempt,
+    GiveUp,
+    Outcome,
+    TimedOut,
+    learn_answer,
 )
 from proxy.balancer import Balancer
 from proxy.charge import ProxyCharge
 from proxy.directory import SessionDirectory, SessionRoute
 from proxy.errors import (
     NoCapacity,
-    NoHealthySubstation,
     UnknownSession,
     UpstreamBroken,
     UpstreamTimeout,
@@ -85,78 +88,37 @@ class ChargeRouter:
     async def _charge_once(
         self, request: ChargeRequest, headers: Mapping[str, str]
     ) -> UpstreamAnswer:
-        tried: list[str] = []
-        refusals: list[NoCapacity] = []
-        looked: set[str] = set()  # asked on a last look: once each
-        while True:
-            key = self._next_candidate(request, tried) if len(tried) <= self.retries else None
-            if key is None:
-                # Refused everywhere asked (or nowhere to ask), but sessions may have ended
-                # during those round trips, or a substation taken out be back: a last look.
-                key = self.balancer.room_for(
-                    request.amount_kw,
-                    request.min_amount_kw,
-                    now=self.clock(),
-                    exclude=looked,
-                    asked=tried,
-                )
-                if key is None:
-                    break
-                looked.add(key)
-            if tried:
-                self.metrics.count_retry()
-            tried.append(key)
-            try:
-                answer = await self._forward_charge(key, request, headers)
-            except (UpstreamUnreachable, UpstreamBroken):
-                # Broken off before any answer: the substation crashed or reset. Trying the
-                # next one can leave a session booked on the crashed one if it wrote it in its
-                # last instant; that power is reserved, never exceeded, and ends on time. A
-                # 5xx to the driver while others have room would be worse.
-                continue
-            refusal = as_refusal(answer)
-            if refusal is None:
-                return answer
-            refusals.append(refusal)
-        if not refusals:
-            raise NoHealthySubstation("no substation is up and taking charges")
-        soonest = min(refusals, key=lambda refusal: refusal.retry_after_s)
-        raise NoCapacity(
-            f"{len(refusals)} substation(s) asked had no room for {request.min_amount_kw:g} kW",
-            retry_after_s=soonest.retry_after_s,
-            headroom_kw=None,
-        )
+        """One `ChargeAttempt`, driven with real answers."""
+        attempt = ChargeAttempt(request, self.balancer, self.directory, self.retries)
+        step = attempt.start(self.clock())
+        answer: UpstreamAnswer | None = None
+        try:
+            while isinstance(step, Ask):
+                if step.retry:
+                    self.metrics.count_retry()
+                answer, outcome = await self._ask(step.substation, request, headers)
+                step = attempt.take(outcome, self.clock())
+        finally:
+            attempt.abandon()
+        if isinstance(step, GiveUp):
+            raise step.error
+        assert answer is not None
+        return answer
 
-    def _next_candidate(self, request: ChargeRequest, tried: list[str]) -> str | None:
-        """The vehicle's own substation first if it charges somewhere, else the balancer's pick."""
-        now = self.clock()
-        route = self.directory.for_vehicle(request.vehicle_id, now)
-        if not tried and route is not None and self.balancer.has(route.substation):
-            return route.substation
-        picks = self.balancer.choose(
-            request.amount_kw, request.min_amount_kw, 1, now=now, exclude=tried
-        )
-        return picks[0] if picks else None
-
-    async def _forward_charge(
+    async def _ask(
         self, key: str, request: ChargeRequest, headers: Mapping[str, str]
-    ) -> UpstreamAnswer:
-        self.balancer.begin(key, request.amount_kw)
-        sent_at = self.clock()
+    ) -> tuple[UpstreamAnswer | None, Outcome]:
         try:
             answer = await self.upstream.send(
                 "POST", f"{key}/charge", request.substation_body(), headers
             )
         except UpstreamUnreachable:
-            self.balancer.record_health(key, "refused")
-            raise
-        except (UpstreamTimeout, UpstreamBroken):
-            self.balancer.record_health(key, "timed_out")
-            raise
-        finally:
-            self.balancer.end(key, request.amount_kw)
-        self._learn(key, answer, sent_at)
-        return answer
+            return None, UNREACHABLE
+        except UpstreamBroken:
+            return None, BROKEN
+        except UpstreamTimeout as error:
+            return None, TimedOut(error.detail)
+        return answer, answered(key, answer)
 
     async def session_request(self, method: str, session_id: str) -> UpstreamAnswer:
         """`GET` or `DELETE /charge/{session_id}` at the substation that owns the session."""
@@ -182,42 +144,22 @@ class ChargeRouter:
             answer = await self.upstream.send(method, f"{key}/charge/{session_id}", None, {})
         except (UpstreamUnreachable, UpstreamBroken, UpstreamTimeout):
             return None
-        self._learn(key, answer, sent_at)
+        learn_answer(
+            self.balancer, self.directory, key, answered(key, answer), sent_at, self.clock()
+        )
         return answer
 
-    def _learn(self, key: str, answer: UpstreamAnswer, sent_at: float) -> None:
-        """Take the load report every answer carries, and the session if it is one."""
-        now = self.clock()
-        self.balancer.record_health(key, "answered")
-        load, capacity = answer.headers.get(HEADER_LOAD_KW), answer.headers.get(HEADER_CAPACITY_KW)
-        if load is not None and capacity is not None:
-            # A malformed report teaches nothing; the next poll will tell.
-            with contextlib.suppress(ValueError):
-                self.balancer.record_report(
-                    key,
-                    now,
-                    float(load),
-                    float(capacity),
-                    sent_at,
-                    parse_load_seq(answer.headers.get(HEADER_LOAD_SEQ)),
-                )
-        if answer.status in (200, 201):
-            route = session_route(key, answer.body)
-            if route is not None:
-                self.directory.remember(route, now)
-                if answer.status == 201:
-                    self.balancer.record_booking(key, route.ends_at, route.granted_kw, now)
 
-
-def as_refusal(answer: UpstreamAnswer) -> NoCapacity | None:
-    """The substation's 503 no_capacity as an error, or None for any other answer."""
-    if answer.status != 503:
-        return None
-    try:
-        retry_after_s = float(answer.headers.get("Retry-After", "1"))
-    except ValueError:
-        retry_after_s = 1.0
-    return NoCapacity("refused", retry_after_s=retry_after_s, headroom_kw=None)
+def answered(key: str, answer: UpstreamAnswer) -> Answered:
+    """An upstream answer as the attempt takes it: status, load report, session, Retry-After."""
+    session = session_route(key, answer.body) if answer.status in (200, 201) else None
+    retry_after_s = 1.0
+    if answer.status == 503:
+        try:
+            retry_after_s = float(answer.headers.get("Retry-After", "1"))
+        except ValueError:
+            retry_after_s = 1.0
+    return Answered(answer.status, load_report_from_headers(answer.headers), session, retry_after_s)
 
 
 def session_route(key: str, body: bytes) -> SessionRoute | None:

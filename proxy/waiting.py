@@ -31,6 +31,15 @@ class Waiter(Generic[Item]):
     trying: bool = False  # its try is in flight: not due, and its deadline waits for the answer
 
 
+@dataclass(frozen=True, slots=True)
+class Turn(Generic[Item]):
+    """What serving the queue does at one moment (`WaitQueue.next_turn`)."""
+
+    late: list[Waiter[Item]]  # their deadline came: removed, each gets its 503
+    head: Waiter[Item] | None  # tries again now (its try is in flight until `turn_ended`)
+    wake_at: float | None  # when to serve again, if nothing happens sooner
+
+
 @dataclass(slots=True)
 class WaitQueue(Generic[Item]):
     _waiters: OrderedDict[int, Waiter[Item]] = field(default_factory=OrderedDict)
@@ -59,6 +68,25 @@ class WaitQueue(Generic[Item]):
 
     def take_turn(self, waiter: Waiter[Item]) -> None:
         waiter.trying = True
+
+    def next_turn(self, now: float) -> Turn[Item]:
+        """Serve the queue at `now`: the proxy's `ChargeHold` and the simulator both call this
+        whenever it is time (`wake_at`), power was freed, or a try ended."""
+        late = self.timed_out(now)
+        head = self.due(now)
+        if head is not None:
+            self.take_turn(head)
+        return Turn(late, head, self.next_event_at())
+
+    def turn_ended(
+        self, waiter: Waiter[Item], now: float, refused_retry_after_s: float | None
+    ) -> None:
+        """The try is back: refused everywhere again (wait on, until `now + Retry-After`), or
+        anything else (served, or an error that is final: it leaves)."""
+        if refused_retry_after_s is None:
+            self.leave(waiter)
+        else:
+            self.refused_again(waiter, now, refused_retry_after_s)
 
     def refused_again(self, waiter: Waiter[Item], now: float, retry_after_s: float) -> None:
         waiter.trying = False

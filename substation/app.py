@@ -22,13 +22,7 @@ from grid.httpio import (
     read_charge_body,
 )
 from grid.ledger import SessionLedger
-from grid.protocol import (
-    HEADER_CAPACITY_KW,
-    HEADER_LOAD_KW,
-    HEADER_LOAD_SEQ,
-    HEADER_SUBSTATION,
-    parse_charge_request,
-)
+from grid.protocol import LoadReport, parse_charge_request
 from substation.config import SubstationConfig
 from substation.metrics import SubstationMetrics
 from substation.store import SessionStore
@@ -76,12 +70,10 @@ async def _close(store: SessionStore) -> None:
 
 def load_report(ledger: SessionLedger) -> dict[str, str]:
     """The headers every /charge answer carries: the load after the request took effect."""
-    return {
-        HEADER_SUBSTATION: ledger.substation,
-        HEADER_LOAD_KW: f"{ledger.load_kw:g}",
-        HEADER_CAPACITY_KW: f"{ledger.capacity_kw:g}",
-        HEADER_LOAD_SEQ: f"{ledger.epoch}-{ledger.version}",
-    }
+    report = LoadReport(
+        ledger.substation, ledger.load_kw, ledger.capacity_kw, (ledger.epoch, ledger.version)
+    )
+    return report.headers()
 
 
 async def post_charge(request: web.Request) -> web.StreamResponse:

@@ -1,12 +1,11 @@
-"""Discrete events in virtual time, driving the real `Balancer`, `SessionLedger` and `WaitQueue`.
+"""Discrete events in virtual time, driving the proxy's own charge path and the real ledger.
 
-The model is what a proxy can know. Each proxy has its own `Balancer`: it sees substations as
-of its own last (jittered) poll (a substation taken out is polled every second), plus the load
-report in each answer it got, plus its own requests in flight. A request takes half a round
-trip to reach its substation, whose ledger decides, and half to come back. A failed
-substation refuses connections; its sessions end at once and count as interrupted. Nothing
-here is a second implementation of a policy or of admission: only the network and the clock
-are simulated.
+Each simulated proxy is what a real one is, without sockets: its own `Balancer` and
+`SessionDirectory`, a `ChargeAttempt` per charge (`proxy.attempt`), a `WaitQueue` served by
+`next_turn`, and a `PollSchedule` with `take_poll` (`proxy.polling`). Substations are real
+`SessionLedger`s. This module keeps only what is simulated: the event queue, the network (half
+a round trip each way, jittered; a failed substation refuses connections and its sessions end
+at once, counted as interrupted) and the measurements. No rule of the charge path is here.
 """
 
 from __future__ import annotations
@@ -21,10 +20,28 @@ from typing import Any
 
 from grid.errors import NoCapacity
 from grid.ledger import Session, SessionLedger
-from grid.protocol import ChargeRequest
+from grid.protocol import ChargeRequest, LoadReport
+from proxy.attempt import (
+    UNREACHABLE,
+    Answered,
+    Ask,
+    ChargeAttempt,
+    Finished,
+    GiveUp,
+    Outcome,
+    Step,
+)
 from proxy.balancer import Balancer, Policy
 from proxy.config import DEFAULT_DOWN_POLL_INTERVAL_S, DEFAULT_RETRIES
-from proxy.health import SERVING
+from proxy.directory import SessionDirectory, SessionRoute
+from proxy.polling import (
+    MetricsReading,
+    PollRefused,
+    PollResult,
+    PollSchedule,
+    keys_to_poll,
+    take_poll,
+)
 from proxy.simulate.measure import Measurements
 from proxy.simulate.scenario import Scenario
 from proxy.waiting import Waiter, WaitQueue
@@ -33,24 +50,23 @@ from proxy.waiting import Waiter, WaitQueue
 RETRIES = DEFAULT_RETRIES
 DOWN_POLL_INTERVAL_S = DEFAULT_DOWN_POLL_INTERVAL_S
 SAMPLE_INTERVAL_S = 1.0
-JITTER = 0.2
 
 
 @dataclass(slots=True, eq=False)
 class Trip:
-    """One charge request on its way through one proxy, and the substations it tried."""
+    """One charge request on its way through one proxy."""
 
     request: ChargeRequest
     proxy: int
-    tried: list[str] = field(default_factory=list)
-    refusals: list[float] = field(default_factory=list)  # Retry-After of each refusal
+    attempt: ChargeAttempt | None = None
     waiter: Waiter[Trip] | None = None
-    looked: set[str] = field(default_factory=set)  # asked on the router's last looks
 
 
 @dataclass(slots=True)
 class SimProxy:
     balancer: Balancer
+    schedule: PollSchedule
+    directory: SessionDirectory = field(default_factory=SessionDirectory)
     queue: WaitQueue[Trip] = field(default_factory=WaitQueue)
     pump_at: float | None = None
 
@@ -71,7 +87,10 @@ class Simulation:
         }
         self.down: set[str] = set()
         self.proxies = [
-            SimProxy(Balancer(policy=policy, rng=random.Random(seed * 1000 + number)))
+            SimProxy(
+                Balancer(policy=policy, rng=random.Random(seed * 1000 + number)),
+                PollSchedule(scenario.poll_interval_s, DOWN_POLL_INTERVAL_S, self.rng, now=0.0),
+            )
             for number in range(scenario.proxies)
         ]
         self.measure = Measurements(self.ledgers)
@@ -80,10 +99,11 @@ class Simulation:
         self._order = itertools.count()
 
     def run(self) -> Measurements:
-        for proxy in self.proxies:
+        for number, proxy in enumerate(self.proxies):
             proxy.balancer.set_substations(self.ledgers)
-            self._poll(proxy)  # a proxy starts knowing every capacity, as the real one does
-            self.at(DOWN_POLL_INTERVAL_S, partial(self._poll_out_of_service, proxy))
+            # A proxy starts knowing every capacity, as the real one does.
+            self._poll_keys(proxy, keys_to_poll(proxy.balancer, "round"))
+            self.at(proxy.schedule.wake_at(0.0), partial(self._poll, number))
         self._schedule_arrivals()
         for failure in self.scenario.failures:
             self.at(failure.at_s, partial(self._fail, failure.substation))
@@ -119,104 +139,69 @@ class Simulation:
         minimum_kw = round(amount_kw * self.scenario.min_amount_ratio, 3)
         request = ChargeRequest(f"EV-{number}", amount_kw, minimum_kw)
         self.measure.requests += 1
-        self._start(Trip(request, number % len(self.proxies), []))
+        self._start(Trip(request, number % len(self.proxies)))
 
     def _start(self, trip: Trip) -> None:
-        trip.tried, trip.refusals, trip.looked = [], [], set()
-        self._try_next(trip)
+        proxy = self.proxies[trip.proxy]
+        trip.attempt = ChargeAttempt(trip.request, proxy.balancer, proxy.directory, RETRIES)
+        self._follow(trip, trip.attempt.start(self.now))
 
-    def _try_next(self, trip: Trip) -> None:
-        """Ask the balancer again, as the proxy does, without the substations already tried."""
-        balancer = self.proxies[trip.proxy].balancer
-        request = trip.request
-        picks = []
-        if len(trip.tried) <= RETRIES:
-            picks = balancer.choose(
-                request.amount_kw, request.min_amount_kw, 1, now=self.now, exclude=trip.tried
-            )
-        if not picks:  # as ChargeRouter._charge_once does
-            last = balancer.room_for(
-                request.amount_kw,
-                request.min_amount_kw,
-                self.now,
-                exclude=trip.looked,
-                asked=trip.tried,
-            )
-            if last is not None:
-                trip.looked.add(last)
-                picks = [last]
-        if not picks:
-            self._refused_everywhere(trip)
-            return
-        if trip.tried:
-            self.measure.retries += 1
-        key = picks[0]
-        trip.tried.append(key)
-        balancer.begin(key, request.amount_kw)
-        sent_at = self.now
-        self.at(self.now + self._leg(), lambda: self._reach(trip, key, sent_at))
+    def _follow(self, trip: Trip, step: Step) -> None:
+        if isinstance(step, Ask):
+            if step.retry:
+                self.measure.retries += 1
+            self.at(self.now + self._leg(), partial(self._reach, trip, step))
+        elif isinstance(step, Finished):
+            self._served(trip)
+        else:
+            self._refused_everywhere(trip, step)
 
     def _leg(self) -> float:
         return self.scenario.latency_s / 2 * self.rng.uniform(0.5, 1.5)
 
-    def _reach(self, trip: Trip, key: str, sent_at: float) -> None:
-        if key in self.down:  # connection refused
-            self.at(self.now + self._leg(), lambda: self._answer(trip, key, None, None, sent_at))
-            return
-        ledger = self.ledgers[key]
-        outcome: Session | float
-        try:
-            session = ledger.admit(trip.request, self.now).session
-            self.measure.admitted(session)
-            outcome = session
-        except NoCapacity as refusal:
-            outcome = float(refusal.retry_after_s)
-        report = (ledger.load_kw, ledger.capacity_kw, (ledger.epoch, ledger.version))
-        self.at(self.now + self._leg(), lambda: self._answer(trip, key, outcome, report, sent_at))
+    def _reach(self, trip: Trip, step: Ask) -> None:
+        """The charge is at the substation: its ledger decides, the answer starts back."""
+        key = step.substation
+        self.measure.asked(self.now, trip.proxy, key, step.last_look, key in self.down)
+        outcome: Outcome = UNREACHABLE  # a failed substation refuses connections
+        if key not in self.down:
+            outcome = self._admit(self.ledgers[key], trip.request)
+        self.at(self.now + self._leg(), partial(self._answer, trip, outcome))
 
-    def _answer(
-        self,
-        trip: Trip,
-        key: str,
-        outcome: Session | float | None,
-        report: tuple[float, float, tuple[str, int]] | None,
-        sent_at: float,
-    ) -> None:
-        """The answer is back: a session, a refusal's Retry-After, or None (refused connection)."""
-        balancer = self.proxies[trip.proxy].balancer
-        balancer.end(key, trip.request.amount_kw)
-        if report is None:
-            balancer.record_health(key, "refused")
-        else:
-            load_kw, capacity_kw, seq = report
-            balancer.record_health(key, "answered")
-            balancer.record_report(key, self.now, load_kw, capacity_kw, sent_at, seq)
-            if isinstance(outcome, Session):
-                balancer.record_booking(key, outcome.ends_at, outcome.granted_kw, self.now)
-                self._served(trip)
-                return
-            assert outcome is not None
-            trip.refusals.append(outcome)
-        self._try_next(trip)
+    def _admit(self, ledger: SessionLedger, request: ChargeRequest) -> Answered:
+        try:
+            admission = ledger.admit(request, self.now)
+        except NoCapacity as refusal:
+            return Answered(503, _report(ledger), retry_after_s=float(refusal.retry_after_s))
+        if admission.created:
+            self.measure.admitted(admission.session)
+        route = _route(admission.session)
+        return Answered(201 if admission.created else 200, _report(ledger), route)
+
+    def _answer(self, trip: Trip, outcome: Outcome) -> None:
+        assert trip.attempt is not None
+        self._follow(trip, trip.attempt.take(outcome, self.now))
 
     def _served(self, trip: Trip) -> None:
         if trip.waiter is not None:
-            queue = self.proxies[trip.proxy].queue
-            queue.leave(trip.waiter)
+            self.proxies[trip.proxy].queue.turn_ended(trip.waiter, self.now, None)
             self.measure.waited.append(self.now - trip.waiter.joined_at)
             self._pump_soon(trip.proxy)
 
-    def _refused_everywhere(self, trip: Trip) -> None:
-        proxy = self.proxies[trip.proxy]
-        retry_after_s = min(trip.refusals, default=1.0)
+    def _refused_everywhere(self, trip: Trip, step: GiveUp) -> None:
+        queue = self.proxies[trip.proxy].queue
+        refusal = step.error if isinstance(step.error, NoCapacity) else None
         if trip.waiter is not None:
-            proxy.queue.refused_again(trip.waiter, self.now, retry_after_s)
-            self._pump_soon(trip.proxy)
-        elif self.scenario.max_wait_s > 0 and trip.refusals:
-            trip.waiter = proxy.queue.join(trip, self.now, self.scenario.max_wait_s, retry_after_s)
-            self._pump_soon(trip.proxy)
+            retry_after_s = None if refusal is None else float(refusal.retry_after_s)
+            queue.turn_ended(trip.waiter, self.now, retry_after_s)
+            if refusal is None:
+                self._give_up(trip)
+        elif refusal is not None and step.may_wait and self.scenario.max_wait_s > 0:
+            retry_after_s = float(refusal.retry_after_s)
+            trip.waiter = queue.join(trip, self.now, self.scenario.max_wait_s, retry_after_s)
         else:
             self._give_up(trip)
+        self._pump_soon(trip.proxy)
 
     def _give_up(self, trip: Trip) -> None:
         live = [ledger for name, ledger in self.ledgers.items() if name not in self.down]
@@ -227,44 +212,41 @@ class Simulation:
         when = proxy.queue.next_event_at()
         if when is not None and (proxy.pump_at is None or when < proxy.pump_at):
             proxy.pump_at = max(when, self.now)
-            self.at(proxy.pump_at, lambda: self._pump(number))
+            self.at(proxy.pump_at, partial(self._pump, number))
 
     def _pump(self, number: int) -> None:
+        """Serve the proxy's wait queue, as its `ChargeHold` does."""
         proxy = self.proxies[number]
         if proxy.pump_at is None or self.now < proxy.pump_at:
             return  # a newer pump is scheduled
         proxy.pump_at = None
-        for waiter in proxy.queue.timed_out(self.now):
+        turn = proxy.queue.next_turn(self.now)
+        for waiter in turn.late:
             self.measure.wait_timeouts += 1
             self._give_up(waiter.item)
-        head = proxy.queue.due(self.now)
-        if head is not None:
-            proxy.queue.take_turn(head)
-            self._start(head.item)
+        if turn.head is not None:
+            self._start(turn.head.item)
         self._pump_soon(number)
 
-    def _poll(self, proxy: SimProxy) -> None:
-        for name in self.ledgers:
-            self._poll_one(proxy, name)
-        interval = self.scenario.poll_interval_s * self.rng.uniform(1 - JITTER, 1 + JITTER)
-        self.at(self.now + interval, lambda: self._poll(proxy))
+    def _poll(self, number: int) -> None:
+        """Poll as the proxy's `Poller` does, when its `PollSchedule` says."""
+        proxy = self.proxies[number]
+        kind = proxy.schedule.due(self.now)
+        keys = keys_to_poll(proxy.balancer, kind)
+        self._poll_keys(proxy, keys)
+        if kind == "round" or keys:  # charges waiting for room try again on what it found
+            proxy.queue.power_freed(self.now)
+            self._pump_soon(number)
+        self.at(proxy.schedule.wake_at(self.now), partial(self._poll, number))
 
-    def _poll_out_of_service(self, proxy: SimProxy) -> None:
-        """Between rounds, the substations taken out, as `Poller.poll_out_of_service` does."""
-        for view in proxy.balancer.views():
-            if view.health not in SERVING:
-                self._poll_one(proxy, view.key)
-        self.at(self.now + DOWN_POLL_INTERVAL_S, lambda: self._poll_out_of_service(proxy))
-
-    def _poll_one(self, proxy: SimProxy, name: str) -> None:
-        if name in self.down:
-            proxy.balancer.record_health(name, "refused")  # connection refused
-            return
-        ledger = self.ledgers[name]
-        ledger.expire(self.now)
-        proxy.balancer.record_poll(
-            name, self.now, load_kw=ledger.load_kw, capacity_kw=ledger.capacity_kw, draining=False
-        )
+    def _poll_keys(self, proxy: SimProxy, keys: list[str]) -> None:
+        for key in keys:
+            result: PollResult = PollRefused()  # a failed substation refuses connections
+            if key not in self.down:
+                ledger = self.ledgers[key]
+                ledger.expire(self.now)
+                result = MetricsReading(None, ledger.load_kw, ledger.capacity_kw, False)
+            take_poll(proxy.balancer, key, result, self.now, self.now)
 
     def _fail(self, name: str) -> None:
         self.down.add(name)
@@ -279,3 +261,19 @@ class Simulation:
 
 def simulate(scenario: Scenario, policy: Policy, seed: int = 0) -> dict[str, Any]:
     return Simulation(scenario, policy, seed).run().summary(scenario)
+
+
+def _report(ledger: SessionLedger) -> LoadReport:
+    return LoadReport(
+        ledger.substation, ledger.load_kw, ledger.capacity_kw, (ledger.epoch, ledger.version)
+    )
+
+
+def _route(session: Session) -> SessionRoute:
+    return SessionRoute(
+        session.session_id,
+        session.vehicle_id,
+        session.substation,
+        session.ends_at,
+        session.granted_kw,
+    )

@@ -49,6 +49,15 @@ class Measurements:
     needless_alert_s: float = 0.0
     overload_s: float = 0.0
     peak: dict[str, float] = field(default_factory=dict)
+    # Admissions after which a substation held more than its capacity (the ledger forbids it).
+    overbooked: int = 0
+    # Charges that reached a substation while it was down: (time, proxy, substation, asked on
+    # a last look). A proxy learns it is down from the first; after that only probes may come.
+    asked_while_down: list[tuple[float, int, str, bool]] = field(default_factory=list)
+
+    def asked(self, now: float, proxy: int, substation: str, last_look: bool, down: bool) -> None:
+        if down:
+            self.asked_while_down.append((now, proxy, substation, last_look))
 
     def admitted(self, session: Session) -> None:
         if session.curtailed:
@@ -58,6 +67,8 @@ class Measurements:
         ledger = self.ledgers[session.substation]
         share = ledger.load_kw / ledger.capacity_kw
         self.peak[ledger.substation] = max(self.peak.get(ledger.substation, 0.0), share)
+        if share > 1 + _TOLERANCE:
+            self.overbooked += 1
 
     def rejected(self, request: ChargeRequest, live: list[SessionLedger], now: float) -> None:
         self.rejected_count += 1

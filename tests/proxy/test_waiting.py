@@ -57,3 +57,18 @@ def test_waiters_are_served_in_arrival_order(arrivals: list[tuple[float, float]]
         served.append(due.item)
         queue.leave(due)
     assert served == sorted(served)
+
+
+def test_a_turn_gives_up_the_late_lets_the_head_try_and_says_when_to_wake() -> None:
+    queue: WaitQueue[str] = WaitQueue()
+    first = queue.join("first", now=0, max_wait_s=30, retry_after_s=5)
+    queue.join("second", now=0, max_wait_s=3, retry_after_s=1)
+    turn = queue.next_turn(4.0)
+    assert [waiter.item for waiter in turn.late] == ["second"]
+    assert turn.head is None and turn.wake_at == 5.0
+    turn = queue.next_turn(5.0)
+    assert turn.head is first and turn.wake_at is None  # trying: nothing to wake for
+    queue.turn_ended(first, 5.5, refused_retry_after_s=10)
+    assert queue.next_turn(6.0).wake_at == 15.5
+    queue.turn_ended(first, 16.0, refused_retry_after_s=None)
+    assert len(queue) == 0

@@ -1,0 +1,220 @@
+"""One charge through one proxy, as a state machine: which substation to ask next, and what each
+outcome means.
+
+Every rule of the charge path lives here once: the vehicle's own substation first, then the
+balancer's pick, up to `retries` more after refusals or broken connections; then last looks
+(`Balancer.room_for`); what an answer teaches (health, load report, session, booking); and when
+to give up, with which error. The proxy's `ChargeRouter` drives it with real answers, the
+simulator (`proxy.simulate.engine`) with simulated ones.
+
+What it must not do: await, read a clock, or touch a socket. `now` is an argument; outcomes
+are plain values the driver builds from what happened.
+
+    start ─▶ Ask(K) ─outcome─▶ Ask(K') ─ ... ─▶ Finished(status)   the answer goes to the driver
+                                            └─▶ GiveUp(error)     503, or 504 after a timeout
+
+Between choosing a substation and counting the request in flight there is no await (both happen
+in `start`/`take`), so concurrent charges always see each other's pending kW.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grid.errors import ApiError, NoCapacity
+from grid.protocol import ChargeRequest, LoadReport
+from proxy.balancer import Balancer
+from proxy.directory import SessionDirectory, SessionRoute
+from proxy.errors import NoHealthySubstation, UpstreamTimeout
+
+# Outcomes of asking one substation, as the driver saw them.
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """An HTTP answer: a session (200/201), a refusal (503 with its Retry-After), or another."""
+
+    status: int
+    report: LoadReport | None = None
+    session: SessionRoute | None = None
+    retry_after_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable:
+    """The connection could not be made: nothing was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Broken:
+    """The connection broke before any answer (the substation crashed or reset)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut:
+    """No answer in time: the substation may have booked the charge."""
+
+    detail: str
+
+
+Outcome = Answered | Unreachable | Broken | TimedOut
+UNREACHABLE, BROKEN = Unreachable(), Broken()
+
+# Steps: what the driver does next.
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    substation: str  # the substation's key (base URL)
+    retry: bool  # not the first substation asked for this charge
+    last_look: bool  # asked after the retries, because it may have room after all
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The last answer goes to the driver as it is (a session, or an error that is final)."""
+
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    error: ApiError
+    may_wait: bool  # refused everywhere: a charge with `max_wait_s` may wait for room
+
+
+Step = Ask | Finished | GiveUp
+
+
+class ChargeAttempt:
+    """One try of one charge: `start(now)`, then `take(outcome, now)` after each `Ask`."""
+
+    __slots__ = (
+        "_asking",
+        "_balancer",
+        "_directory",
+        "_request",
+        "_retries",
+        "_sent_at",
+        "asked",
+        "looked",
+        "refusals",
+    )
+
+    def __init__(
+        self,
+        request: ChargeRequest,
+        balancer: Balancer,
+        directory: SessionDirectory,
+        retries: int,
+    ) -> None:
+        self._request = request
+        self._balancer = balancer
+        self._directory = directory
+        self._retries = retries
+        self._asking: str | None = None
+        self._sent_at = 0.0
+        self.asked: list[str] = []  # in order, last looks included
+        self.looked: set[str] = set()  # asked on a last look: once each
+        self.refusals: list[float] = []  # the Retry-After of each refusal
+
+    def start(self, now: float) -> Step:
+        return self._next(now)
+
+    def take(self, outcome: Outcome, now: float) -> Step:
+        """What happened to the last `Ask`; the next step."""
+        key = self._end_asking()
+        if isinstance(outcome, Answered):
+            learn_answer(self._balancer, self._directory, key, outcome, self._sent_at, now)
+            if outcome.status != 503:
+                return Finished(outcome.status)
+            self.refusals.append(outcome.retry_after_s)
+        elif isinstance(outcome, Unreachable):
+            self._balancer.record_health(key, "refused")
+        else:
+            self._balancer.record_health(key, "timed_out")
+            if isinstance(outcome, TimedOut):
+                return GiveUp(UpstreamTimeout(outcome.detail), may_wait=False)
+            # Broken: trying the next one can leave a session booked on the crashed one if it
+            # wrote it in its last instant; that power is reserved, never exceeded, and ends on
+            # time. A 5xx to the driver while others have room would be worse.
+        return self._next(now)
+
+    def abandon(self) -> None:
+        """The driver stopped waiting (the client hung up): nothing is in flight any more."""
+        if self._asking is not None:
+            self._end_asking()
+
+    def _end_asking(self) -> str:
+        key = self._asking
+        assert key is not None, "take() without an Ask"
+        self._asking = None
+        self._balancer.end(key, self._request.amount_kw)
+        return key
+
+    def _next(self, now: float) -> Step:
+        request, last_look = self._request, False
+        key = self._candidate(now) if len(self.asked) <= self._retries else None
+        if key is None:
+            # Refused everywhere asked (or nowhere to ask), but sessions may have ended during
+            # those round trips, or a substation taken out be back: a last look.
+            key = self._balancer.room_for(
+                request.amount_kw,
+                request.min_amount_kw,
+                now=now,
+                exclude=self.looked,
+                asked=self.asked,
+            )
+            if key is None:
+                return self._give_up()
+            self.looked.add(key)
+            last_look = True
+        self._balancer.begin(key, request.amount_kw)
+        self._asking, self._sent_at = key, now
+        retry = bool(self.asked)
+        self.asked.append(key)
+        return Ask(key, retry, last_look)
+
+    def _candidate(self, now: float) -> str | None:
+        """The vehicle's own substation first if it charges somewhere, else the balancer's pick."""
+        request = self._request
+        if not self.asked:
+            route = self._directory.for_vehicle(request.vehicle_id, now)
+            if route is not None and self._balancer.has(route.substation):
+                return route.substation
+        picks = self._balancer.choose(
+            request.amount_kw, request.min_amount_kw, 1, now=now, exclude=self.asked
+        )
+        return picks[0] if picks else None
+
+    def _give_up(self) -> GiveUp:
+        if not self.refusals:
+            return GiveUp(NoHealthySubstation("no substation is up and taking charges"), False)
+        error = NoCapacity(
+            f"{len(self.refusals)} substation(s) asked had no room for "
+            f"{self._request.min_amount_kw:g} kW",
+            retry_after_s=min(self.refusals),
+            headroom_kw=None,
+        )
+        return GiveUp(error, may_wait=True)
+
+
+def learn_answer(
+    balancer: Balancer,
+    directory: SessionDirectory,
+    key: str,
+    answer: Answered,
+    sent_at: float,
+    now: float,
+) -> None:
+    """Take what any answer from substation `key` teaches: it is up, its load report, and the
+    session if it is one (a 201 was booked by this proxy: its end will free power)."""
+    balancer.record_health(key, "answered")
+    report = answer.report
+    if report is not None:
+        balancer.record_report(key, now, report.load_kw, report.capacity_kw, sent_at, report.seq)
+    route = answer.session
+    if route is not None and answer.status in (200, 201):
+        directory.remember(route, now)
+        if answer.status == 201:
+            balancer.record_booking(key, route.ends_at, route.granted_kw, now)

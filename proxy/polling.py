@@ -1,0 +1,97 @@
+"""When to poll which substation, and what a poll teaches: the pure part of the poller.
+
+A round polls every substation every `interval_s`, jittered (80-120 %) so that several proxies,
+or a proxy restarted with its substations, never align. Between rounds, the substations taken
+out are polled every `down_interval_s` (HAProxy's `downinter`), so one that comes back is in
+service again within seconds, not rounds. The proxy's `Poller` drives this on the loop's
+monotonic clock; the simulator in virtual time. No I/O, no clock: `now` is an argument.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+from proxy.balancer import Balancer
+from proxy.health import SERVING
+
+JITTER = 0.2
+
+PollKind = Literal["round", "out_of_service"]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsReading:
+    """What a substation's `/metrics` says."""
+
+    name: str | None
+    load_kw: float
+    capacity_kw: float
+    draining: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PollRefused:
+    """The connection was refused: the substation is out at once, as when forwarding."""
+
+
+@dataclass(frozen=True, slots=True)
+class PollFailed:
+    """A timeout, a broken connection, or metrics that could not be read."""
+
+
+PollResult = MetricsReading | PollRefused | PollFailed
+
+
+class PollSchedule:
+    def __init__(
+        self, interval_s: float, down_interval_s: float, rng: random.Random, now: float
+    ) -> None:
+        """The first round is the caller's, at `now` (a proxy starts knowing every capacity)."""
+        self._interval_s = interval_s
+        self._down_interval_s = down_interval_s
+        self._rng = rng
+        self._next_round_at = now + self._jittered_interval()
+
+    def wake_at(self, now: float) -> float:
+        """When to call `due` next."""
+        return min(self._next_round_at, now + self._down_interval_s)
+
+    def due(self, now: float) -> PollKind:
+        """A full round if its time has come, else the substations taken out."""
+        if now >= self._next_round_at:
+            self._next_round_at = now + self._jittered_interval()
+            return "round"
+        return "out_of_service"
+
+    def _jittered_interval(self) -> float:
+        return self._interval_s * self._rng.uniform(1 - JITTER, 1 + JITTER)
+
+
+def keys_to_poll(balancer: Balancer, kind: PollKind) -> list[str]:
+    """Every substation for a round; only those out of service (down, or back for one good
+    check so far) between rounds."""
+    views = balancer.views()
+    if kind == "round":
+        return [view.key for view in views]
+    return [view.key for view in views if view.health not in SERVING]
+
+
+def take_poll(balancer: Balancer, key: str, result: PollResult, sent_at: float, now: float) -> None:
+    """Tell the balancer what polling substation `key` found; the reading was taken between
+    `sent_at` and `now`."""
+    if isinstance(result, PollRefused):
+        balancer.record_health(key, "refused")
+    elif isinstance(result, PollFailed):
+        balancer.record_health(key, "poll_failed")
+    else:
+        balancer.record_poll(
+            key,
+            now,
+            load_kw=result.load_kw,
+            capacity_kw=result.capacity_kw,
+            draining=result.draining,
+            name=result.name,
+            sent_at=sent_at,
+        )

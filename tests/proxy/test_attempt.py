@@ -1,0 +1,199 @@
+"""The charge attempt as a table: each row, the outcomes a driver reports and the steps it is told.
+
+Three substations of 100 kW, loaded 0, 20 and 40 kW, so `headroom` asks a, then b, then c.
+Outcomes are written short: "201" (booked), "200" (its session already), "503" (refused, and
+the report says full), "503 r7" (refused, Retry-After 7), "400", "unreachable", "broken",
+"timeout".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from grid.errors import NoCapacity
+from grid.protocol import ChargeRequest, LoadReport
+from proxy.attempt import (
+    BROKEN,
+    UNREACHABLE,
+    Answered,
+    Ask,
+    ChargeAttempt,
+    Finished,
+    GiveUp,
+    Outcome,
+    Step,
+    TimedOut,
+)
+from proxy.balancer import Balancer
+from proxy.directory import SessionDirectory, SessionRoute
+
+NOW = 1000.0
+LOADS_KW = {"a": 0.0, "b": 20.0, "c": 40.0}
+REQUEST = ChargeRequest("EV-1", 10.0, 10.0)
+
+
+def grid_view() -> tuple[Balancer, SessionDirectory]:
+    balancer = Balancer()
+    balancer.set_substations(LOADS_KW)
+    for key, load_kw in LOADS_KW.items():
+        balancer.record_poll(key, NOW, load_kw=load_kw, capacity_kw=100.0, draining=False)
+    return balancer, SessionDirectory()
+
+
+def outcome_for(short: str, key: str, balancer: Balancer) -> Outcome:
+    load_kw = balancer.view(key).load_kw
+    if short == "unreachable":
+        return UNREACHABLE
+    if short == "broken":
+        return BROKEN
+    if short == "timeout":
+        return TimedOut(f"{key} did not answer")
+    status, _, retry = short.partition(" r")
+    if status == "503":
+        report = LoadReport(key, 100.0, 100.0)
+        return Answered(503, report, retry_after_s=float(retry or 1))
+    if status in ("200", "201"):
+        route = SessionRoute("s-1", REQUEST.vehicle_id, key, NOW + 60, REQUEST.amount_kw)
+        return Answered(int(status), LoadReport(key, load_kw + 10, 100.0), route)
+    return Answered(int(status), LoadReport(key, load_kw, 100.0))
+
+
+def shown(step: Step) -> str:
+    if isinstance(step, Ask):
+        verb = "look" if step.last_look else "retry" if step.retry else "ask"
+        return f"{verb} {step.substation}"
+    if isinstance(step, Finished):
+        return f"finished {step.status}"
+    error = step.error
+    wait = " (may wait)" if step.may_wait else ""
+    if isinstance(error, NoCapacity):
+        return f"give up {error.code} r{error.retry_after_s}{wait}"
+    return f"give up {error.code}{wait}"
+
+
+def drive(outcomes: list[str], prepare: Callable[[Balancer], None] = lambda _: None) -> list[str]:
+    balancer, directory = grid_view()
+    prepare(balancer)
+    attempt = ChargeAttempt(REQUEST, balancer, directory, retries=2)
+    steps = [attempt.start(NOW)]
+    for short in outcomes:
+        asked = steps[-1]
+        assert isinstance(asked, Ask), f"an outcome after {shown(asked)}"
+        steps.append(attempt.take(outcome_for(short, asked.substation, balancer), NOW))
+    return [shown(step) for step in steps]
+
+
+TABLE = [
+    ("booked at once", ["201"], ["ask a", "finished 201"]),
+    ("its session already", ["200"], ["ask a", "finished 200"]),
+    ("a bad request is final", ["400"], ["ask a", "finished 400"]),
+    ("refused, then booked", ["503", "201"], ["ask a", "retry b", "finished 201"]),
+    ("unreachable: tried elsewhere", ["unreachable", "201"], ["ask a", "retry b", "finished 201"]),
+    ("broken: tried elsewhere", ["broken", "201"], ["ask a", "retry b", "finished 201"]),
+    ("a timeout may have booked: 504", ["timeout"], ["ask a", "give up upstream_timeout"]),
+    (
+        "refused everywhere: the smallest Retry-After",
+        ["503 r9", "503 r4", "503 r7"],
+        ["ask a", "retry b", "retry c", "give up no_capacity r4 (may wait)"],
+    ),
+    (
+        "nobody reachable: each probed once more (cheap), then no healthy substation",
+        ["unreachable"] * 6,
+        [
+            "ask a",
+            "retry b",
+            "retry c",
+            "look a",
+            "look b",
+            "look c",
+            "give up no_healthy_substation",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "steps"), [row[1:] for row in TABLE], ids=[r[0] for r in TABLE]
+)
+def test_each_sequence_of_outcomes_gives_its_steps(outcomes: list[str], steps: list[str]) -> None:
+    assert drive(outcomes) == steps
+
+
+def test_after_the_retries_a_last_look_goes_where_a_refusal_reported_room() -> None:
+    """b refused 10 kW yet reported 50 kW in use: sessions ended while the charge was on its
+    way. It gets one last look, and only one."""
+    balancer, directory = grid_view()
+    attempt = ChargeAttempt(REQUEST, balancer, directory, retries=2)
+    steps = [attempt.start(NOW)]
+    for load_kw in (100.0, 50.0, 100.0, 100.0):
+        asked = steps[-1]
+        assert isinstance(asked, Ask)
+        report = LoadReport(asked.substation, load_kw, 100.0)
+        steps.append(attempt.take(Answered(503, report, retry_after_s=2), NOW))
+    assert [shown(step) for step in steps] == [
+        "ask a",
+        "retry b",
+        "retry c",
+        "look b",
+        "give up no_capacity r2 (may wait)",
+    ]
+
+
+def test_no_serving_substation_gives_up_at_once() -> None:
+    def all_down(balancer: Balancer) -> None:
+        for key in LOADS_KW:
+            balancer.record_health(key, "poll_failed")
+            balancer.record_health(key, "poll_failed")
+
+    assert drive([], all_down) == ["give up no_healthy_substation"]
+
+
+def test_a_vehicle_that_charges_somewhere_is_sent_there_first() -> None:
+    balancer, directory = grid_view()
+    directory.remember(SessionRoute("s-0", REQUEST.vehicle_id, "c", NOW + 30, 10.0), NOW)
+    assert shown(ChargeAttempt(REQUEST, balancer, directory, 2).start(NOW)) == "ask c"
+
+
+def test_what_an_answer_teaches_is_kept() -> None:
+    balancer, directory = grid_view()
+    attempt = ChargeAttempt(REQUEST, balancer, directory, retries=2)
+    attempt.start(NOW)
+    assert (balancer.view("a").in_flight, balancer.view("a").pending_kw) == (1, 10.0)
+    attempt.take(outcome_for("201", "a", balancer), NOW + 0.01)
+    view = balancer.view("a")
+    assert (view.in_flight, view.pending_kw, view.load_kw) == (0, 0.0, 10.0)
+    assert list(view.bookings) == [(NOW + 60, 10.0)]
+    route = directory.for_vehicle(REQUEST.vehicle_id, NOW)
+    assert route is not None and route.substation == "a"
+
+
+def test_a_refused_connection_takes_the_substation_out_and_a_timeout_makes_it_suspect() -> None:
+    balancer, directory = grid_view()
+    attempt = ChargeAttempt(REQUEST, balancer, directory, retries=2)
+    attempt.start(NOW)
+    attempt.take(UNREACHABLE, NOW)
+    attempt.take(TimedOut("b is slow"), NOW)
+    assert [balancer.view(key).health for key in "abc"] == ["down", "suspect", "healthy"]
+
+
+def test_an_abandoned_attempt_leaves_nothing_in_flight() -> None:
+    balancer, directory = grid_view()
+    attempt = ChargeAttempt(REQUEST, balancer, directory, retries=2)
+    attempt.start(NOW)
+    attempt.abandon()
+    attempt.abandon()  # twice is harmless
+    assert all(view.in_flight == 0 and view.pending_kw == 0 for view in balancer.views())
+
+
+def test_give_up_carries_the_error_a_driver_raises() -> None:
+    balancer, directory = grid_view()
+    attempt = ChargeAttempt(REQUEST, balancer, directory, retries=0)
+    attempt.start(NOW)
+    step = attempt.take(Answered(503, LoadReport("a", 100.0, 100.0), retry_after_s=5), NOW)
+    while isinstance(step, Ask):
+        step = attempt.take(Answered(503, LoadReport(step.substation, 100.0, 100.0)), NOW)
+    assert isinstance(step, GiveUp)
+    assert isinstance(step.error, NoCapacity)
+    assert step.error.status == 503

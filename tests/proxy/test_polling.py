@@ -1,0 +1,52 @@
+"""The poll schedule and what a poll teaches, in plain time (the pure part of the poller)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+from proxy.balancer import Balancer
+from proxy.polling import (
+    MetricsReading,
+    PollFailed,
+    PollRefused,
+    PollSchedule,
+    keys_to_poll,
+    take_poll,
+)
+
+
+def test_rounds_come_every_interval_jittered_and_substations_taken_out_every_second() -> None:
+    schedule = PollSchedule(5.0, 1.0, random.Random(1), now=0.0)
+    now, kinds = 0.0, []
+    while now < 20:
+        now = schedule.wake_at(now)
+        kinds.append((round(now, 2), schedule.due(now)))
+    rounds = [at for at, kind in kinds if kind == "round"]
+    assert len(rounds) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise([0.0, *rounds])]
+    assert all(4.0 <= gap <= 6.0 for gap in gaps)
+    between = [at for at, kind in kinds if kind == "out_of_service"]
+    assert len(between) >= 12  # about one a second between rounds
+    times = [at for at, _ in kinds]
+    assert all(later - earlier <= 1.0 + 1e-9 for earlier, later in itertools.pairwise(times))
+
+
+def test_between_rounds_only_substations_taken_out_are_polled() -> None:
+    balancer = Balancer()
+    balancer.set_substations(["a", "b", "c"])
+    take_poll(balancer, "b", PollRefused(), 0.0, 0.0)
+    assert keys_to_poll(balancer, "round") == ["a", "b", "c"]
+    assert keys_to_poll(balancer, "out_of_service") == ["b"]
+
+
+def test_a_poll_reading_is_taken_and_failures_move_health() -> None:
+    balancer = Balancer()
+    balancer.set_substations(["a", "b"])
+    take_poll(balancer, "a", MetricsReading("north", 120.0, 400.0, True), 9.0, 10.0)
+    view = balancer.view("a")
+    assert (view.name, view.load_kw, view.capacity_kw, view.draining) == ("north", 120, 400, True)
+    take_poll(balancer, "b", PollFailed(), 9.0, 10.0)
+    assert balancer.view("b").health == "suspect"
+    take_poll(balancer, "b", PollFailed(), 14.0, 15.0)
+    assert balancer.view("b").health == "down"
