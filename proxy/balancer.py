@@ -1,57 +1,46 @@
-"""The balancer: which substation gets the next charge, from what one proxy can know.
+"""The balancer: what one proxy knows of every substation, and which gets the next charge.
 
 What it may know: each substation's newest load report (the 5-second poll of `/metrics`, or
 the `X-Substation-Load-kW` of the last answer, whichever is newer), its capacity, its health,
-and the requests this proxy has in flight to it (their count and their kW). What it must not
-do: I/O, asyncio, or read a clock; `now` is an argument. The proxy and the simulator drive it.
+the requests this proxy has in flight to it (their count and their kW), and the sessions this
+proxy booked there. What it must not do: I/O, asyncio, or read a clock; `now` is an argument.
+The proxy and the simulator drive it, through `proxy.attempt` and `proxy.polling`.
 
-The default policy, `headroom`, works from projected loads: `reported_load + pending_kw`, less
-the sessions this proxy booked that have ended since the report. Counting the power in flight
-is what spreads a burst of 100 simultaneous requests before any answer or poll can show where
-they went. Among the substations that can take the full amount it picks the one that keeps the
-grid evenest over the next few seconds (`proxy.outlook`), then the lowest utilization *after*
-booking (a 22 kW charge moves a 250 kW substation 2.4 times as far as a 600 kW one); with none,
-the largest headroom that fits the curtailed amount. The others are baselines kept to be
+A choice is two explicit steps: `settle(now)` takes off each view the sessions this proxy knows
+have ended (the only change to the views), then the policy reads the views and changes none.
+The default policy, `headroom`, is all in `proxy.headroom`; the others are baselines kept to be
 measured against (SPEC section 2).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from proxy import headroom
+from proxy.headroom import DEFAULT_TUNING, HeadroomTuning
 from proxy.health import HealthEvent, next_health
-from proxy.outlook import Outlook
-from proxy.view import SubstationView, has_room
+from proxy.view import SubstationView
 
 Policy = Literal["headroom", "least-connections", "least-loaded", "round-robin", "random"]
 POLICIES: tuple[Policy, ...] = get_args(Policy)
-
-# Above this many serving substations, `headroom` compares two sampled at random (power of
-# two choices, as Envoy's least_request does): a choice costs the same at 3 or 3,000, and
-# independent proxies with the same view do not all pile onto the same substation.
-FULL_SCAN_LIMIT = 8
-_SAMPLE_ROUNDS = 4
-# At most this many last looks for one charge (`Balancer.room_for`): among thousands of
-# substations seen a poll late, each refusal corrects only the one asked.
-LAST_LOOKS = 8
-
-# Sessions booked together end together. Among the substations that can take a charge, each
-# kW booked at one lately (`SubstationView.recently_booked_kw`) counts against it as this much
-# of a kW of spread, so that the bookings of a busy minute, and their ends a session later, do
-# not bunch on one substation (`evenness`).
-RECENT_WEIGHT = 0.4
 
 
 @dataclass(slots=True)
 class Balancer:
     policy: Policy = "headroom"
     rng: random.Random = field(default_factory=random.Random)
+    tuning: HeadroomTuning = DEFAULT_TUNING
     _views: list[SubstationView] = field(default_factory=list)
     _by_key: dict[str, SubstationView] = field(default_factory=dict)
     _turn: int = 0
+    # When bookings end, and where: `settle` visits only the views with an end due.
+    _ends: list[tuple[float, int, str]] = field(default_factory=list)
+    _end_order: itertools.count[int] = field(default_factory=itertools.count)
 
     def views(self) -> list[SubstationView]:
         return list(self._views)
@@ -99,7 +88,18 @@ class Balancer:
         """A session this proxy booked: its end will be taken off the load when it comes."""
         view = self._by_key.get(key)
         if view is not None:
-            view.add_booking(ends_at, granted_kw, booked_at)
+            view.add_booking(ends_at, granted_kw, booked_at, self.tuning.recent_fade_s)
+            heapq.heappush(self._ends, (ends_at, next(self._end_order), key))
+
+    def settle(self, now: float) -> None:
+        """Bring every view to `now`: sessions this proxy booked that have ended come off the
+        reported load. O(log n) per booking ended, whatever the number of substations."""
+        ends = self._ends
+        while ends and ends[0][0] <= now:
+            key = heapq.heappop(ends)[2]
+            view = self._by_key.get(key)
+            if view is not None:
+                view.settle(now)
 
     def record_poll(
         self,
@@ -150,16 +150,16 @@ class Balancer:
     ) -> list[str]:
         """Up to `attempts` substations to try in turn, the best first.
 
-        With `now`, `headroom` takes off the load of sessions known to have ended by then.
+        With `now`, the views are settled to it first, and `headroom` looks ahead from it.
         `exclude` names substations already tried for this request (a retry asks again, so it
         ranks on what the refusals just reported).
         """
-        if self.policy == "headroom" and attempts == 1 and len(self._views) <= FULL_SCAN_LIMIT:
-            # The charge path asks for one at a time: the best in one pass, no sort.
-            best = best_by_headroom(self._serving(now, exclude), amount_kw, min_amount_kw, now)
-            return [] if best is None else [best.key]
         if self.policy == "headroom":
-            ranked = self._rank_by_headroom(amount_kw, min_amount_kw, now, exclude)
+            if now is not None:
+                self.settle(now)
+            ranked = headroom.rank(
+                self._views, amount_kw, min_amount_kw, attempts, now, exclude, self.tuning, self.rng
+            )
         else:
             serving = [view for view in self._views if view.serving and view.key not in exclude]
             ranked = self._rank_baseline(serving, attempts)
@@ -173,75 +173,13 @@ class Balancer:
         exclude: Collection[str] = (),
         asked: Collection[str] = (),
     ) -> str | None:
-        """The router's last looks, when every substation `asked` refused, or none is serving:
-        one more substation worth asking (not in `exclude`: those had their last look), or
-        None. In turn: the best serving one projected, as of `now`, to have room for the
-        curtailed amount (asked before or not: sessions may have ended meanwhile); a recovering
-        one with room (one good check since it was down: up, as far as anyone can know); a
-        serving one whose room only requests in flight take (they may yet be refused); a
-        serving one not asked yet (other proxies' sessions may have ended there since its
-        report; a full one refuses cheaply); a down one that refused connections (asking sends
-        nothing unless it is back; one at a time). At most `LAST_LOOKS` in all."""
-        if len(exclude) >= LAST_LOOKS:
-            return None
-        if len(self._views) > FULL_SCAN_LIMIT:  # many: a sample, as for every choice
-            sampled = self._two_choices(min_amount_kw, now, exclude)
-            return sampled[0].key if sampled else None
-        serving = self._serving(now, exclude)
-        others = [view for view in self._views if view.key not in exclude and not view.draining]
-        recovering = [view for view in others if view.health == "recovering"]
-        not_asked = [view for view in serving if view.key not in asked]
-        found = (
-            _best_with_room(serving, amount_kw, min_amount_kw, now)
-            or _best_with_room(recovering, amount_kw, min_amount_kw, now)
-            or _most_room_but_for_flight(serving, min_amount_kw)
-            or best_by_headroom(not_asked, amount_kw, min_amount_kw, now)
-            or next((view for view in others if _probe_worthy(view)), None)
+        """The charge path's last looks (`headroom.last_look`), for every policy: one more
+        substation worth asking after all `asked` refused, or None."""
+        self.settle(now)
+        found = headroom.last_look(
+            self._views, amount_kw, min_amount_kw, now, exclude, asked, self.tuning, self.rng
         )
         return None if found is None else found.key
-
-    def _rank_by_headroom(
-        self, amount_kw: float, min_amount_kw: float, now: float | None, exclude: Collection[str]
-    ) -> list[SubstationView]:
-        if len(self._views) > FULL_SCAN_LIMIT:
-            sampled = self._two_choices(amount_kw, now, exclude)
-            if sampled:
-                return sampled
-        serving = self._serving(now, exclude)
-        # A full scan over many (P2C found nothing that fits) ranks on the present alone.
-        lookahead_at = now if len(serving) <= FULL_SCAN_LIMIT else None
-        return rank_by_headroom(serving, amount_kw, min_amount_kw, lookahead_at)
-
-    def _serving(self, now: float | None, exclude: Collection[str]) -> list[SubstationView]:
-        serving = [view for view in self._views if view.serving and view.key not in exclude]
-        if now is not None:
-            for view in serving:
-                view.settle(now)
-        return serving
-
-    def _two_choices(
-        self, amount_kw: float, now: float | None, exclude: Collection[str]
-    ) -> list[SubstationView]:
-        """Best of random pairs that fit the full amount; [] sends the caller to a full scan."""
-        chosen: list[SubstationView] = []
-        for _ in range(_SAMPLE_ROUNDS):
-            pair = self.rng.sample(self._views, 2)
-            if now is not None:
-                for view in pair:
-                    view.settle(now)
-            fitting = [
-                view
-                for view in pair
-                if view not in chosen and view.key not in exclude and fits(view, amount_kw)
-            ]
-            # Utilization before booking, not after as below FULL_SCAN_LIMIT: with 1,000
-            # substations and 8 proxies blind to each other, "after" sent big charges to big
-            # substations so often that they filled up (city-scale spread_p95 1.0, not 0.83).
-            fitting.sort(key=lambda view: (view.projected_utilization, view.in_flight))
-            chosen.extend(fitting)
-            if len(chosen) >= 2:
-                break
-        return chosen
 
     def _rank_baseline(self, serving: list[SubstationView], attempts: int) -> list[SubstationView]:
         """The baselines' order; for one attempt, only its head."""
@@ -270,104 +208,3 @@ def _lowest(
     if count == 1 and views:
         return [min(views, key=key)]
     return sorted(views, key=key)[:count]
-
-
-def _best_with_room(
-    views: list[SubstationView], amount_kw: float, min_amount_kw: float, now: float
-) -> SubstationView | None:
-    best = best_by_headroom(views, amount_kw, min_amount_kw, now)
-    return best if best is not None and has_room(best, min_amount_kw) else None
-
-
-def _most_room_but_for_flight(views: list[SubstationView], kw: float) -> SubstationView | None:
-    """The one with the most room for `kw` if every request in flight were refused."""
-    best = max(views, key=lambda view: view.headroom_without_flight_kw, default=None)
-    return best if best is not None and best.headroom_without_flight_kw >= kw else None
-
-
-def _probe_worthy(view: SubstationView) -> bool:
-    return view.health == "down" and view.unreachable and not view.in_flight
-
-
-def fits(view: SubstationView, kw: float) -> bool:
-    return view.serving and has_room(view, kw)
-
-
-def rank_by_headroom(
-    serving: list[SubstationView],
-    amount_kw: float,
-    min_amount_kw: float,
-    now: float | None = None,
-) -> list[SubstationView]:
-    """Full amount first (the evenest grid: `evenness`), then curtailed, then the rest.
-
-    A substation projected to be full is still worth asking last: our view may be up to a poll
-    old, and only the substation's own ledger knows. It refuses cheaply if it has no room.
-    """
-    full: list[SubstationView] = []
-    curtailed: list[SubstationView] = []
-    rest: list[SubstationView] = []
-    for view in serving:
-        if fits(view, amount_kw):
-            full.append(view)
-        elif fits(view, min_amount_kw):
-            curtailed.append(view)
-        else:
-            rest.append(view)
-    full.sort(key=evenness(serving, full, amount_kw, now))
-    curtailed.sort(key=lambda view: -(view.projected_headroom_kw or 0.0))
-    rest.sort(key=_unknown_first_then_most_headroom)
-    return full + curtailed + rest
-
-
-def best_by_headroom(
-    serving: list[SubstationView],
-    amount_kw: float,
-    min_amount_kw: float,
-    now: float | None = None,
-) -> SubstationView | None:
-    """`rank_by_headroom(...)[0]`, without sorting what cannot come first."""
-    full = [view for view in serving if fits(view, amount_kw)]
-    if full:
-        return min(full, key=evenness(serving, full, amount_kw, now))
-    best: SubstationView | None = None
-    best_key: tuple[int, float] = (3, 0.0)
-    for view in serving:
-        # Curtailed (rank 0, most headroom first), then unknown (1), then full (2).
-        headroom = view.projected_headroom_kw
-        if headroom is not None and headroom >= min_amount_kw:
-            key = (0, -headroom)
-        elif headroom is None:
-            key = (1, view.pending_kw)
-        else:
-            key = (2, -headroom)
-        if best is None or key < best_key:
-            best, best_key = view, key
-    return best
-
-
-def evenness(
-    serving: list[SubstationView], full: list[SubstationView], amount_kw: float, now: float | None
-) -> Callable[[SubstationView], tuple[float, float, int]]:
-    """The sort key among substations that can take the full amount, best first: the mean
-    spread over the next seconds if booked there (`proxy.outlook`; only with `now` and a
-    choice to make), then the utilization it would have, then its requests in flight."""
-    outlook: Outlook | None = None
-    if now is not None and len(full) > 1:
-        outlook = Outlook([view for view in serving if view.capacity_kw], now)
-
-    def key(view: SubstationView) -> tuple[float, float, int]:
-        spread = 0.0
-        if outlook is not None and now is not None:
-            bunching = view.recently_booked_kw(now) / (view.capacity_kw or 1.0)
-            spread = outlook.mean_spread_with(view, amount_kw) + RECENT_WEIGHT * bunching
-        return (spread, view.utilization_with(amount_kw), view.in_flight)
-
-    return key
-
-
-def _unknown_first_then_most_headroom(view: SubstationView) -> tuple[int, float]:
-    headroom = view.projected_headroom_kw
-    if headroom is None:
-        return (0, view.pending_kw)
-    return (1, -headroom)

@@ -2,8 +2,8 @@
 the requests this proxy has in flight to it, and the sessions this proxy booked there.
 
 Plain data with the arithmetic on it (projected load, headroom, utilization); `Balancer`
-(`proxy.balancer`) keeps one per substation and chooses among them. No I/O, no clock: every
-time is an argument.
+(`proxy.balancer`) keeps one per substation and `proxy.headroom` ranks them. No I/O, no clock:
+every time is an argument. It imports nothing of the proxy's but the health states.
 """
 
 from __future__ import annotations
@@ -13,11 +13,16 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from proxy.health import SERVING, HealthState
-from proxy.outlook import slot_of
 
-# How fast a booking stops counting as recent (`SubstationView.recently_booked_kw`): its
-# weight is e^(-age / RECENT_FADE_S).
-RECENT_FADE_S = 10.0
+# Ends of bookings are counted by slots of this long (`SubstationView.ending_kw`), so that the
+# outlook (`proxy.outlook`) costs a few dict lookups per substation whatever the number of
+# sessions: at 6,000 charges a second of 2-second sessions, walking every session ending within
+# 5 s cost 2 ms.
+SLOT_S = 0.25
+
+
+def slot_of(when: float) -> int:
+    return math.floor(when / SLOT_S)
 
 
 @dataclass(slots=True, eq=False)
@@ -44,11 +49,12 @@ class SubstationView:
     bookings: deque[tuple[float, float]] = field(default_factory=deque)  # not ended at `settle`
     ended: deque[tuple[float, float]] = field(default_factory=deque)  # ended after the report
     ended_since_report_kw: float = 0.0  # the kW in `ended`
-    # The kW of `bookings` by the slot of time they end in (`outlook.slot_of`): the outlook
+    # The kW of `bookings` by the slot of time they end in (`slot_of`): the outlook
     # reads a few slots, however many sessions there are.
     ending_kw: dict[int, float] = field(default_factory=dict)
     report_seq: tuple[str, int] | None = None  # of the report taken (X-Substation-Load-Seq)
-    # kW this proxy booked here lately, fading with `RECENT_FADE_S` (as of `recent_at`).
+    # kW this proxy booked here lately, fading with the tuning's `recent_fade_s` (as of
+    # `recent_at`).
     recent_kw: float = 0.0
     recent_at: float = 0.0
 
@@ -85,9 +91,9 @@ class SubstationView:
             self.ended_since_report_kw = 0.0  # exactly, so float dust never looks like room
         self.load_kw, self.capacity_kw, self.reported_at = load_kw, capacity_kw, at
 
-    def add_booking(self, ends_at: float, kw: float, booked_at: float) -> None:
+    def add_booking(self, ends_at: float, kw: float, booked_at: float, fade_s: float) -> None:
         self.bookings.append((ends_at, kw))
-        self.recent_kw = self.recently_booked_kw(booked_at) + kw
+        self.recent_kw = self.recently_booked_kw(booked_at, fade_s) + kw
         self.recent_at = max(self.recent_at, booked_at)
         slot = slot_of(ends_at)
         self.ending_kw[slot] = self.ending_kw.get(slot, 0.0) + kw
@@ -102,11 +108,11 @@ class SubstationView:
             del self.ending_kw[slot]  # and with it any float dust
         return booking
 
-    def recently_booked_kw(self, now: float) -> float:
-        """The kW booked here lately, each booking weighing less as it ages."""
+    def recently_booked_kw(self, now: float, fade_s: float) -> float:
+        """The kW booked here lately, each booking weighing e^(-age / fade_s)."""
         if self.recent_kw == 0.0 or now <= self.recent_at:
             return self.recent_kw
-        return self.recent_kw * math.exp((self.recent_at - now) / RECENT_FADE_S)
+        return self.recent_kw * math.exp((self.recent_at - now) / fade_s)
 
     @property
     def headroom_without_flight_kw(self) -> float:
@@ -137,3 +143,8 @@ class SubstationView:
 def has_room(view: SubstationView, kw: float) -> bool:
     headroom = view.projected_headroom_kw
     return headroom is not None and headroom >= kw
+
+
+def fits(view: SubstationView, kw: float) -> bool:
+    """Serving, and projected to have room for `kw`."""
+    return view.serving and has_room(view, kw)

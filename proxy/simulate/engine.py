@@ -88,7 +88,11 @@ class Simulation:
         self.down: set[str] = set()
         self.proxies = [
             SimProxy(
-                Balancer(policy=policy, rng=random.Random(seed * 1000 + number)),
+                Balancer(
+                    policy=policy,
+                    rng=random.Random(seed * 1000 + number),
+                    tuning=scenario.headroom,
+                ),
                 PollSchedule(scenario.poll_interval_s, DOWN_POLL_INTERVAL_S, self.rng, now=0.0),
             )
             for number in range(scenario.proxies)

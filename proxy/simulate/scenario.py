@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from collections.abc import Mapping
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from proxy.headroom import DEFAULT_TUNING, HeadroomTuning
 
 DEFAULT_LATENCY_S = 0.01
 
@@ -46,6 +49,7 @@ class Scenario:
     failures: tuple[Failure, ...] = ()
     latency_s: float = DEFAULT_LATENCY_S  # one proxy -> substation -> proxy round trip
     max_wait_s: float = 0.0  # what every EV asks for: waiting for room at the proxy
+    headroom: HeadroomTuning = DEFAULT_TUNING  # `headroom: {recent_weight: 0.5}` varies it
 
     @property
     def one_request_utilization(self) -> float:
@@ -80,6 +84,7 @@ KEYS = frozenset(
         "failures",
         "latency_s",
         "max_wait_s",
+        "headroom",
     }
 )
 
@@ -123,9 +128,27 @@ def _build(name: str, doc: dict[str, Any]) -> Scenario:
         ),
         latency_s=float(doc.get("latency_s", DEFAULT_LATENCY_S)),
         max_wait_s=float(doc.get("max_wait_s", 0.0)),
+        headroom=_tuning(doc.get("headroom") or {}),
     )
     _check(scenario)
     return scenario
+
+
+def _tuning(keys: Mapping[str, Any]) -> HeadroomTuning:
+    """`HeadroomTuning` with the named fields replaced, each a positive number of its type."""
+    fields = {field.name: field for field in dataclasses.fields(HeadroomTuning)}
+    unknown = sorted(set(keys) - set(fields))
+    if unknown:
+        raise ValueError(f"no such headroom tuning: {', '.join(unknown)} (known: {sorted(fields)})")
+    values: dict[str, Any] = {}
+    for name, value in keys.items():
+        wanted = int if fields[name].type in (int, "int") else float
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"headroom {name} must be a number >= 0, got {value!r}")
+        if wanted is int and value != int(value):
+            raise ValueError(f"headroom {name} must be a whole number, got {value!r}")
+        values[name] = wanted(value)
+    return dataclasses.replace(DEFAULT_TUNING, **values)
 
 
 def _substations(doc: dict[str, Any]) -> tuple[SubstationSpec, ...]:

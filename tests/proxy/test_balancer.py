@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from proxy.balancer import FULL_SCAN_LIMIT, LAST_LOOKS, POLICIES, Balancer, Policy
+from proxy.balancer import POLICIES, Balancer, Policy
+from proxy.headroom import DEFAULT_TUNING
 
 T0 = 1_800_000_000.0
 
@@ -105,7 +106,7 @@ def spread_after_filling(policy: Policy, count: int, requests_each: int) -> floa
 
 def test_two_choices_at_scale_keeps_the_gap_to_a_few_requests() -> None:
     count = 300
-    assert count > FULL_SCAN_LIMIT
+    assert count > DEFAULT_TUNING.full_scan_limit
     # Power of two choices keeps the gap near log2(log(n)) requests; random grows with sqrt.
     two_choices = spread_after_filling("headroom", count, requests_each=20)
     assert two_choices <= 60
@@ -188,7 +189,7 @@ def test_last_looks_are_bounded_among_many_substations_seen_a_poll_late() -> Non
     looked: set[str] = set()
     while (key := balancer.room_for(20, 20, now=T0 + 1, exclude=looked)) is not None:
         looked.add(key)
-    assert len(looked) == LAST_LOOKS
+    assert len(looked) == DEFAULT_TUNING.last_looks
 
 
 def test_a_substation_that_refused_connections_is_probed_one_request_at_a_time() -> None:
@@ -216,3 +217,16 @@ def test_headroom_does_not_bunch_the_bookings_of_a_moment_on_one_substation() ->
     assert balancer.choose(10, 10, attempts=1, now=T0 + 61) == ["s0"]
     balancer.record_booking("s0", T0 + 120, 40, T0 + 60)
     assert balancer.choose(10, 10, attempts=1, now=T0 + 61) == ["s1"]
+
+
+def test_settle_takes_off_only_the_bookings_that_ended_and_choosing_changes_no_view() -> None:
+    balancer = grid([100, 100])
+    for key in ("s0", "s1"):
+        balancer.record_report(key, T0, 50.0, 100.0)
+    balancer.record_booking("s0", T0 + 5, 30.0, T0)
+    balancer.record_booking("s1", T0 + 20, 30.0, T0)
+    balancer.settle(T0 + 10)
+    assert [view.projected_load_kw for view in balancer.views()] == [20.0, 50.0]
+    before = [(view.projected_load_kw, len(view.bookings)) for view in balancer.views()]
+    assert balancer.choose(10, 10, attempts=2, now=T0 + 10) == ["s0", "s1"]
+    assert [(view.projected_load_kw, len(view.bookings)) for view in balancer.views()] == before

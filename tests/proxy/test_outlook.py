@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 
 from proxy.balancer import Balancer
-from proxy.outlook import LOOKAHEAD_S, Outlook
+from proxy.headroom import DEFAULT_TUNING
+from proxy.outlook import Outlook
 from proxy.view import SubstationView
 
 NOW = 1_000.0
+LOOKAHEAD_S = DEFAULT_TUNING.lookahead_s
+FADE_S = DEFAULT_TUNING.recent_fade_s
 
 
 def view(name: str, capacity_kw: float, load_kw: float) -> SubstationView:
@@ -17,15 +20,15 @@ def view(name: str, capacity_kw: float, load_kw: float) -> SubstationView:
 
 def test_without_bookings_it_is_the_spread_right_after_booking() -> None:
     north, south = view("north", 400, 100), view("south", 200, 100)
-    outlook = Outlook([north, south], NOW)
+    outlook = Outlook([north, south], NOW, LOOKAHEAD_S)
     assert outlook.mean_spread_with(north, 40) == pytest.approx(0.5 - 0.35)
     assert outlook.mean_spread_with(south, 40) == pytest.approx(0.7 - 0.25)
 
 
 def test_a_session_ending_within_the_lookahead_counts_for_the_time_after_it() -> None:
     north, south = view("north", 100, 50), view("south", 100, 50)
-    north.add_booking(NOW + 1.0, 20.0, NOW - 59.0)  # north drops to 0.3 one second from now
-    outlook = Outlook([north, south], NOW)
+    north.add_booking(NOW + 1.0, 20.0, NOW - 59.0, FADE_S)  # north drops to 0.3 one second from now
+    outlook = Outlook([north, south], NOW, LOOKAHEAD_S)
     after = LOOKAHEAD_S - 1.0
     # 10 kW at north: 0.1 apart for 1 s, then 0.6 - 0.4 = 0.1 the other way.
     assert outlook.mean_spread_with(north, 10) == pytest.approx(0.1)
@@ -35,8 +38,8 @@ def test_a_session_ending_within_the_lookahead_counts_for_the_time_after_it() ->
 
 def test_sessions_ending_beyond_the_lookahead_change_nothing() -> None:
     north, south = view("north", 100, 50), view("south", 100, 50)
-    north.add_booking(NOW + LOOKAHEAD_S + 1, 20.0, NOW - 54.0)
-    outlook = Outlook([north, south], NOW)
+    north.add_booking(NOW + LOOKAHEAD_S + 1, 20.0, NOW - 54.0, FADE_S)
+    outlook = Outlook([north, south], NOW, LOOKAHEAD_S)
     assert outlook.mean_spread_with(north, 10) == outlook.mean_spread_with(south, 10)
 
 

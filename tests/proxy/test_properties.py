@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from proxy.balancer import POLICIES, Balancer, Policy
 from proxy.health import HealthEvent
-from proxy.outlook import slot_of
 from proxy.simulate.engine import simulate
 from proxy.simulate.scenario import Failure, Scenario, SubstationSpec
+from proxy.view import slot_of
 
 EVENTS: list[HealthEvent] = ["poll_ok", "poll_failed", "refused", "timed_out"]
 

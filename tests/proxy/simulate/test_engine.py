@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from proxy.balancer import POLICIES, Policy
+from proxy.headroom import HeadroomTuning
 from proxy.simulate.engine import Simulation, simulate
 from proxy.simulate.scenario import Scenario, ScenarioError, load_scenario
 from stack.burst import seed_payloads
@@ -119,6 +120,9 @@ def test_waiting_requests_get_power_instead_of_a_refusal(tmp_path: Path) -> None
         {"substations": []},
         {"failures": [{"substation": "nowhere", "at": 1, "until": 2}]},
         {"max_wait_s": 301},
+        {"headroom": {"recent_wieght": 0.5}},
+        {"headroom": {"full_scan_limit": 2.5}},
+        {"headroom": {"lookahead_s": -1}},
     ],
 )
 def test_bad_scenarios_are_refused_with_a_reason(tmp_path: Path, broken: dict[str, object]) -> None:
@@ -179,3 +183,10 @@ def test_city_scale_runs_with_two_choices_and_never_overloads() -> None:
     assert result["requests"] > 30_000
     assert result["overload_s"] == 0
     assert result["false_rejects"] == 0
+
+
+def test_headroom_tuning_in_a_scenario_reaches_every_proxys_balancer(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path, proxies=2, headroom={"recent_weight": 0, "last_looks": 3})
+    simulation = Simulation(load_scenario(path), "headroom", seed=0)
+    tunings = {proxy.balancer.tuning for proxy in simulation.proxies}
+    assert tunings == {HeadroomTuning(recent_weight=0.0, last_looks=3)}

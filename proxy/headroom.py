@@ -1,0 +1,242 @@
+"""The `headroom` policy: every rule of its ranking, and of the last looks, in one place.
+
+What it may know: the views (`proxy.view`) as the balancer settled them for `now`, the request's
+full and curtailed kW, and the substations to leave out. What it must not do: change a view,
+read a clock or do I/O. Its only state is the random source for sampling. The tuning is one
+frozen value (`HeadroomTuning`); the simulator varies it with `--set headroom={...}`.
+
+Measured with `python -m proxy.simulate` (docs/balance-lab.md has the figures and history).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from proxy.outlook import Outlook
+from proxy.view import SubstationView, fits, has_room
+
+
+@dataclass(frozen=True, slots=True)
+class HeadroomTuning:
+    # How far ahead the evenness of the grid is judged (`proxy.outlook` has why 5 s).
+    lookahead_s: float = 5.0
+    # Sessions booked together end together: each kW booked at a substation lately counts
+    # against it as this much of a kW of spread, so that the bookings of a busy minute, and
+    # their ends a session later, do not bunch on one substation.
+    recent_weight: float = 0.4
+    # How fast a booking stops counting as recent: its weight is e^(-age / recent_fade_s).
+    recent_fade_s: float = 10.0
+    # Above this many substations, compare random pairs instead of all (see `rank`).
+    full_scan_limit: int = 8
+    sample_rounds: int = 4
+    # At most this many last looks for one charge: among thousands of substations seen a poll
+    # late, each refusal corrects only the one asked.
+    last_looks: int = 8
+
+
+DEFAULT_TUNING = HeadroomTuning()
+
+
+def rank(
+    views: Sequence[SubstationView],
+    amount_kw: float,
+    min_amount_kw: float,
+    attempts: int,
+    now: float | None,
+    exclude: Collection[str],
+    tuning: HeadroomTuning,
+    rng: random.Random,
+) -> list[SubstationView]:
+    """Up to `attempts` substations to ask in turn, best first. The rules, in order:
+
+    1. Only serving substations (healthy or suspect, not draining), none in `exclude`.
+    2. Up to `full_scan_limit` substations: those projected to take the full amount first,
+       ranked by the evenest grid over the next `lookahead_s` if booked there, plus
+       `recent_weight` times the share of their capacity booked there lately (`evenness`);
+       then by utilization after booking, then by requests in flight. Then those that can take
+       the curtailed amount, most headroom first; then those not yet reported on; then the
+       full ones (a view may be a poll old: only the substation's ledger knows). Without
+       `now`, the outlook and the bunching are left out (the present alone).
+    3. More substations: the best of random pairs that fit the full amount, by utilization
+       before booking (power of two choices: with many proxies blind to each other,
+       "after booking" sent big charges to big substations until they filled), up to
+       `sample_rounds` pairs. None fits: rule 2 over all, on the present alone.
+    """
+    if len(views) > tuning.full_scan_limit:
+        sampled = two_choices(views, amount_kw, exclude, tuning, rng)
+        if sampled:
+            return sampled[:attempts]
+    serving = [view for view in views if view.serving and view.key not in exclude]
+    if len(serving) > tuning.full_scan_limit:
+        now = None
+    if attempts == 1:  # what the charge path asks for: the head in one pass, no sort
+        best = best_by_headroom(serving, amount_kw, min_amount_kw, now, tuning)
+        return [] if best is None else [best]
+    return rank_all(serving, amount_kw, min_amount_kw, now, tuning)[:attempts]
+
+
+def rank_all(
+    serving: list[SubstationView],
+    amount_kw: float,
+    min_amount_kw: float,
+    now: float | None,
+    tuning: HeadroomTuning,
+) -> list[SubstationView]:
+    """Rule 2 as a full order."""
+    full: list[SubstationView] = []
+    curtailed: list[SubstationView] = []
+    rest: list[SubstationView] = []
+    for view in serving:
+        if fits(view, amount_kw):
+            full.append(view)
+        elif fits(view, min_amount_kw):
+            curtailed.append(view)
+        else:
+            rest.append(view)
+    full.sort(key=evenness(serving, full, amount_kw, now, tuning))
+    curtailed.sort(key=lambda view: -(view.projected_headroom_kw or 0.0))
+    rest.sort(key=_unknown_first_then_most_headroom)
+    return full + curtailed + rest
+
+
+def best_by_headroom(
+    serving: list[SubstationView],
+    amount_kw: float,
+    min_amount_kw: float,
+    now: float | None,
+    tuning: HeadroomTuning,
+) -> SubstationView | None:
+    """`rank_all(...)[0]`, without sorting what cannot come first."""
+    full = [view for view in serving if fits(view, amount_kw)]
+    if full:
+        return min(full, key=evenness(serving, full, amount_kw, now, tuning))
+    best: SubstationView | None = None
+    best_key: tuple[int, float] = (3, 0.0)
+    for view in serving:
+        # Curtailed (rank 0, most headroom first), then unknown (1), then full (2).
+        headroom = view.projected_headroom_kw
+        if headroom is not None and headroom >= min_amount_kw:
+            key = (0, -headroom)
+        elif headroom is None:
+            key = (1, view.pending_kw)
+        else:
+            key = (2, -headroom)
+        if best is None or key < best_key:
+            best, best_key = view, key
+    return best
+
+
+def evenness(
+    serving: list[SubstationView],
+    full: list[SubstationView],
+    amount_kw: float,
+    now: float | None,
+    tuning: HeadroomTuning,
+) -> Callable[[SubstationView], tuple[float, float, int]]:
+    """The sort key among substations that can take the full amount, best first: the mean
+    spread over the lookahead if booked there plus the bunching term (only with `now` and a
+    choice to make), then the utilization it would have, then its requests in flight."""
+    outlook: Outlook | None = None
+    if now is not None and len(full) > 1:
+        known = [view for view in serving if view.capacity_kw]
+        outlook = Outlook(known, now, tuning.lookahead_s)
+
+    def key(view: SubstationView) -> tuple[float, float, int]:
+        spread = 0.0
+        if outlook is not None and now is not None:
+            recent_kw = view.recently_booked_kw(now, tuning.recent_fade_s)
+            bunching = recent_kw / (view.capacity_kw or 1.0)
+            spread = outlook.mean_spread_with(view, amount_kw) + tuning.recent_weight * bunching
+        return (spread, view.utilization_with(amount_kw), view.in_flight)
+
+    return key
+
+
+def two_choices(
+    views: Sequence[SubstationView],
+    amount_kw: float,
+    exclude: Collection[str],
+    tuning: HeadroomTuning,
+    rng: random.Random,
+) -> list[SubstationView]:
+    """Best of random pairs that fit the full amount (rule 3); [] when none fits."""
+    chosen: list[SubstationView] = []
+    for _ in range(tuning.sample_rounds):
+        pair = rng.sample(views, 2)
+        fitting = [
+            view
+            for view in pair
+            if view not in chosen and view.key not in exclude and fits(view, amount_kw)
+        ]
+        fitting.sort(key=lambda view: (view.projected_utilization, view.in_flight))
+        chosen.extend(fitting)
+        if len(chosen) >= 2:
+            break
+    return chosen
+
+
+def last_look(
+    views: Sequence[SubstationView],
+    amount_kw: float,
+    min_amount_kw: float,
+    now: float,
+    exclude: Collection[str],
+    asked: Collection[str],
+    tuning: HeadroomTuning,
+    rng: random.Random,
+) -> SubstationView | None:
+    """When every substation `asked` refused, or none is serving: one more worth asking (not
+    in `exclude`: those had their last look), or None. In turn: the best serving one projected
+    to have room for the curtailed amount (asked before or not: sessions may have ended
+    meanwhile); a recovering one with room (one good check since it was down: up, as far as
+    anyone can know); a serving one whose room only requests in flight take (they may yet be
+    refused); a serving one not asked yet (other proxies' sessions may have ended there since
+    its report; a full one refuses cheaply); a down one that refused connections (asking sends
+    nothing unless it is back; one at a time). At most `last_looks` in all; among many
+    substations, a sample as for every choice."""
+    if len(exclude) >= tuning.last_looks:
+        return None
+    if len(views) > tuning.full_scan_limit:
+        sampled = two_choices(views, min_amount_kw, exclude, tuning, rng)
+        return sampled[0] if sampled else None
+    serving = [view for view in views if view.serving and view.key not in exclude]
+    others = [view for view in views if view.key not in exclude and not view.draining]
+    recovering = [view for view in others if view.health == "recovering"]
+    not_asked = [view for view in serving if view.key not in asked]
+    return (
+        _best_with_room(serving, amount_kw, min_amount_kw, now, tuning)
+        or _best_with_room(recovering, amount_kw, min_amount_kw, now, tuning)
+        or _most_room_but_for_flight(serving, min_amount_kw)
+        or best_by_headroom(not_asked, amount_kw, min_amount_kw, now, tuning)
+        or next((view for view in others if _probe_worthy(view)), None)
+    )
+
+
+def _best_with_room(
+    views: list[SubstationView],
+    amount_kw: float,
+    min_amount_kw: float,
+    now: float,
+    tuning: HeadroomTuning,
+) -> SubstationView | None:
+    best = best_by_headroom(views, amount_kw, min_amount_kw, now, tuning)
+    return best if best is not None and has_room(best, min_amount_kw) else None
+
+
+def _most_room_but_for_flight(views: list[SubstationView], kw: float) -> SubstationView | None:
+    """The one with the most room for `kw` if every request in flight were refused."""
+    best = max(views, key=lambda view: view.headroom_without_flight_kw, default=None)
+    return best if best is not None and best.headroom_without_flight_kw >= kw else None
+
+
+def _probe_worthy(view: SubstationView) -> bool:
+    return view.health == "down" and view.unreachable and not view.in_flight
+
+
+def _unknown_first_then_most_headroom(view: SubstationView) -> tuple[int, float]:
+    headroom = view.projected_headroom_kw
+    if headroom is None:
+        return (0, view.pending_kw)
+    return (1, -headroom)
