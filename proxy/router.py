@@ -37,6 +37,7 @@ from proxy.errors import (
 from proxy.holding import ChargeHold
 from proxy.metrics import ProxyMetrics
 from proxy.upstream import Upstream, UpstreamAnswer
+from proxy.vehicle_line import VehicleLine
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -56,34 +57,45 @@ class ChargeRouter:
         self.clock = clock
         self.retries = retries
         self.directory = SessionDirectory()
-        # One request per vehicle at a time: a second one waits for the first to finish, then
-        # is sent where the first booked, which answers with the same session. The value is the
-        # future the later ones wait on, None while nobody waits.
-        self._vehicles_in_flight: dict[str, asyncio.Future[None] | None] = {}
+        # One charge per vehicle at a time; a later one waits for its turn (a future).
+        self.vehicles: VehicleLine[asyncio.Future[None]] = VehicleLine()
         self.hold = ChargeHold(self._charge_once, clock)
 
     async def charge(self, charge: ProxyCharge, headers: Mapping[str, str]) -> UpstreamAnswer:
-        request = charge.request
-        vehicle_id = request.vehicle_id
-        in_flight = self._vehicles_in_flight
-        while vehicle_id in in_flight:
-            # Made only when a second request comes for a vehicle, never on the common path.
-            earlier = in_flight[vehicle_id]
-            if earlier is None:
-                earlier = in_flight[vehicle_id] = asyncio.get_running_loop().create_future()
-            await asyncio.shield(earlier)
-        in_flight[vehicle_id] = None
+        vehicle_id = charge.request.vehicle_id
+        await self._take_turn(vehicle_id)
         headers = {**JSON_HEADERS, **headers}
         try:
-            return await self._charge_once(request, headers)
+            return await self._charge_once(charge.request, headers)
         except NoCapacity as refusal:
             if charge.max_wait_s <= 0:
                 raise
             return await self.hold.hold(charge, headers, refusal)
         finally:
-            finished = in_flight.pop(vehicle_id)
-            if finished is not None:
-                finished.set_result(None)
+            self._pass_turn(vehicle_id)
+
+    async def _take_turn(self, vehicle_id: str) -> None:
+        if not self.vehicles.busy(vehicle_id):
+            self.vehicles.start(vehicle_id)
+            return
+        # A future only when a second charge comes for a vehicle, never on the common path.
+        turn = asyncio.get_running_loop().create_future()
+        self.vehicles.wait(vehicle_id, turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._pass_turn(vehicle_id)  # handed the turn as the client hung up
+            else:
+                self.vehicles.withdraw(vehicle_id, turn)
+            raise
+
+    def _pass_turn(self, vehicle_id: str) -> None:
+        following = self.vehicles.finish(vehicle_id)
+        while following is not None and following.done():  # its waiter is gone: the next
+            following = self.vehicles.finish(vehicle_id)
+        if following is not None:
+            following.set_result(None)
 
     async def _charge_once(
         self, request: ChargeRequest, headers: Mapping[str, str]

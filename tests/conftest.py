@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -12,7 +13,14 @@ from proxy.app import create_app as create_proxy_app
 from proxy.config import ProxyConfig
 from substation.app import create_app as create_substation_app
 from substation.config import SubstationConfig
-from tests.helpers import Grid, break_charges, count_charge_requests, stall_charges
+from tests.helpers import (
+    FakeClock,
+    Grid,
+    break_charges,
+    charges_take,
+    count_charge_requests,
+    stall_charges,
+)
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
@@ -29,10 +37,14 @@ def start_grid(aiohttp_server: ServerFactory, aiohttp_client: ClientFactory) -> 
         substation_token: str | None = None,
         stall_s: dict[int, float] | None = None,
         broken: frozenset[int] = frozenset(),
+        clock: FakeClock | None = None,
+        takes_s: dict[int, float] | None = None,
         **proxy_options: object,
     ) -> Grid:
         """`stall_s` {index: seconds}: that substation answers /charge that much later;
-        `broken` {index}: that substation drops every /charge connection unanswered."""
+        `broken` {index}: that substation drops every /charge connection unanswered;
+        `clock`: every service reads it instead of the wall clock; `takes_s` {index: seconds}:
+        each /charge at that substation moves `clock` on by that much."""
         substation_apps, servers = [], []
         for index, capacity_kw in enumerate(capacities_kw):
             config = SubstationConfig(
@@ -41,8 +53,10 @@ def start_grid(aiohttp_server: ServerFactory, aiohttp_client: ClientFactory) -> 
                 session_seconds=session_seconds,
                 admin_token=substation_token,
             )
-            app = create_substation_app(config)
+            app = create_substation_app(config, clock or time.time)
             count_charge_requests(app)
+            if clock is not None and takes_s and index in takes_s:
+                charges_take(app, clock, takes_s[index])
             if stall_s and index in stall_s:
                 stall_charges(app, stall_s[index])
             if index in broken:
@@ -52,7 +66,7 @@ def start_grid(aiohttp_server: ServerFactory, aiohttp_client: ClientFactory) -> 
         urls = tuple(str(server.make_url("")).rstrip("/") for server in servers)
         options: dict[str, object] = {"poll_interval_s": 60.0, **proxy_options}
         proxy_config = ProxyConfig(substations=urls, **options)  # type: ignore[arg-type]
-        client = await aiohttp_client(create_proxy_app(proxy_config))
+        client = await aiohttp_client(create_proxy_app(proxy_config, clock=clock or time.time))
         return Grid(client, substation_apps, servers)
 
     return start

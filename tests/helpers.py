@@ -52,6 +52,33 @@ def stall_charges(app: web.Application, seconds: float) -> None:
     app.middlewares.insert(0, stalling)
 
 
+class FakeClock:
+    """An injected clock (`create_app(config, clock)`): time moves only when a test moves it."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def charges_take(app: web.Application, clock: FakeClock, seconds: float) -> None:
+    """Make a substation slow in the injected clock's time: each `POST /charge` moves `clock`
+    on by `seconds` before it is answered (no real waiting)."""
+
+    @web.middleware
+    async def taking_time(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/charge":
+            clock.advance(seconds)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app.middlewares.insert(0, taking_time)
+
+
 def break_charges(app: web.Application) -> None:
     """Make a substation crash mid-request: it drops `POST /charge` connections unanswered."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -44,6 +44,7 @@ from proxy.polling import (
 )
 from proxy.simulate.measure import Measurements
 from proxy.simulate.scenario import Scenario
+from proxy.vehicle_line import VehicleLine
 from proxy.waiting import Waiter, WaitQueue
 
 # The proxy's defaults.
@@ -68,12 +69,22 @@ class SimProxy:
     schedule: PollSchedule
     directory: SessionDirectory = field(default_factory=SessionDirectory)
     queue: WaitQueue[Trip] = field(default_factory=WaitQueue)
+    vehicles: VehicleLine[Trip] = field(default_factory=VehicleLine)
     pump_at: float | None = None
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, policy: Policy, seed: int) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        policy: Policy,
+        seed: int,
+        burst: Sequence[ChargeRequest] | None = None,
+    ) -> None:
+        """`burst`: the requests of the scenario's burst, to replay what a real run sent
+        (else `scenario.burst` requests drawn from the scenario's ranges)."""
         self.scenario = scenario
+        self._burst = burst
         self.rng = random.Random(seed)
         session_ids = itertools.count()
         self.ledgers = {
@@ -126,8 +137,12 @@ class Simulation:
 
     def _schedule_arrivals(self) -> None:
         scenario, number = self.scenario, itertools.count()
-        for _ in range(scenario.burst):
-            self.at(0.0, partial(self._arrive, next(number)))
+        if self._burst is not None:
+            for request in self._burst:
+                self.at(0.0, partial(self._arrive_with, next(number), request))
+        else:
+            for _ in range(scenario.burst):
+                self.at(0.0, partial(self._arrive, next(number)))
         peak, t = scenario.peak_rate, 0.0
         while peak > 0:
             t += self.rng.expovariate(peak)
@@ -141,9 +156,17 @@ class Simulation:
         low, high = self.scenario.amount_kw
         amount_kw = round(self.rng.uniform(low, high), 1)
         minimum_kw = round(amount_kw * self.scenario.min_amount_ratio, 3)
-        request = ChargeRequest(f"EV-{number}", amount_kw, minimum_kw)
+        self._arrive_with(number, ChargeRequest(f"EV-{number}", amount_kw, minimum_kw))
+
+    def _arrive_with(self, number: int, request: ChargeRequest) -> None:
         self.measure.requests += 1
-        self._start(Trip(request, number % len(self.proxies)))
+        trip = Trip(request, number % len(self.proxies))
+        vehicles = self.proxies[trip.proxy].vehicles
+        if vehicles.busy(request.vehicle_id):
+            vehicles.wait(request.vehicle_id, trip)  # its turn comes in `_done`
+        else:
+            vehicles.start(request.vehicle_id)
+            self._start(trip)
 
     def _start(self, trip: Trip) -> None:
         proxy = self.proxies[trip.proxy]
@@ -191,6 +214,13 @@ class Simulation:
             self.proxies[trip.proxy].queue.turn_ended(trip.waiter, self.now, None)
             self.measure.waited.append(self.now - trip.waiter.joined_at)
             self._pump_soon(trip.proxy)
+        self._done(trip)
+
+    def _done(self, trip: Trip) -> None:
+        """The charge is answered: the vehicle's next charge at this proxy, if any, goes."""
+        following = self.proxies[trip.proxy].vehicles.finish(trip.request.vehicle_id)
+        if following is not None:
+            self._start(following)
 
     def _refused_everywhere(self, trip: Trip, step: GiveUp) -> None:
         queue = self.proxies[trip.proxy].queue
@@ -210,6 +240,7 @@ class Simulation:
     def _give_up(self, trip: Trip) -> None:
         live = [ledger for name, ledger in self.ledgers.items() if name not in self.down]
         self.measure.rejected(trip.request, live, self.now)
+        self._done(trip)
 
     def _pump_soon(self, number: int) -> None:
         proxy = self.proxies[number]

@@ -10,9 +10,10 @@ import pytest
 
 from proxy.app import ROUTER
 from stack.burst import seed_payloads
-from tests.helpers import BAD_CHARGES, CHARGE_HEADERS, CHARGE_HITS, Grid, charge_body
+from tests.helpers import BAD_CHARGES, CHARGE_HEADERS, CHARGE_HITS, FakeClock, Grid, charge_body
 
 GridFactory = Callable[..., Awaitable[Grid]]
+T0 = 1_800_000_000.0
 
 
 async def test_seed_burst_spreads_within_one_request(start_grid: GridFactory) -> None:
@@ -257,14 +258,14 @@ async def test_a_charge_refused_everywhere_gets_a_last_look_where_power_freed_me
 ) -> None:
     """Both substations refuse 50 kW; while the slow one answers, a session the proxy booked at
     the other ends. The proxy sees it in its own bookings and asks there once more."""
-    grid = await start_grid([100, 100], session_seconds=1.5, stall_s={1: 0.5})
-    started = asyncio.get_running_loop().time()
-    first = await grid.proxy.post("/charge", json=charge_body("EV-A", 55))  # ends at 1.5 s
+    clock = FakeClock(T0)
+    grid = await start_grid([100, 100], session_seconds=1.5, clock=clock, takes_s={1: 0.5})
+    first = await grid.proxy.post("/charge", json=charge_body("EV-A", 55))  # ends at T0 + 1.5
     assert first.headers["X-Substation"] == "substation1"
     second = await grid.proxy.post("/charge", json=charge_body("EV-B", 60))
     assert second.headers["X-Substation"] == "substation2"
-    await asyncio.sleep(1.2 - (asyncio.get_running_loop().time() - started))
-    # 45 kW free at substation1, 40 at substation2: both refuse 50, the second after 0.5 s.
+    clock.now = T0 + 1.2
+    # 45 kW free at substation1, 40 at substation2: both refuse 50, the second at T0 + 1.7.
     answer = await grid.proxy.post("/charge", json=charge_body("EV-D", 50))
     assert answer.status == 201
     assert answer.headers["X-Substation"] == "substation1"

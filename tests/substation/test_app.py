@@ -12,18 +12,10 @@ from aiohttp.test_utils import TestClient
 from grid.protocol import parse_load_seq
 from substation.app import LEDGER, create_app
 from substation.config import SubstationConfig
-from tests.helpers import BAD_CHARGES, charge_body
+from tests.helpers import BAD_CHARGES, FakeClock, charge_body
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[[web.Application], Awaitable[Client]]
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def substation(
@@ -124,15 +116,23 @@ async def test_session_can_be_read_and_stopped(aiohttp_client: ClientFactory) ->
     assert (await missing.json())["error"] == "unknown_session"
 
 
-async def test_sessions_end_by_themselves_on_a_timer(aiohttp_client: ClientFactory) -> None:
-    # A real timer needs real time: a 0.2 s session, nobody asking until after its end.
-    client = await aiohttp_client(
-        create_app(SubstationConfig(name="north", capacity_kw=100, session_seconds=0.2))
-    )
+async def test_sessions_end_by_themselves_on_a_timer(
+    aiohttp_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody asks after the session's end: the timer alone ends it. The clock is injected and
+    jumps past the end; the timer, ticking every 10 ms here, sees the jump by itself."""
+    monkeypatch.setattr("substation.app.EXPIRY_TICK_S", 0.01)
+    clock = FakeClock(1_800_000_000.0)
+    config = SubstationConfig(name="north", capacity_kw=100, session_seconds=60)
+    client = await aiohttp_client(create_app(config, clock))
     await client.post("/charge", json=charge_body("EV-1", 40))
     ledger = client.app[LEDGER]
     assert ledger.load_kw == 40
-    await asyncio.sleep(0.5)
+    clock.advance(60.0)
+    for _ in range(200):  # at most 2 s of the timer's ticks
+        if ledger.load_kw == 0:
+            break
+        await asyncio.sleep(0.01)
     assert ledger.load_kw == 0
     assert ledger.outcomes["expired"] == 1
 

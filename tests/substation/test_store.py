@@ -14,7 +14,7 @@ from grid.protocol import ChargeRequest
 from substation.app import LEDGER, create_app
 from substation.config import SubstationConfig
 from substation.store import SessionStore
-from tests.helpers import charge_body
+from tests.helpers import FakeClock, charge_body
 
 T0 = 1_800_000_000.0
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
@@ -48,19 +48,11 @@ def test_store_writes_each_expiry_batch(tmp_path: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_restarted_substation_reports_the_same_load_and_end_times(
     aiohttp_client: ClientFactory, tmp_path: Path
 ) -> None:
     config = SubstationConfig(name="north", capacity_kw=100, state_path=str(tmp_path / "s.db"))
-    clock = Clock()
+    clock = FakeClock(T0)
     before = await aiohttp_client(create_app(config, clock))
     sessions = [
         await (await before.post("/charge", json=charge_body(f"EV-{n}", 30))).json()
