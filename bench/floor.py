@@ -4,7 +4,8 @@ aiohttp's low-level `web.Server` (no router, no middleware) forwarding each requ
 the next upstream in turn over the same lean keep-alive pool as our proxy (`proxy.pool`), and
 relaying the answer. No validation, no balancing, no metrics, no learning from answers: what
 is left is the HTTP engine and the two socket exchanges. `bench.proxy` runs it beside ours so
-that the README can say how much of our cost is ours and how much is aiohttp's on this machine.
+that docs/performance.md can say how much of our cost is ours and how much is aiohttp's on
+this machine.
 """
 
 from __future__ import annotations

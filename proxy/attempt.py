@@ -207,7 +207,7 @@ def learn_answer(
     sent_at: float,
     now: float,
 ) -> None:
-    """Take what any answer from substation `key` teaches: it is up, its load report, and the
+    """Take what any answer of substation `key` teaches: it is up, its load report, and the
     session if it is one (a 201 was booked by this proxy: its end will free power)."""
     balancer.record_health(key, "answered")
     report = answer.report

@@ -1,4 +1,4 @@
-"""The benchmarks run and print every row: a smoke check, no thresholds (figures: README)."""
+"""The benchmarks run and print every row: a smoke check, no thresholds (docs/performance.md)."""
 
 from __future__ import annotations
 
