@@ -79,8 +79,10 @@ class Finished:
 
 @dataclass(frozen=True, slots=True)
 class GiveUp:
+    """No substation booked it: `NoCapacity` (refused everywhere: it may wait for room, see
+    `proxy.waiting.may_wait`), `NoHealthySubstation`, or `UpstreamTimeout`."""
+
     error: ApiError
-    may_wait: bool  # refused everywhere: a charge with `max_wait_s` may wait for room
 
 
 Step = Ask | Finished | GiveUp
@@ -134,7 +136,7 @@ class ChargeAttempt:
         else:
             self._balancer.record_health(key, "timed_out")
             if isinstance(outcome, TimedOut):
-                return GiveUp(UpstreamTimeout(outcome.detail), may_wait=False)
+                return GiveUp(UpstreamTimeout(outcome.detail))
             # Broken: trying the next one can leave a session booked on the crashed one if it
             # wrote it in its last instant; that power is reserved, never exceeded, and ends on
             # time. A 5xx to the driver while others have room would be worse.
@@ -189,14 +191,14 @@ class ChargeAttempt:
 
     def _give_up(self) -> GiveUp:
         if not self.refusals:
-            return GiveUp(NoHealthySubstation("no substation is up and taking charges"), False)
+            return GiveUp(NoHealthySubstation("no substation is up and taking charges"))
         error = NoCapacity(
             f"{len(self.refusals)} substation(s) asked had no room for "
             f"{self._request.min_amount_kw:g} kW",
             retry_after_s=min(self.refusals),
             headroom_kw=None,
         )
-        return GiveUp(error, may_wait=True)
+        return GiveUp(error)
 
 
 def learn_answer(

@@ -27,6 +27,7 @@ from proxy.polling import (
     PollSchedule,
     keys_to_poll,
     take_poll,
+    wakes_waiters,
 )
 from proxy.upstream import Upstream
 
@@ -81,7 +82,7 @@ class Poller:
                 self._balancer.set_substations(discovered)
         keys = keys_to_poll(self._balancer, kind)
         await asyncio.gather(*(self.poll_one(key) for key in keys))
-        if (kind == "round" or keys) and self._after_round is not None:
+        if wakes_waiters(kind, keys) and self._after_round is not None:
             self._after_round()
 
     async def poll_one(self, key: str) -> None:

@@ -78,6 +78,12 @@ def keys_to_poll(balancer: Balancer, kind: PollKind) -> list[str]:
     return [view.key for view in views if view.health not in SERVING]
 
 
+def wakes_waiters(kind: PollKind, keys: list[str]) -> bool:
+    """After a round, or a poll of substations taken out, charges waiting for room try again
+    on what it found (`WaitQueue.power_freed`)."""
+    return kind == "round" or bool(keys)
+
+
 def take_poll(balancer: Balancer, key: str, result: PollResult, sent_at: float, now: float) -> None:
     """Tell the balancer what polling substation `key` found; the reading was taken between
     `sent_at` and `now`."""

@@ -38,6 +38,7 @@ from proxy.holding import ChargeHold
 from proxy.metrics import ProxyMetrics
 from proxy.upstream import Upstream, UpstreamAnswer
 from proxy.vehicle_line import VehicleLine
+from proxy.waiting import may_wait
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -68,7 +69,7 @@ class ChargeRouter:
         try:
             return await self._charge_once(charge.request, headers)
         except NoCapacity as refusal:
-            if charge.max_wait_s <= 0:
+            if not may_wait(refusal, charge.max_wait_s):
                 raise
             return await self.hold.hold(charge, headers, refusal)
         finally:

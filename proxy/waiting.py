@@ -18,6 +18,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from grid.errors import ApiError, NoCapacity
+
 Item = TypeVar("Item")
 
 
@@ -29,6 +31,11 @@ class Waiter(Generic[Item]):
     deadline: float
     retry_at: float
     trying: bool = False  # its try is in flight: not due, and its deadline waits for the answer
+
+
+def may_wait(error: ApiError, max_wait_s: float) -> bool:
+    """Only a charge refused everywhere for capacity waits, and only if it asked to."""
+    return isinstance(error, NoCapacity) and max_wait_s > 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,11 +41,12 @@ from proxy.polling import (
     PollSchedule,
     keys_to_poll,
     take_poll,
+    wakes_waiters,
 )
 from proxy.simulate.measure import Measurements
 from proxy.simulate.scenario import Scenario
 from proxy.vehicle_line import VehicleLine
-from proxy.waiting import Waiter, WaitQueue
+from proxy.waiting import Waiter, WaitQueue, may_wait
 
 # The proxy's defaults.
 RETRIES = DEFAULT_RETRIES
@@ -230,7 +231,7 @@ class Simulation:
             queue.turn_ended(trip.waiter, self.now, retry_after_s)
             if refusal is None:
                 self._give_up(trip)
-        elif refusal is not None and step.may_wait and self.scenario.max_wait_s > 0:
+        elif refusal is not None and may_wait(refusal, self.scenario.max_wait_s):
             retry_after_s = float(refusal.retry_after_s)
             trip.waiter = queue.join(trip, self.now, self.scenario.max_wait_s, retry_after_s)
         else:
@@ -269,7 +270,7 @@ class Simulation:
         kind = proxy.schedule.due(self.now)
         keys = keys_to_poll(proxy.balancer, kind)
         self._poll_keys(proxy, keys)
-        if kind == "round" or keys:  # charges waiting for room try again on what it found
+        if wakes_waiters(kind, keys):
             proxy.queue.power_freed(self.now)
             self._pump_soon(number)
         self.at(proxy.schedule.wake_at(self.now), partial(self._poll, number))

@@ -67,10 +67,9 @@ def shown(step: Step) -> str:
     if isinstance(step, Finished):
         return f"finished {step.status}"
     error = step.error
-    wait = " (may wait)" if step.may_wait else ""
     if isinstance(error, NoCapacity):
-        return f"give up {error.code} r{error.retry_after_s}{wait}"
-    return f"give up {error.code}{wait}"
+        return f"give up {error.code} r{error.retry_after_s}"
+    return f"give up {error.code}"
 
 
 def drive(outcomes: list[str], prepare: Callable[[Balancer], None] = lambda _: None) -> list[str]:
@@ -96,7 +95,7 @@ TABLE = [
     (
         "refused everywhere: the smallest Retry-After",
         ["503 r9", "503 r4", "503 r7"],
-        ["ask a", "retry b", "retry c", "give up no_capacity r4 (may wait)"],
+        ["ask a", "retry b", "retry c", "give up no_capacity r4"],
     ),
     (
         "nobody reachable: each probed once more (cheap), then no healthy substation",
@@ -137,7 +136,7 @@ def test_after_the_retries_a_last_look_goes_where_a_refusal_reported_room() -> N
         "retry b",
         "retry c",
         "look b",
-        "give up no_capacity r2 (may wait)",
+        "give up no_capacity r2",
     ]
 
 
