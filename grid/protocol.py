@@ -42,6 +42,7 @@ class LoadReport:
     load_kw: float
     capacity_kw: float
     seq: tuple[str, int] | None = None  # (ledger id, changes): which of two reports is newer
+    draining: bool = False  # carried by the load stream; answers' headers leave it out
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -52,6 +53,36 @@ class LoadReport:
         if self.seq is not None:
             headers[HEADER_LOAD_SEQ] = f"{self.seq[0]}-{self.seq[1]}"
         return headers
+
+    def stream_line(self) -> bytes:
+        """One line of `GET /load/stream` (newline-delimited JSON)."""
+        seq = None if self.seq is None else f"{self.seq[0]}-{self.seq[1]}"
+        message = {
+            "substation": self.substation,
+            "load_kw": self.load_kw,
+            "capacity_kw": self.capacity_kw,
+            "seq": seq,
+            "draining": self.draining,
+        }
+        return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+def load_report_from_stream_line(line: bytes) -> LoadReport:
+    """A line of `GET /load/stream`; ValueError when it is not one."""
+    try:
+        message = json.loads(line)
+        report = LoadReport(
+            str(message["substation"]),
+            float(message["load_kw"]),
+            float(message["capacity_kw"]),
+            parse_load_seq(message.get("seq")),
+            bool(message.get("draining", False)),
+        )
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"not a load report: {line[:80]!r}") from error
+    if not (math.isfinite(report.load_kw) and math.isfinite(report.capacity_kw)):
+        raise ValueError(f"not a load report: {line[:80]!r}")
+    return report
 
 
 def load_report_from_headers(headers: Mapping[str, str]) -> LoadReport | None:

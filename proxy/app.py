@@ -7,6 +7,7 @@ API through the proxy. Every `/charge` body is validated here with the substatio
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -29,6 +30,7 @@ from proxy.metrics import ProxyMetrics
 from proxy.poller import Poller
 from proxy.pool import PooledUpstream
 from proxy.router import ChargeRouter
+from proxy.streams import LoadStreams
 from proxy.upstream import Upstream, UpstreamAnswer
 
 Clock = Callable[[], float]
@@ -36,6 +38,7 @@ Clock = Callable[[], float]
 CONFIG = web.AppKey("config", ProxyConfig)
 ROUTER = web.AppKey("router", ChargeRouter)
 POLLER = web.AppKey("poller", Poller)
+STREAMS = web.AppKey("streams", LoadStreams)
 
 # What of a substation's answer reaches the client: its body, type and load report. A list of
 # what to keep, not of what to strip, so hop-by-hop headers never leak either way.
@@ -62,6 +65,7 @@ def create_app(
         after_round=app[ROUTER].hold.power_freed,
         down_interval_s=config.down_poll_interval_s,
     )
+    app[STREAMS] = LoadStreams(balancer, clock, config.connect_timeout_s)
     app.cleanup_ctx.append(_background_loops)
     app.router.add_post("/charge", post_charge)
     app.router.add_get("/charge/{session_id}", session_call)
@@ -75,10 +79,14 @@ def create_app(
 
 
 async def _background_loops(app: web.Application) -> AsyncIterator[None]:
-    """The poller and the wait queue's server; the first poll runs before the proxy serves,
-    so it starts knowing every capacity."""
+    """The poller, the load streams and the wait queue's server; the first poll runs before the
+    proxy serves, so it starts knowing every capacity."""
     await app[POLLER].poll_round()
-    async with app[POLLER].running(), app[ROUTER].hold.serving():
+    async with contextlib.AsyncExitStack() as loops:
+        await loops.enter_async_context(app[POLLER].running())
+        await loops.enter_async_context(app[ROUTER].hold.serving())
+        if app[CONFIG].load_stream:
+            await loops.enter_async_context(app[STREAMS].running())
         yield
     await app[ROUTER].upstream.close()
 
@@ -117,6 +125,7 @@ async def get_substations(request: web.Request) -> web.StreamResponse:
             "healthy": view.health in SERVING,
             "health": view.health,
             "draining": view.draining,
+            "load_stream": view.streaming,
             "capacity_kw": view.capacity_kw,
             "load_kw": view.load_kw,
             "in_flight": view.in_flight,

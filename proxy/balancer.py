@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from grid.protocol import LoadReport
 from proxy import headroom
 from proxy.headroom import DEFAULT_TUNING, HeadroomTuning
 from proxy.health import HealthEvent, next_health
@@ -120,6 +121,26 @@ class Balancer:
         view.polled_load_kw, view.draining = load_kw, draining
         view.name = name or view.name
         self.record_health(key, "poll_ok")
+
+    def record_stream(self, key: str, report: LoadReport, now: float) -> None:
+        """A report on the substation's load stream: taken as an answer's is (by its
+        sequence), and a sign of life (`proxy.health`, "streamed")."""
+        view = self._by_key.get(key)
+        if view is None:
+            return
+        view.streaming = True
+        self.record_report(key, now, report.load_kw, report.capacity_kw, None, report.seq)
+        view.polled_load_kw, view.draining = report.load_kw, report.draining
+        view.name = report.substation or view.name
+        self.record_health(key, "streamed")
+
+    def record_stream_dropped(self, key: str) -> None:
+        """The stream broke off: the substation stopped or crashed (a restart starts a new
+        one). Out at once, as for a refused connection; polls take over until it is back."""
+        view = self._by_key.get(key)
+        if view is not None and view.streaming:
+            view.streaming = False
+            self.record_health(key, "refused")
 
     def record_health(self, key: str, event: HealthEvent) -> None:
         view = self._by_key.get(key)

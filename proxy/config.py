@@ -34,6 +34,8 @@ class ProxyConfig:
     upstream_timeout_s: float = DEFAULT_UPSTREAM_TIMEOUT_S
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
     workers: int = 1
+    # Follow every substation's `GET /load/stream` (off: polls alone, as before the stream).
+    load_stream: bool = True
 
     def __post_init__(self) -> None:
         if not self.substations and not self.discover:
@@ -100,6 +102,12 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
         default=int(env.get("WORKERS", "1")),
         help="processes sharing the port (SO_REUSEPORT), each with its own view",
     )
+    parser.add_argument(
+        "--load-stream",
+        choices=("on", "off"),
+        default=env.get("LOAD_STREAM", "on"),
+        help="follow each substation's /load/stream (off: polls alone)",
+    )
     args = parser.parse_args(argv)
     urls = tuple(url.strip().rstrip("/") for url in args.substations.split(",") if url.strip())
     try:
@@ -116,6 +124,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
             connect_timeout_s=args.connect_timeout,
             upstream_timeout_s=args.upstream_timeout,
             workers=args.workers,
+            load_stream=args.load_stream == "on",
         )
     except ValueError as error:
         parser.error(str(error))

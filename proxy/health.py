@@ -14,12 +14,15 @@ from typing import Literal
 
 HealthState = Literal["healthy", "suspect", "down", "recovering"]
 # "answered": an HTTP answer to a charge or session request, as good a check as a poll.
-HealthEvent = Literal["poll_ok", "answered", "poll_failed", "refused", "timed_out"]
+# "streamed": a report on the load stream: the process is up, but it says nothing of how fast
+# charges are answered, so it brings back a substation taken out but does not clear a suspect.
+HealthEvent = Literal["poll_ok", "answered", "streamed", "poll_failed", "refused", "timed_out"]
 
 TRANSITIONS: dict[HealthState, dict[HealthEvent, HealthState]] = {
     "healthy": {
         "poll_ok": "healthy",
         "answered": "healthy",
+        "streamed": "healthy",
         "poll_failed": "suspect",
         "timed_out": "suspect",
         "refused": "down",
@@ -27,6 +30,7 @@ TRANSITIONS: dict[HealthState, dict[HealthEvent, HealthState]] = {
     "suspect": {
         "poll_ok": "healthy",
         "answered": "healthy",
+        "streamed": "suspect",
         "poll_failed": "down",
         "timed_out": "down",
         "refused": "down",
@@ -34,6 +38,7 @@ TRANSITIONS: dict[HealthState, dict[HealthEvent, HealthState]] = {
     "down": {
         "poll_ok": "recovering",
         "answered": "recovering",
+        "streamed": "recovering",
         "poll_failed": "down",
         "timed_out": "down",
         "refused": "down",
@@ -41,6 +46,7 @@ TRANSITIONS: dict[HealthState, dict[HealthEvent, HealthState]] = {
     "recovering": {
         "poll_ok": "healthy",
         "answered": "healthy",
+        "streamed": "healthy",
         "poll_failed": "down",
         "timed_out": "down",
         "refused": "down",

@@ -12,8 +12,8 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from grid import background
 from grid.protocol import ChargeRequest
-from proxy import background
 from proxy.charge import ProxyCharge
 from proxy.errors import ApiError, NoCapacity
 from proxy.upstream import UpstreamAnswer

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy import background
+from grid import background
 from proxy.balancer import Balancer
 from proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 from proxy.polling import (

@@ -71,11 +71,30 @@ class PollSchedule:
 
 def keys_to_poll(balancer: Balancer, kind: PollKind) -> list[str]:
     """Every substation for a round; only those out of service (down, or back for one good
-    check so far) between rounds."""
-    views = balancer.views()
+    check so far) between rounds. Never one whose load stream is open: it reports itself."""
+    views = [view for view in balancer.views() if not view.streaming]
     if kind == "round":
         return [view.key for view in views]
     return [view.key for view in views if view.health not in SERVING]
+
+
+class ReconnectBackoff:
+    """How long to wait before reconnecting a load stream: doubling from `first_s` to
+    `most_s`, each wait jittered (50-100 %) so that proxies do not reconnect in step."""
+
+    def __init__(self, rng: random.Random, first_s: float = 0.05, most_s: float = 2.0) -> None:
+        self._rng = rng
+        self._first_s = first_s
+        self._most_s = most_s
+        self._next_s = first_s
+
+    def reset(self) -> None:
+        self._next_s = self._first_s
+
+    def next_delay(self) -> float:
+        delay = self._next_s * self._rng.uniform(0.5, 1.0)
+        self._next_s = min(self._most_s, self._next_s * 2)
+        return delay
 
 
 def wakes_waiters(kind: PollKind, keys: list[str]) -> bool:

@@ -31,7 +31,8 @@ class SubstationView:
     name: str
     capacity_kw: float | None = None
     load_kw: float = 0.0  # newest report, from a poll or an answer
-    polled_load_kw: float = 0.0  # the last poll alone: all `least-loaded` looks at
+    # The last background report alone (a poll, or the load stream): all `least-loaded` reads.
+    polled_load_kw: float = 0.0
     reported_at: float = float("-inf")
     in_flight: int = 0
     pending_kw: float = 0.0
@@ -40,6 +41,8 @@ class SubstationView:
     # unless it is back, so it may be probed with a charge no one else could take.
     unreachable: bool = False
     draining: bool = False
+    # Its load stream is open: reports come as they change, and polls leave it alone.
+    streaming: bool = False
     # Sessions this proxy booked here, (ends_at, granted kW), in order of their end. Those that
     # ended since the last report are taken off the reported load: between polls, the view of a
     # substation nobody sent to would otherwise stay at its old, higher load. The substation

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from grid.background import running
 from grid.errors import ApiError
 from grid.httpio import (
     check_admin_token,
@@ -24,6 +25,7 @@ from grid.httpio import (
 from grid.ledger import SessionLedger
 from grid.protocol import LoadReport, parse_charge_request
 from substation.config import SubstationConfig
+from substation.feed import FeedListener, LoadFeed
 from substation.metrics import SubstationMetrics
 from substation.store import SessionStore
 
@@ -33,6 +35,7 @@ CONFIG = web.AppKey("config", SubstationConfig)
 LEDGER = web.AppKey("ledger", SessionLedger)
 METRICS = web.AppKey("metrics", SubstationMetrics)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+FEED = web.AppKey("feed", LoadFeed)
 # Set when the first session is booked into an empty ledger, so the expiry timer, idle until
 # then, wakes and sleeps until that session's end instead. Later sessions end after it.
 FIRST_SESSION_BOOKED = web.AppKey("first_session_booked", asyncio.Event)
@@ -43,7 +46,13 @@ EXPIRY_TICK_S = 1.0
 def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Application:
     app = web.Application(middlewares=[error_middleware])
     store = SessionStore(config.state_path) if config.state_path else None
-    ledger = SessionLedger(config.name, config.capacity_kw, config.session_seconds, listener=store)
+    feed = LoadFeed(lambda: current_report(ledger), config.report_interval_s)
+    ledger = SessionLedger(
+        config.name,
+        config.capacity_kw,
+        config.session_seconds,
+        listener=FeedListener(feed, store),
+    )
     if store is not None:
         ledger.restore(store.load(clock()), clock())
         app.on_cleanup.append(lambda _: _close(store))
@@ -51,11 +60,15 @@ def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Applic
     app[LEDGER] = ledger
     app[METRICS] = SubstationMetrics(ledger)
     app[CLOCK] = clock
+    app[FEED] = feed
     app[FIRST_SESSION_BOOKED] = asyncio.Event()
     app.cleanup_ctx.append(expiry_timer)
+    app.cleanup_ctx.append(load_feed)
+    app.on_shutdown.append(_end_streams)
     app.router.add_post("/charge", post_charge)
     app.router.add_get("/charge/{session_id}", get_charge)
     app.router.add_delete("/charge/{session_id}", delete_charge)
+    app.router.add_get("/load/stream", get_load_stream)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/healthz", get_healthz)
     app.router.add_get("/readyz", get_readyz)
@@ -68,12 +81,14 @@ async def _close(store: SessionStore) -> None:
     store.close()
 
 
+def current_report(ledger: SessionLedger) -> LoadReport:
+    seq = (ledger.epoch, ledger.version)
+    return LoadReport(ledger.substation, ledger.load_kw, ledger.capacity_kw, seq, ledger.draining)
+
+
 def load_report(ledger: SessionLedger) -> dict[str, str]:
     """The headers every /charge answer carries: the load after the request took effect."""
-    report = LoadReport(
-        ledger.substation, ledger.load_kw, ledger.capacity_kw, (ledger.epoch, ledger.version)
-    )
-    return report.headers()
+    return current_report(ledger).headers()
 
 
 async def post_charge(request: web.Request) -> web.StreamResponse:
@@ -138,9 +153,40 @@ def _set_draining(request: web.Request, *, draining: bool) -> web.StreamResponse
     check_admin_token(request.app[CONFIG].admin_token, request.headers.get("Authorization"))
     ledger = request.app[LEDGER]
     ledger.draining = draining
+    request.app[FEED].changed()
     return web.json_response(
         {"substation": ledger.substation, "draining": draining, "load_kw": ledger.load_kw}
     )
+
+
+async def get_load_stream(request: web.Request) -> web.StreamResponse:
+    """Newline-delimited JSON load reports (`substation.feed`), until the client leaves or the
+    service stops."""
+    feed = request.app[FEED]
+    response = web.StreamResponse(
+        headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-store"}
+    )
+    await response.prepare(request)
+    feed.subscribers += 1
+    try:
+        seen = 0
+        while (latest := await feed.next_line(seen)) is not None:
+            seen, line = latest
+            await response.write(line)
+    except ConnectionResetError:
+        pass  # the subscriber left
+    finally:
+        feed.subscribers -= 1
+    return response
+
+
+async def load_feed(app: web.Application) -> AsyncIterator[None]:
+    async with running(app[FEED].publish_forever):
+        yield
+
+
+async def _end_streams(app: web.Application) -> None:
+    app[FEED].close()
 
 
 async def expiry_timer(app: web.Application) -> AsyncIterator[None]:

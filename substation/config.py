@@ -11,6 +11,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_CAPACITY_KW = 500.0
 DEFAULT_SESSION_SECONDS = 60.0
+DEFAULT_REPORT_INTERVAL_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +23,18 @@ class SubstationConfig:
     session_seconds: float = DEFAULT_SESSION_SECONDS
     state_path: str | None = None
     admin_token: str | None = None
+    # The load stream sends at most one report per this many seconds (`substation.feed`).
+    report_interval_s: float = DEFAULT_REPORT_INTERVAL_S
 
     def __post_init__(self) -> None:
         if not self.capacity_kw > 0:
             raise ValueError(f"capacity must be more than 0 kW, got {self.capacity_kw}")
         if not self.session_seconds > 0:
             raise ValueError(f"session length must be more than 0 s, got {self.session_seconds}")
+        if not 0 < self.report_interval_s <= 10:
+            raise ValueError(
+                f"the report interval must be in (0, 10] s, got {self.report_interval_s}"
+            )
 
 
 def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> SubstationConfig:
@@ -54,6 +61,12 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> SubstationConfi
     parser.add_argument(
         "--admin-token", default=env.get("ADMIN_TOKEN"), help="bearer token; none: admin API off"
     )
+    parser.add_argument(
+        "--report-interval",
+        type=float,
+        default=float(env.get("REPORT_INTERVAL", DEFAULT_REPORT_INTERVAL_S)),
+        help="seconds: at most one load report per this on /load/stream",
+    )
     args = parser.parse_args(argv)
     try:
         return SubstationConfig(
@@ -64,6 +77,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> SubstationConfi
             session_seconds=args.session_seconds,
             state_path=args.state or None,
             admin_token=args.admin_token or None,
+            report_interval_s=args.report_interval,
         )
     except ValueError as error:
         parser.error(str(error))

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from grid.protocol import LoadReport
 from proxy.balancer import POLICIES, Balancer, Policy
 from proxy.headroom import DEFAULT_TUNING
 
@@ -230,3 +231,19 @@ def test_settle_takes_off_only_the_bookings_that_ended_and_choosing_changes_no_v
     before = [(view.projected_load_kw, len(view.bookings)) for view in balancer.views()]
     assert balancer.choose(10, 10, attempts=2, now=T0 + 10) == ["s0", "s1"]
     assert [(view.projected_load_kw, len(view.bookings)) for view in balancer.views()] == before
+
+
+def test_a_streamed_report_is_taken_by_its_sequence_and_a_dropped_stream_takes_it_out() -> None:
+    balancer = grid([100, 100])
+    balancer.record_stream("s0", LoadReport("north", 40.0, 100.0, ("e", 5), True), T0)
+    view = balancer.view("s0")
+    assert (view.name, view.load_kw, view.draining, view.streaming) == ("north", 40, True, True)
+    balancer.record_stream("s0", LoadReport("north", 10.0, 100.0, ("e", 4)), T0 + 1)
+    assert view.load_kw == 40  # measured before the one taken
+    balancer.record_health("s0", "timed_out")
+    balancer.record_stream("s0", LoadReport("north", 40.0, 100.0, ("e", 6)), T0 + 2)
+    assert view.health == "suspect"  # a report says the process is up, not that it is quick
+    balancer.record_stream_dropped("s0")
+    assert (view.health, view.streaming, view.unreachable) == ("down", False, True)
+    balancer.record_stream_dropped("s1")  # never streamed: nothing to take out
+    assert balancer.view("s1").health == "healthy"

@@ -39,7 +39,7 @@ def test_parse_refuses_metrics_without_load_and_capacity(text: str) -> None:
 
 
 async def test_a_poll_round_learns_load_capacity_and_names(start_grid: GridFactory) -> None:
-    grid = await start_grid([500, 250])
+    grid = await start_grid([500, 250], load_stream=False)
     for n, server in enumerate(grid.substation_servers):
         async with grid.proxy.session.post(
             server.make_url("/charge"), json={"vehicle_id": f"EV-{n}", "amount": 30 + n}
@@ -57,7 +57,7 @@ async def test_a_poll_round_learns_load_capacity_and_names(start_grid: GridFacto
 async def test_a_poll_refused_a_connection_takes_a_substation_out_at_once(
     start_grid: GridFactory,
 ) -> None:
-    grid = await start_grid([500, 500])
+    grid = await start_grid([500, 500], load_stream=False)
     await grid.substation_servers[0].close()
     poller, balancer = grid.proxy.app[POLLER], grid.proxy.app[ROUTER].balancer
     await poller.poll_round()
@@ -70,7 +70,7 @@ async def test_between_rounds_only_substations_taken_out_are_polled_until_back(
 ) -> None:
     """substation1 refused a connection, but is back: polls every 50 ms between 10-second
     rounds see it back in service (two good checks), without polling substation2 meanwhile."""
-    grid = await start_grid([500, 500])
+    grid = await start_grid([500, 500], load_stream=False)
     balancer = grid.proxy.app[ROUTER].balancer
     first, second = balancer.views()
     balancer.record_health(first.key, "refused")

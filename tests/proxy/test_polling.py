@@ -11,6 +11,7 @@ from proxy.polling import (
     PollFailed,
     PollRefused,
     PollSchedule,
+    ReconnectBackoff,
     keys_to_poll,
     take_poll,
 )
@@ -50,3 +51,19 @@ def test_a_poll_reading_is_taken_and_failures_move_health() -> None:
     assert balancer.view("b").health == "suspect"
     take_poll(balancer, "b", PollFailed(), 14.0, 15.0)
     assert balancer.view("b").health == "down"
+
+
+def test_reconnects_back_off_doubling_and_jittered_up_to_a_bound() -> None:
+    backoff = ReconnectBackoff(random.Random(3), first_s=0.05, most_s=2.0)
+    delays = [backoff.next_delay() for _ in range(8)]
+    bounds = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+    assert all(bound / 2 <= delay <= bound for delay, bound in zip(delays, bounds, strict=True))
+    backoff.reset()
+    assert backoff.next_delay() <= 0.05
+
+
+def test_a_streaming_substation_is_not_polled() -> None:
+    balancer = Balancer()
+    balancer.set_substations(["a", "b"])
+    balancer.view("a").streaming = True
+    assert keys_to_poll(balancer, "round") == ["b"]

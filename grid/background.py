@@ -1,4 +1,4 @@
-"""Background loops of the proxy, run for as long as a `with` block (an app's cleanup_ctx)."""
+"""Background loops of a service, run for as long as a `with` block (an app's cleanup_ctx)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,109 @@
+"""The load stream, `GET /load/stream`: newline-delimited load reports, through a real app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient
+
+from grid.protocol import LoadReport, load_report_from_stream_line
+from substation.app import FEED, LEDGER, create_app
+from substation.config import SubstationConfig
+from tests.helpers import charge_body
+
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[[web.Application], Awaitable[Client]]
+AUTH = {"Authorization": "Bearer t"}
+
+
+async def substation(aiohttp_client: ClientFactory, interval_s: float = 0.05) -> Client:
+    config = SubstationConfig(
+        name="north", capacity_kw=100.0, admin_token="t", report_interval_s=interval_s
+    )
+    return await aiohttp_client(create_app(config))
+
+
+async def next_report(stream: ClientResponse, timeout_s: float = 2.0) -> LoadReport:
+    line = await asyncio.wait_for(stream.content.readline(), timeout_s)
+    assert line.endswith(b"\n"), line
+    return load_report_from_stream_line(line)
+
+
+async def test_a_subscriber_gets_the_report_at_once_then_every_change(
+    aiohttp_client: ClientFactory,
+) -> None:
+    client = await substation(aiohttp_client)
+    stream = await client.get("/load/stream")
+    assert stream.status == 200
+    assert stream.headers["Content-Type"] == "application/x-ndjson"
+    first = await next_report(stream)
+    assert (first.substation, first.load_kw, first.capacity_kw, first.draining) == (
+        "north",
+        0.0,
+        100.0,
+        False,
+    )
+    await client.post("/charge", json=charge_body("EV-1", 40))
+    booked = await next_report(stream)
+    assert booked.load_kw == 40
+    assert first.seq is not None and booked.seq is not None
+    assert booked.seq[0] == first.seq[0] and booked.seq[1] > first.seq[1]
+    await client.post("/admin/drain", headers=AUTH)
+    assert (await next_report(stream)).draining is True
+
+
+async def test_changes_are_coalesced_to_one_report_per_interval(
+    aiohttp_client: ClientFactory,
+) -> None:
+    """Twenty bookings in a row, with a 0.2 s interval: a handful of reports, the last one
+    with all twenty."""
+    client = await substation(aiohttp_client, interval_s=0.2)
+    stream = await client.get("/load/stream")
+    await next_report(stream)
+    started = asyncio.get_running_loop().time()
+    for number in range(20):
+        await client.post("/charge", json=charge_body(f"EV-{number}", 5))
+    reports: list[LoadReport] = []
+    while not reports or reports[-1].load_kw < 100:
+        reports.append(await next_report(stream))
+    elapsed = asyncio.get_running_loop().time() - started
+    assert reports[-1].load_kw == 100
+    assert len(reports) <= elapsed / 0.2 + 2, (len(reports), elapsed)
+    assert client.app[FEED].published <= elapsed / 0.2 + 3
+
+
+async def test_every_subscriber_gets_the_same_newest_report(aiohttp_client: ClientFactory) -> None:
+    client = await substation(aiohttp_client)
+    streams = [await client.get("/load/stream") for _ in range(16)]
+    for stream in streams:
+        await next_report(stream)
+    assert client.app[FEED].subscribers == 16
+    await client.post("/charge", json=charge_body("EV-1", 30))
+    reports = [await next_report(stream) for stream in streams]
+    assert {(report.load_kw, report.seq) for report in reports} == {(30.0, reports[0].seq)}
+
+
+async def test_a_quiet_substation_repeats_its_report_as_a_heartbeat(
+    aiohttp_client: ClientFactory,
+) -> None:
+    client = await substation(aiohttp_client)
+    stream = await client.get("/load/stream")
+    first = await next_report(stream)
+    again = await next_report(stream, timeout_s=3.0)  # nothing changed: a heartbeat
+    assert again == first
+
+
+async def test_a_subscriber_that_leaves_is_let_go(aiohttp_client: ClientFactory) -> None:
+    client = await substation(aiohttp_client)
+    stream = await client.get("/load/stream")
+    await next_report(stream)
+    stream.close()
+    for _ in range(100):
+        await client.post("/charge", json=charge_body("EV-1", 1))  # a change to write
+        if client.app[FEED].subscribers == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert client.app[FEED].subscribers == 0
+    assert client.app[LEDGER].load_kw == 1
