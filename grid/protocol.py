@@ -32,6 +32,11 @@ HEADER_CAPACITY_KW = "X-Substation-Capacity-kW"
 # `<ledger id>-<changes>`: which of two reports from one substation is the newer.
 HEADER_LOAD_SEQ = "X-Substation-Load-Seq"
 LOAD_REPORT_HEADERS = (HEADER_SUBSTATION, HEADER_LOAD_KW, HEADER_CAPACITY_KW, HEADER_LOAD_SEQ)
+# The load stream (`GET /load/stream`): at most one report per interval (a substation's
+# `--report-interval`), and the report again after this long without a change.
+LOAD_STREAM_PATH = "/load/stream"
+DEFAULT_REPORT_INTERVAL_S = 0.05
+STREAM_HEARTBEAT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)

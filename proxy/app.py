@@ -161,7 +161,7 @@ async def post_substation_admin(request: web.Request) -> web.StreamResponse:
         "POST", f"{view.key}/admin/{action}", None, {"Authorization": f"Bearer {token}"}
     )
     if answer.status == 200:
-        view.draining = action == "drain"
+        router.balancer.set_draining(view.key, action == "drain")
     return relay(answer)
 
 

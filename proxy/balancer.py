@@ -25,6 +25,7 @@ from grid.protocol import LoadReport
 from proxy import headroom
 from proxy.headroom import DEFAULT_TUNING, HeadroomTuning
 from proxy.health import HealthEvent, next_health
+from proxy.index import UtilizationIndex
 from proxy.view import SubstationView
 
 Policy = Literal["headroom", "least-connections", "least-loaded", "round-robin", "random"]
@@ -42,6 +43,9 @@ class Balancer:
     # When bookings end, and where: `settle` visits only the views with an end due.
     _ends: list[tuple[float, int, str]] = field(default_factory=list)
     _end_order: itertools.count[int] = field(default_factory=itertools.count)
+    # Above `tuning.full_scan_limit` substations, `headroom` chooses from this index; every
+    # change of a view's projected load or health goes through `_changed`, which keeps it.
+    _index: UtilizationIndex | None = None
 
     def views(self) -> list[SubstationView]:
         return list(self._views)
@@ -62,6 +66,21 @@ class Balancer:
         wanted = list(dict.fromkeys(keys))
         self._views = [self._by_key.get(key) or SubstationView(key, key) for key in wanted]
         self._by_key = {view.key: view for view in self._views}
+        self._index = None
+        if self.policy == "headroom" and len(self._views) > self.tuning.full_scan_limit:
+            self._index = UtilizationIndex()
+            for view in self._views:
+                self._index.update(view)
+
+    def _changed(self, view: SubstationView) -> None:
+        if self._index is not None:
+            self._index.update(view)
+
+    def set_draining(self, key: str, draining: bool) -> None:
+        view = self._by_key.get(key)
+        if view is not None:
+            view.draining = draining
+            self._changed(view)
 
     def record_report(
         self,
@@ -84,6 +103,7 @@ class Balancer:
             return
         view.report_seq = seq  # a poll (no seq) leaves the next answer free to be taken
         view.take_report(now if sent_at is None else sent_at, now, load_kw, capacity_kw)
+        self._changed(view)
 
     def record_booking(self, key: str, ends_at: float, granted_kw: float, booked_at: float) -> None:
         """A session this proxy booked: its end will be taken off the load when it comes."""
@@ -101,6 +121,7 @@ class Balancer:
             view = self._by_key.get(key)
             if view is not None:
                 view.settle(now)
+                self._changed(view)
 
     def record_poll(
         self,
@@ -120,7 +141,7 @@ class Balancer:
         self.record_report(key, now, load_kw, capacity_kw, sent_at)
         view.polled_load_kw, view.draining = load_kw, draining
         view.name = name or view.name
-        self.record_health(key, "poll_ok")
+        self.record_health(key, "poll_ok")  # and the index with it
 
     def record_stream(self, key: str, report: LoadReport, now: float) -> None:
         """A report on the substation's load stream: taken as an answer's is (by its
@@ -147,11 +168,13 @@ class Balancer:
         if view is not None:
             view.health = next_health(view.health, event)
             view.unreachable = event == "refused"
+            self._changed(view)
 
     def begin(self, key: str, kw: float) -> None:
         view = self._by_key[key]
         view.in_flight += 1
         view.pending_kw += kw
+        self._changed(view)
 
     def end(self, key: str, kw: float) -> None:
         view = self._by_key.get(key)
@@ -160,6 +183,7 @@ class Balancer:
         view.in_flight -= 1
         # Exactly 0 when nothing is in flight, so float dust never looks like load.
         view.pending_kw = 0.0 if view.in_flight == 0 else max(0.0, view.pending_kw - kw)
+        self._changed(view)
 
     def choose(
         self,
@@ -179,7 +203,15 @@ class Balancer:
             if now is not None:
                 self.settle(now)
             ranked = headroom.rank(
-                self._views, amount_kw, min_amount_kw, attempts, now, exclude, self.tuning, self.rng
+                self._views,
+                amount_kw,
+                min_amount_kw,
+                attempts,
+                now,
+                exclude,
+                self.tuning,
+                self.rng,
+                self._index,
             )
         else:
             serving = [view for view in self._views if view.serving and view.key not in exclude]
@@ -198,7 +230,7 @@ class Balancer:
         substation worth asking after all `asked` refused, or None."""
         self.settle(now)
         found = headroom.last_look(
-            self._views, amount_kw, min_amount_kw, now, exclude, asked, self.tuning, self.rng
+            self._views, amount_kw, min_amount_kw, now, exclude, asked, self.tuning, self._index
         )
         return None if found is None else found.key
 

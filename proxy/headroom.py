@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from proxy.index import UtilizationIndex
 from proxy.outlook import Outlook
 from proxy.view import SubstationView, fits, has_room
 
@@ -28,9 +29,12 @@ class HeadroomTuning:
     recent_weight: float = 0.4
     # How fast a booking stops counting as recent: its weight is e^(-age / recent_fade_s).
     recent_fade_s: float = 10.0
-    # Above this many substations, compare random pairs instead of all (see `rank`).
+    # Above this many substations, choose from the utilization index (see `rank`).
     full_scan_limit: int = 8
-    sample_rounds: int = 4
+    # Anti-herding above `full_scan_limit`: pick at random among this many substations with
+    # the lowest utilization after booking. Proxies that share a view would otherwise all book
+    # the same emptiest substation in the moment before the stream tells each of the others'.
+    herd_choices: int = 16
     # At most this many last looks for one charge: among thousands of substations seen a poll
     # late, each refusal corrects only the one asked.
     last_looks: int = 8
@@ -48,6 +52,7 @@ def rank(
     exclude: Collection[str],
     tuning: HeadroomTuning,
     rng: random.Random,
+    index: UtilizationIndex | None = None,
 ) -> list[SubstationView]:
     """Up to `attempts` substations to ask in turn, best first. The rules, in order:
 
@@ -59,15 +64,15 @@ def rank(
        the curtailed amount, most headroom first; then those not yet reported on; then the
        full ones (a view may be a poll old: only the substation's ledger knows). Without
        `now`, the outlook and the bunching are left out (the present alone).
-    3. More substations: the best of random pairs that fit the full amount, by utilization
-       before booking (power of two choices: with many proxies blind to each other,
-       "after booking" sent big charges to big substations until they filled), up to
-       `sample_rounds` pairs. None fits: rule 2 over all, on the present alone.
+    3. More substations (the balancer keeps `index`): the lowest utilization after booking
+       the full amount, found in the index without a scan, picked at random among those
+       among the `herd_choices` lowest (anti-herding); none takes the full amount: the
+       same for the curtailed amount; none at all: rule 2 on the present alone.
     """
-    if len(views) > tuning.full_scan_limit:
-        sampled = two_choices(views, amount_kw, exclude, tuning, rng)
-        if sampled:
-            return sampled[:attempts]
+    if index is not None:
+        chosen = _from_index(index, amount_kw, min_amount_kw, attempts, exclude, tuning, rng)
+        if chosen:
+            return chosen
     serving = [view for view in views if view.serving and view.key not in exclude]
     if len(serving) > tuning.full_scan_limit:
         now = None
@@ -75,6 +80,27 @@ def rank(
         best = best_by_headroom(serving, amount_kw, min_amount_kw, now, tuning)
         return [] if best is None else [best]
     return rank_all(serving, amount_kw, min_amount_kw, now, tuning)[:attempts]
+
+
+def _from_index(
+    index: UtilizationIndex,
+    amount_kw: float,
+    min_amount_kw: float,
+    attempts: int,
+    exclude: Collection[str],
+    tuning: HeadroomTuning,
+    rng: random.Random,
+) -> list[SubstationView]:
+    chosen: list[SubstationView] = []
+    left_out = set(exclude)
+    for kw in (amount_kw, min_amount_kw):
+        while len(chosen) < attempts:
+            found = index.best(kw, left_out, tuning.herd_choices, rng)
+            if found is None:
+                break
+            chosen.append(found)
+            left_out.add(found.key)
+    return chosen
 
 
 def rank_all(
@@ -154,29 +180,6 @@ def evenness(
     return key
 
 
-def two_choices(
-    views: Sequence[SubstationView],
-    amount_kw: float,
-    exclude: Collection[str],
-    tuning: HeadroomTuning,
-    rng: random.Random,
-) -> list[SubstationView]:
-    """Best of random pairs that fit the full amount (rule 3); [] when none fits."""
-    chosen: list[SubstationView] = []
-    for _ in range(tuning.sample_rounds):
-        pair = rng.sample(views, 2)
-        fitting = [
-            view
-            for view in pair
-            if view not in chosen and view.key not in exclude and fits(view, amount_kw)
-        ]
-        fitting.sort(key=lambda view: (view.projected_utilization, view.in_flight))
-        chosen.extend(fitting)
-        if len(chosen) >= 2:
-            break
-    return chosen
-
-
 def last_look(
     views: Sequence[SubstationView],
     amount_kw: float,
@@ -185,7 +188,7 @@ def last_look(
     exclude: Collection[str],
     asked: Collection[str],
     tuning: HeadroomTuning,
-    rng: random.Random,
+    index: UtilizationIndex | None = None,
 ) -> SubstationView | None:
     """When every substation `asked` refused, or none is serving: one more worth asking (not
     in `exclude`: those had their last look), or None. In turn: the best serving one projected
@@ -195,12 +198,11 @@ def last_look(
     refused); a serving one not asked yet (other proxies' sessions may have ended there since
     its report; a full one refuses cheaply); a down one that refused connections (asking sends
     nothing unless it is back; one at a time). At most `last_looks` in all; among many
-    substations, a sample as for every choice."""
+    substations, the index's best for the curtailed amount."""
     if len(exclude) >= tuning.last_looks:
         return None
-    if len(views) > tuning.full_scan_limit:
-        sampled = two_choices(views, min_amount_kw, exclude, tuning, rng)
-        return sampled[0] if sampled else None
+    if index is not None:
+        return index.best(min_amount_kw, exclude)
     serving = [view for view in views if view.serving and view.key not in exclude]
     others = [view for view in views if view.key not in exclude and not view.draining]
     recovering = [view for view in others if view.health == "recovering"]

@@ -20,13 +20,13 @@ from collections.abc import Callable
 import aiohttp
 
 from grid import background
-from grid.protocol import load_report_from_stream_line
+from grid.protocol import LOAD_STREAM_PATH, STREAM_HEARTBEAT_S, load_report_from_stream_line
 from proxy.balancer import Balancer
 from proxy.polling import ReconnectBackoff
 
-# A substation repeats its report every second when nothing changes (`substation.feed`): three
-# missed in a row is a connection that died without a word (a host gone, a cable cut).
-READ_TIMEOUT_S = 3.0
+# A substation repeats its report every heartbeat when nothing changes: three missed in a row is
+# a connection that died without a word (a host gone, a cable cut).
+READ_TIMEOUT_S = 3 * STREAM_HEARTBEAT_S
 # How often the set of substations (discovery may change it) is compared with the streams.
 FOLLOW_CHECK_S = 1.0
 
@@ -71,7 +71,7 @@ class LoadStreams:
         backoff = ReconnectBackoff(self._rng)
         while True:
             with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
-                async with session.get(f"{key}/load/stream") as response:
+                async with session.get(f"{key}{LOAD_STREAM_PATH}") as response:
                     if response.status == 200:
                         async for line in response.content:
                             report = load_report_from_stream_line(line)

@@ -23,7 +23,7 @@ from grid.httpio import (
     read_charge_body,
 )
 from grid.ledger import SessionLedger
-from grid.protocol import LoadReport, parse_charge_request
+from grid.protocol import LOAD_STREAM_PATH, LoadReport, parse_charge_request
 from substation.config import SubstationConfig
 from substation.feed import FeedListener, LoadFeed
 from substation.metrics import SubstationMetrics
@@ -68,7 +68,7 @@ def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Applic
     app.router.add_post("/charge", post_charge)
     app.router.add_get("/charge/{session_id}", get_charge)
     app.router.add_delete("/charge/{session_id}", delete_charge)
-    app.router.add_get("/load/stream", get_load_stream)
+    app.router.add_get(LOAD_STREAM_PATH, get_load_stream)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/healthz", get_healthz)
     app.router.add_get("/readyz", get_readyz)

@@ -7,11 +7,12 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from grid.protocol import DEFAULT_REPORT_INTERVAL_S
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_CAPACITY_KW = 500.0
 DEFAULT_SESSION_SECONDS = 60.0
-DEFAULT_REPORT_INTERVAL_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)

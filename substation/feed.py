@@ -19,10 +19,7 @@ import contextlib
 from collections.abc import Callable, Iterable
 
 from grid.ledger import LedgerListener, Session
-from grid.protocol import LoadReport
-from substation.config import DEFAULT_REPORT_INTERVAL_S
-
-HEARTBEAT_S = 1.0
+from grid.protocol import DEFAULT_REPORT_INTERVAL_S, STREAM_HEARTBEAT_S, LoadReport
 
 
 class LoadFeed:
@@ -32,7 +29,7 @@ class LoadFeed:
         self,
         report: Callable[[], LoadReport],
         interval_s: float = DEFAULT_REPORT_INTERVAL_S,
-        heartbeat_s: float = HEARTBEAT_S,
+        heartbeat_s: float = STREAM_HEARTBEAT_S,
     ) -> None:
         self._report = report
         self._interval_s = interval_s

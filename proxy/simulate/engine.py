@@ -20,7 +20,7 @@ from typing import Any
 
 from grid.errors import NoCapacity
 from grid.ledger import Session, SessionLedger
-from grid.protocol import ChargeRequest, LoadReport
+from grid.protocol import ChargeRequest
 from proxy.attempt import (
     UNREACHABLE,
     Answered,
@@ -45,6 +45,7 @@ from proxy.polling import (
 )
 from proxy.simulate.measure import Measurements
 from proxy.simulate.scenario import Scenario
+from proxy.simulate.streams import SimulatedStreams, report_of
 from proxy.vehicle_line import VehicleLine
 from proxy.waiting import Waiter, WaitQueue, may_wait
 
@@ -110,6 +111,9 @@ class Simulation:
             for number in range(scenario.proxies)
         ]
         self.measure = Measurements(self.ledgers)
+        self.streams = (
+            SimulatedStreams(self, scenario.report_interval_s) if scenario.load_stream else None
+        )
         self.now = 0.0
         self._events: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
@@ -120,10 +124,12 @@ class Simulation:
             # A proxy starts knowing every capacity, as the real one does.
             self._poll_keys(proxy, keys_to_poll(proxy.balancer, "round"))
             self.at(proxy.schedule.wake_at(0.0), partial(self._poll, number))
+        if self.streams is not None:
+            self.streams.start()
         self._schedule_arrivals()
         for failure in self.scenario.failures:
             self.at(failure.at_s, partial(self._fail, failure.substation))
-            self.at(failure.until_s, partial(self.down.discard, failure.substation))
+            self.at(failure.until_s, partial(self._return, failure.substation))
         self.at(0.0, self._sample)
         while self._events:
             when, _, action = heapq.heappop(self._events)
@@ -178,13 +184,13 @@ class Simulation:
         if isinstance(step, Ask):
             if step.retry:
                 self.measure.retries += 1
-            self.at(self.now + self._leg(), partial(self._reach, trip, step))
+            self.at(self.now + self.leg(), partial(self._reach, trip, step))
         elif isinstance(step, Finished):
             self._served(trip)
         else:
             self._refused_everywhere(trip, step)
 
-    def _leg(self) -> float:
+    def leg(self) -> float:
         return self.scenario.latency_s / 2 * self.rng.uniform(0.5, 1.5)
 
     def _reach(self, trip: Trip, step: Ask) -> None:
@@ -194,17 +200,21 @@ class Simulation:
         outcome: Outcome = UNREACHABLE  # a failed substation refuses connections
         if key not in self.down:
             outcome = self._admit(self.ledgers[key], trip.request)
-        self.at(self.now + self._leg(), partial(self._answer, trip, outcome))
+        self.at(self.now + self.leg(), partial(self._answer, trip, outcome))
 
     def _admit(self, ledger: SessionLedger, request: ChargeRequest) -> Answered:
         try:
             admission = ledger.admit(request, self.now)
         except NoCapacity as refusal:
-            return Answered(503, _report(ledger), retry_after_s=float(refusal.retry_after_s))
+            return Answered(503, report_of(ledger), retry_after_s=float(refusal.retry_after_s))
         if admission.created:
             self.measure.admitted(admission.session)
+            if self.streams is not None:
+                self.streams.changed(ledger.substation)
+                ends_at = admission.session.ends_at
+                self.at(ends_at, partial(self.streams.changed, ledger.substation))
         route = _route(admission.session)
-        return Answered(201 if admission.created else 200, _report(ledger), route)
+        return Answered(201 if admission.created else 200, report_of(ledger), route)
 
     def _answer(self, trip: Trip, outcome: Outcome) -> None:
         assert trip.attempt is not None
@@ -287,6 +297,13 @@ class Simulation:
     def _fail(self, name: str) -> None:
         self.down.add(name)
         self.measure.interrupted += len(self.ledgers[name].drop_all())
+        if self.streams is not None:
+            self.streams.failed(name)
+
+    def _return(self, name: str) -> None:
+        self.down.discard(name)
+        if self.streams is not None:
+            self.streams.returned(name)
 
     def _sample(self) -> None:
         for ledger in self.ledgers.values():
@@ -297,12 +314,6 @@ class Simulation:
 
 def simulate(scenario: Scenario, policy: Policy, seed: int = 0) -> dict[str, Any]:
     return Simulation(scenario, policy, seed).run().summary(scenario)
-
-
-def _report(ledger: SessionLedger) -> LoadReport:
-    return LoadReport(
-        ledger.substation, ledger.load_kw, ledger.capacity_kw, (ledger.epoch, ledger.version)
-    )
 
 
 def _route(session: Session) -> SessionRoute:

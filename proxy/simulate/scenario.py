@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from grid.protocol import DEFAULT_REPORT_INTERVAL_S
 from proxy.headroom import DEFAULT_TUNING, HeadroomTuning
 
 DEFAULT_LATENCY_S = 0.01
@@ -50,6 +51,8 @@ class Scenario:
     latency_s: float = DEFAULT_LATENCY_S  # one proxy -> substation -> proxy round trip
     max_wait_s: float = 0.0  # what every EV asks for: waiting for room at the proxy
     headroom: HeadroomTuning = DEFAULT_TUNING  # `headroom: {recent_weight: 0.5}` varies it
+    load_stream: bool = True  # substations stream their load to every proxy (off: polls alone)
+    report_interval_s: float = DEFAULT_REPORT_INTERVAL_S  # at most one report per this
 
     @property
     def one_request_utilization(self) -> float:
@@ -85,6 +88,8 @@ KEYS = frozenset(
         "latency_s",
         "max_wait_s",
         "headroom",
+        "load_stream",
+        "report_interval_s",
     }
 )
 
@@ -129,9 +134,17 @@ def _build(name: str, doc: dict[str, Any]) -> Scenario:
         latency_s=float(doc.get("latency_s", DEFAULT_LATENCY_S)),
         max_wait_s=float(doc.get("max_wait_s", 0.0)),
         headroom=_tuning(doc.get("headroom") or {}),
+        load_stream=_flag(doc.get("load_stream", True), "load_stream"),
+        report_interval_s=float(doc.get("report_interval_s", DEFAULT_REPORT_INTERVAL_S)),
     )
     _check(scenario)
     return scenario
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 def _tuning(keys: Mapping[str, Any]) -> HeadroomTuning:
@@ -179,5 +192,7 @@ def _check(scenario: Scenario) -> None:
         raise ValueError("proxies >= 1, duration_s > 0 and latency_s >= 0 are needed")
     if any(failure.substation not in names for failure in scenario.failures):
         raise ValueError("a failure names a substation the scenario does not have")
+    if not 0 < scenario.report_interval_s <= 10:
+        raise ValueError("report_interval_s must be in (0, 10]")
     if not 0 <= scenario.max_wait_s <= 300:
         raise ValueError("max_wait_s must be between 0 and 300")

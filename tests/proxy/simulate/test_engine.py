@@ -210,7 +210,7 @@ async def test_the_simulator_and_the_real_proxy_spread_the_same_burst_alike(
     )
 
 
-def test_city_scale_runs_with_two_choices_and_never_overloads() -> None:
+def test_city_scale_runs_with_the_index_and_never_overloads() -> None:
     result = simulate(load_scenario(Path("scenarios/city-scale.yaml")), "headroom")
     assert result["requests"] > 30_000
     assert result["overload_s"] == 0

@@ -1,0 +1,118 @@
+"""Serving substations indexed by projected utilization, so that a choice among thousands costs
+what it costs among ten.
+
+What `headroom` wants above `full_scan_limit` substations is the lowest utilization *after*
+booking, `(load + kw) / capacity`: it depends on the charge's kW and each capacity, so no single
+order of the substations answers it. The index keeps them by capacity class (capacities within
+`CLASS_RATIO` of each other) and, within a class, in order of projected utilization. Inside a
+class the lowest utilization is the lowest after booking but for the class's spread of
+capacities, so the best is among the classes' heads: at most `kw / capacity x (CLASS_RATIO -
+1)` above the exact best, a few thousandths of a request. A choice reads a few entries per
+class, O(classes x log n), whatever the number of substations; an update is O(log n).
+
+Pure, like the views it orders: the balancer calls `update` whenever a view's projected load,
+capacity or health changes. No clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from collections.abc import Collection, Iterator
+
+from sortedcontainers import SortedList
+
+from proxy.view import SubstationView, has_room
+
+CLASS_RATIO = 1.1
+# Entries read per class beyond the best, when picking at random within the band: bounds a
+# choice's cost where many substations sit within the band.
+BAND_LIMIT = 64
+
+
+class UtilizationIndex:
+    def __init__(self) -> None:
+        self._classes: dict[int, SortedList] = {}  # class -> SortedList of (utilization, order)
+        self._entries: dict[str, tuple[int, float, int]] = {}  # key -> (class, utilization, order)
+        self._views: dict[int, SubstationView] = {}  # order -> view
+        self._order = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def update(self, view: SubstationView) -> None:
+        """Take the view's present state: in the index while serving with a known capacity."""
+        self.remove(view.key)
+        capacity_kw = view.capacity_kw
+        if not view.serving or not capacity_kw:
+            return
+        number = math.floor(math.log(capacity_kw, CLASS_RATIO))
+        order = next(self._order)
+        utilization = view.projected_utilization
+        self._classes.setdefault(number, SortedList()).add((utilization, order))
+        self._entries[view.key] = (number, utilization, order)
+        self._views[order] = view
+
+    def remove(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        number, utilization, order = entry
+        members = self._classes[number]
+        members.remove((utilization, order))
+        if not members:
+            del self._classes[number]
+        del self._views[order]
+
+    def best(
+        self,
+        kw: float,
+        exclude: Collection[str] = (),
+        among: int = 1,
+        rng: random.Random | None = None,
+    ) -> SubstationView | None:
+        """A substation with room for `kw` at the lowest utilization after booking it (within
+        the classes' spread); with `among` > 1 and `rng`, one at random among the `among`
+        lowest."""
+        if among <= 1 or rng is None:
+            return min(
+                self._heads(kw, exclude), key=lambda view: view.utilization_with(kw), default=None
+            )
+        lowest = heapq.nsmallest(
+            among,
+            (
+                view
+                for number in self._classes
+                for view in itertools.islice(self._walk(number, kw, exclude, math.inf), among)
+            ),
+            key=lambda view: view.utilization_with(kw),
+        )
+        return rng.choice(lowest) if lowest else None
+
+    def _heads(self, kw: float, exclude: Collection[str]) -> Iterator[SubstationView]:
+        """Each class's first member, in utilization order, with room for `kw`."""
+        for number in self._classes:
+            found = next(self._walk(number, kw, exclude, math.inf), None)
+            if found is not None:
+                yield found
+
+    def _walk(
+        self, number: int, kw: float, exclude: Collection[str], limit: float
+    ) -> Iterator[SubstationView]:
+        """A class's members from the lowest utilization while it is at most `limit`: the
+        ones with room for `kw`, at most `BAND_LIMIT` read. Within a class, room shrinks as
+        utilization grows (but for the class's spread), so the walk stops at the first full."""
+        views = self._views
+        for read, (utilization, order) in enumerate(self._classes[number]):
+            if utilization > limit or read >= BAND_LIMIT + len(exclude):
+                return
+            view = views[order]
+            if view.key in exclude:
+                continue
+            if not has_room(view, kw):
+                if read >= len(exclude) + 2:
+                    return
+                continue
+            yield view

@@ -1,0 +1,100 @@
+"""The load stream in virtual time: each substation's report reaches every simulated proxy
+(half a round trip later) at once on subscribe and after each change of its ledger, at most one
+per `report_interval_s`; a failed substation's streams break (each proxy takes it out half a
+round trip later) and are reconnected after the return, within the proxy's backoff bound.
+
+What the proxy does with a report or a break is the proxy's own code
+(`Balancer.record_stream`, `Balancer.record_stream_dropped`); only delivery is simulated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+from grid.ledger import SessionLedger
+from grid.protocol import STREAM_HEARTBEAT_S, LoadReport
+
+if TYPE_CHECKING:
+    from proxy.simulate.engine import Simulation
+
+# The proxy's reconnection backoff is capped at 2 s (`proxy.polling.ReconnectBackoff`): after
+# a long failure, it reconnects within that of the substation's return.
+RECONNECT_WITHIN_S = 2.0
+
+
+@dataclass(slots=True)
+class _Feed:
+    publish_at: float | None = None
+    published_at: float = float("-inf")
+    subscribers: set[int] = field(default_factory=set)
+
+
+class SimulatedStreams:
+    def __init__(self, simulation: Simulation, interval_s: float) -> None:
+        self._sim = simulation
+        self._interval_s = interval_s
+        self._feeds = {name: _Feed() for name in simulation.ledgers}
+
+    def start(self) -> None:
+        """Every proxy subscribes to every substation at 0."""
+        for name, feed in self._feeds.items():
+            feed.subscribers = set(range(len(self._sim.proxies)))
+            self._deliver(name, report_of(self._sim.ledgers[name]), feed.subscribers)
+
+    def changed(self, name: str) -> None:
+        """The ledger changed: publish now, or when the interval since the last allows."""
+        feed = self._feeds[name]
+        if feed.publish_at is None:
+            feed.publish_at = max(self._sim.now, feed.published_at + self._interval_s)
+            self._sim.at(feed.publish_at, partial(self._publish, name))
+
+    def failed(self, name: str) -> None:
+        feed, sim = self._feeds[name], self._sim
+        dropped, feed.subscribers = feed.subscribers, set()
+        for number in dropped:
+            balancer = sim.proxies[number].balancer
+            sim.at(sim.now + sim.leg(), partial(balancer.record_stream_dropped, name))
+
+    def returned(self, name: str) -> None:
+        sim = self._sim
+        for number in range(len(sim.proxies)):
+            reconnect_at = sim.now + sim.rng.uniform(0.0, RECONNECT_WITHIN_S)
+            sim.at(reconnect_at, partial(self._subscribe, name, number))
+
+    def _subscribe(self, name: str, number: int) -> None:
+        if name in self._sim.down:
+            return
+        self._feeds[name].subscribers.add(number)
+        report = report_of(self._sim.ledgers[name])
+        self._deliver(name, report, {number})
+        # After a reconnection, the heartbeat's report puts it back in service.
+        heartbeat_at = self._sim.now + STREAM_HEARTBEAT_S
+        self._sim.at(heartbeat_at, partial(self._heartbeat, name, number))
+
+    def _heartbeat(self, name: str, number: int) -> None:
+        if number in self._feeds[name].subscribers:
+            self._deliver(name, report_of(self._sim.ledgers[name]), {number})
+
+    def _publish(self, name: str) -> None:
+        feed, sim = self._feeds[name], self._sim
+        feed.publish_at, feed.published_at = None, sim.now
+        if feed.subscribers:
+            ledger = sim.ledgers[name]
+            ledger.expire(sim.now)
+            self._deliver(name, report_of(ledger), feed.subscribers)
+
+    def _deliver(self, name: str, report: LoadReport, subscribers: set[int]) -> None:
+        sim = self._sim
+        sim.at(sim.now + sim.leg(), partial(self._arrive, name, report, frozenset(subscribers)))
+
+    def _arrive(self, name: str, report: LoadReport, subscribers: frozenset[int]) -> None:
+        sim = self._sim
+        for number in subscribers:
+            sim.proxies[number].balancer.record_stream(name, report, sim.now)
+
+
+def report_of(ledger: SessionLedger) -> LoadReport:
+    seq = (ledger.epoch, ledger.version)
+    return LoadReport(ledger.substation, ledger.load_kw, ledger.capacity_kw, seq, ledger.draining)
