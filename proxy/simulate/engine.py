@@ -112,7 +112,9 @@ class Simulation:
         ]
         self.measure = Measurements(self.ledgers)
         self.streams = (
-            SimulatedStreams(self, scenario.report_interval_s) if scenario.load_stream else None
+            SimulatedStreams(self, scenario.report_interval_s, random.Random(f"stream-{seed}"))
+            if scenario.load_stream
+            else None
         )
         self.now = 0.0
         self._events: list[tuple[float, int, Callable[[], None]]] = []
@@ -184,13 +186,13 @@ class Simulation:
         if isinstance(step, Ask):
             if step.retry:
                 self.measure.retries += 1
-            self.at(self.now + self.leg(), partial(self._reach, trip, step))
+            self.at(self.now + self._leg(), partial(self._reach, trip, step))
         elif isinstance(step, Finished):
             self._served(trip)
         else:
             self._refused_everywhere(trip, step)
 
-    def leg(self) -> float:
+    def _leg(self) -> float:
         return self.scenario.latency_s / 2 * self.rng.uniform(0.5, 1.5)
 
     def _reach(self, trip: Trip, step: Ask) -> None:
@@ -200,7 +202,7 @@ class Simulation:
         outcome: Outcome = UNREACHABLE  # a failed substation refuses connections
         if key not in self.down:
             outcome = self._admit(self.ledgers[key], trip.request)
-        self.at(self.now + self.leg(), partial(self._answer, trip, outcome))
+        self.at(self.now + self._leg(), partial(self._answer, trip, outcome))
 
     def _admit(self, ledger: SessionLedger, request: ChargeRequest) -> Answered:
         try:

@@ -9,6 +9,7 @@ What the proxy does with a report or a break is the proxy's own code
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
@@ -32,8 +33,11 @@ class _Feed:
 
 
 class SimulatedStreams:
-    def __init__(self, simulation: Simulation, interval_s: float) -> None:
+    def __init__(self, simulation: Simulation, interval_s: float, rng: random.Random) -> None:
+        """`rng`: the stream's own, so that turning the stream off or on leaves every other
+        draw of the run (arrivals, amounts, latencies) as it was."""
         self._sim = simulation
+        self._rng = rng
         self._interval_s = interval_s
         self._feeds = {name: _Feed() for name in simulation.ledgers}
 
@@ -55,12 +59,12 @@ class SimulatedStreams:
         dropped, feed.subscribers = feed.subscribers, set()
         for number in dropped:
             balancer = sim.proxies[number].balancer
-            sim.at(sim.now + sim.leg(), partial(balancer.record_stream_dropped, name))
+            sim.at(sim.now + self._leg(), partial(balancer.record_stream_dropped, name))
 
     def returned(self, name: str) -> None:
         sim = self._sim
         for number in range(len(sim.proxies)):
-            reconnect_at = sim.now + sim.rng.uniform(0.0, RECONNECT_WITHIN_S)
+            reconnect_at = sim.now + self._rng.uniform(0.0, RECONNECT_WITHIN_S)
             sim.at(reconnect_at, partial(self._subscribe, name, number))
 
     def _subscribe(self, name: str, number: int) -> None:
@@ -87,7 +91,10 @@ class SimulatedStreams:
 
     def _deliver(self, name: str, report: LoadReport, subscribers: set[int]) -> None:
         sim = self._sim
-        sim.at(sim.now + sim.leg(), partial(self._arrive, name, report, frozenset(subscribers)))
+        sim.at(sim.now + self._leg(), partial(self._arrive, name, report, frozenset(subscribers)))
+
+    def _leg(self) -> float:
+        return self._sim.scenario.latency_s / 2 * self._rng.uniform(0.5, 1.5)
 
     def _arrive(self, name: str, report: LoadReport, subscribers: frozenset[int]) -> None:
         sim = self._sim
