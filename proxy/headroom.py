@@ -93,7 +93,7 @@ def _from_index(
 ) -> list[SubstationView]:
     chosen: list[SubstationView] = []
     left_out = set(exclude)
-    for kw in (amount_kw, min_amount_kw):
+    for kw in dict.fromkeys((amount_kw, min_amount_kw)):  # the curtailed amount, if it differs
         while len(chosen) < attempts:
             found = index.best(kw, left_out, tuning.herd_choices, rng)
             if found is None:
