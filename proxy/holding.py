@@ -73,8 +73,9 @@ class ChargeHold:
                 continue
             timeout = None if turn.wake_at is None else max(0.0, turn.wake_at - self._clock())
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
+            with contextlib.suppress(TimeoutError):  # not wait_for: see grid.background.stop
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait()
 
     def _answer_late(self, held: HeldCharge) -> None:
         if not held.answer.done():

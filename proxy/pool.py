@@ -176,9 +176,8 @@ class PooledUpstream:
                 return connection
         loop = asyncio.get_running_loop()
         try:
-            _, connection = await asyncio.wait_for(
-                loop.create_connection(_Connection, host, port), self._connect_timeout_s
-            )
+            async with asyncio.timeout(self._connect_timeout_s):  # see grid.background.stop
+                _, connection = await loop.create_connection(_Connection, host, port)
         except (OSError, TimeoutError) as error:
             raise UpstreamUnreachable(f"cannot reach {url}: {error!r}") from error
         return connection

@@ -63,9 +63,7 @@ class LoadStreams:
                         tasks.pop(key).cancel()
                     await asyncio.sleep(FOLLOW_CHECK_S)
             finally:
-                for task in tasks.values():
-                    task.cancel()
-                await asyncio.gather(*tasks.values(), return_exceptions=True)
+                await background.stop(list(tasks.values()))
 
     async def _follow(self, session: aiohttp.ClientSession, key: str) -> None:
         backoff = ReconnectBackoff(self._rng)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -193,3 +195,22 @@ def wait_until_ready(url: str, processes: Sequence[tuple[str, subprocess.Popen[b
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {START_TIMEOUT_S:g} s")
+
+
+def free_port_run(length: int) -> int:
+    """The first of `length` consecutive free loopback ports."""
+    rng = random.Random()
+    for _ in range(50):
+        first = rng.randrange(20_000, 40_000)
+        if all(is_free(port) for port in range(first, first + length)):
+            return first
+    raise RuntimeError("no run of free ports")
+
+
+def is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True

@@ -191,11 +191,8 @@ async def _end_streams(app: web.Application) -> None:
 
 async def expiry_timer(app: web.Application) -> AsyncIterator[None]:
     """End sessions on time by themselves, not only when a request looks at the ledger."""
-    task = asyncio.create_task(_expire_forever(app))
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with running(lambda: _expire_forever(app)):
+        yield
 
 
 async def _expire_forever(app: web.Application) -> None:
@@ -205,5 +202,6 @@ async def _expire_forever(app: web.Application) -> None:
         next_end = ledger.next_expiry_at()
         sleep_s = EXPIRY_TICK_S if next_end is None else next_end - clock()
         first_booked.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(first_booked.wait(), max(0.0, min(sleep_s, EXPIRY_TICK_S)))
+        with contextlib.suppress(TimeoutError):  # not wait_for: see grid.background.stop
+            async with asyncio.timeout(max(0.0, min(sleep_s, EXPIRY_TICK_S))):
+                await first_booked.wait()

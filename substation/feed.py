@@ -69,8 +69,11 @@ class LoadFeed:
         """Publish on change, at most once per interval, and every heartbeat regardless."""
         self.publish()
         while True:
+            # asyncio.timeout, not wait_for: before 3.12 wait_for loses a cancel that comes
+            # as the event is set, and the service's shutdown would wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), self._heartbeat_s)
+                async with asyncio.timeout(self._heartbeat_s):
+                    await self._dirty.wait()
             self._dirty.clear()
             self.publish()
             await asyncio.sleep(self._interval_s)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import shutil
 import socket
 from collections import Counter
@@ -16,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from grid.ledger import SessionLedger
-from stack.processes import StackLayout
+from stack.processes import StackLayout, free_port_run
 from substation.app import LEDGER
 
 CHARGE_HITS = web.AppKey("charge_hits", Counter[str])
@@ -245,25 +244,6 @@ def require_tool(name: str, package: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
-
-
-def free_port_run(length: int) -> int:
-    """The first of `length` consecutive free loopback ports."""
-    rng = random.Random()
-    for _ in range(50):
-        first = rng.randrange(20_000, 40_000)
-        if all(is_free(port) for port in range(first, first + length)):
-            return first
-    raise RuntimeError("no run of free ports")
-
-
-def is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def is_listening(port: int) -> bool:

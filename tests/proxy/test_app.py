@@ -133,8 +133,8 @@ async def test_no_reachable_substation_is_a_503(start_grid: GridFactory) -> None
 
 
 async def test_refusal_is_retried_on_the_next_substation(start_grid: GridFactory) -> None:
-    # The proxy believes both are empty (no poll since); the substations know better.
-    grid = await start_grid([100, 100])
+    # The proxy believes both are empty (no poll since, no stream); the substations know better.
+    grid = await start_grid([100, 100], load_stream=False)
     for n, server in enumerate(grid.substation_servers):
         async with grid.proxy.session.post(
             server.make_url("/charge"), json=charge_body(f"EV-full{n}", 95 if n == 0 else 50)
@@ -259,7 +259,9 @@ async def test_a_charge_refused_everywhere_gets_a_last_look_where_power_freed_me
     """Both substations refuse 50 kW; while the slow one answers, a session the proxy booked at
     the other ends. The proxy sees it in its own bookings and asks there once more."""
     clock = FakeClock(T0)
-    grid = await start_grid([100, 100], session_seconds=1.5, clock=clock, takes_s={1: 0.5})
+    grid = await start_grid(
+        [100, 100], session_seconds=1.5, clock=clock, takes_s={1: 0.5}, load_stream=False
+    )
     first = await grid.proxy.post("/charge", json=charge_body("EV-A", 55))  # ends at T0 + 1.5
     assert first.headers["X-Substation"] == "substation1"
     second = await grid.proxy.post("/charge", json=charge_body("EV-B", 60))
@@ -278,8 +280,9 @@ async def test_a_substation_taken_out_is_asked_before_a_driver_is_turned_away(
 ) -> None:
     """substation2 refused a connection a moment ago (down), but is back; substation1 is full.
     Rather than a 503, the proxy asks the one that was down: a refused connection would have
-    cost nothing. Its answer is the first good check of its return."""
-    grid = await start_grid([100, 100])
+    cost nothing. Its answer is the first good check of its return (no stream: its report
+    would be one)."""
+    grid = await start_grid([100, 100], load_stream=False)
     balancer = grid.proxy.app[ROUTER].balancer
     first, second = (view.key for view in balancer.views())
     filled = await grid.proxy.post("/charge", json=charge_body("EV-A", 100))

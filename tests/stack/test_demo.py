@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port_run, is_listening
+from stack.processes import free_port_run
+from tests.helpers import is_listening
 
 
 def run_stack(command: str, first: int, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:

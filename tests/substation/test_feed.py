@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from grid.protocol import LoadReport, load_report_from_stream_line
 from substation.app import FEED, LEDGER, create_app
 from substation.config import SubstationConfig
+from substation.feed import LoadFeed
 from tests.helpers import charge_body
 
 Client = TestClient[web.Request, web.Application]
@@ -107,3 +108,16 @@ async def test_a_subscriber_that_leaves_is_let_go(aiohttp_client: ClientFactory)
         await asyncio.sleep(0.02)
     assert client.app[FEED].subscribers == 0
     assert client.app[LEDGER].load_kw == 1
+
+
+async def test_publishing_stops_when_its_cancel_comes_with_a_change() -> None:
+    """Before Python 3.12 `asyncio.wait_for` returned the change and lost the cancel; the loop
+    then ran on, and the service's shutdown (a test's teardown, in CI) waited for ever."""
+    report = LoadReport("north", 0.0, 100.0)
+    feed = LoadFeed(lambda: report, interval_s=0.01, heartbeat_s=60.0)
+    publishing = asyncio.create_task(feed.publish_forever())
+    await asyncio.sleep(0.05)  # published once, now waiting for a change
+    feed.changed()
+    publishing.cancel()
+    await asyncio.wait({publishing}, timeout=2.0)
+    assert publishing.cancelled()
