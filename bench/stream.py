@@ -1,12 +1,14 @@
 """`python -m bench.stream`: what the load stream (`GET /load/stream`) costs (docs/performance.md).
 
-1. A substation's CPU per load report, with 0, 1 and 16 subscribers. A real substation process
-   (`python -m substation`) takes charges at a steady rate, so its ledger changes all the time
-   and its feed publishes once per `--report-interval` (5 ms here, ten times the default's
-   rate, so that a run holds enough reports to measure; the cost per report does not depend on
-   it). CPU per report is the substation's CPU seconds over the window (from /proc), less the
-   same window with no subscriber, divided by the reports the first subscriber read. Each
-   count of subscribers runs `--rounds` times; the median is printed.
+1. A substation's CPU per load report, with 0, 1 and 16 subscribers. The substation app
+   (`substation.app.create_app`, as in production) runs in this process, and its ledger is
+   changed directly every millisecond (a 1 kW session booked), so that its feed publishes once
+   per report interval (5 ms here, ten times the default's rate, so that a run holds a thousand
+   reports; the cost per report does not depend on it). The subscribers read in another
+   process (`--subscribe`), so that this process's CPU time (`time.process_time`) is the
+   substation's alone. CPU per report: that time, less the same window with no subscriber,
+   divided by the reports the first subscriber read. Each count runs `--rounds` times; the
+   median is printed.
 2. A proxy's memory with 1,000 streamed substations: 1,000 real substation apps in one process
    (`bench.city`), a real proxy (`python -m proxy`) following every one's stream; its resident
    memory once every stream is open, beside the same proxy with `--load-stream off`.
@@ -22,69 +24,93 @@ import sys
 import tempfile
 import time
 import urllib.request
+from asyncio.subprocess import PIPE
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import uvloop
+from aiohttp import web
 
 from bench.city import city_urls
-from bench.proxy import Processes, cpu_seconds, free_ports, wait_for_charge
+from bench.proxy import Processes, free_ports, wait_for_charge
+from grid.protocol import ChargeRequest
+from substation.app import LEDGER, create_app
+from substation.config import SubstationConfig
 
 SUBSCRIBER_COUNTS = (0, 1, 16)
 BENCH_REPORT_INTERVAL_S = 0.005
+CHANGE_EVERY_S = 0.001
 
 
-async def read_stream(client: aiohttp.ClientSession, url: str, lines: list[int]) -> None:
-    async with client.get(f"{url}/load/stream") as answer:
-        async for _ in answer.content:
-            lines[0] += 1
+async def subscribe(url: str, count: int, seconds: float) -> int:
+    """Open `count` streams; once each has its first line, print "ready" and read them for
+    `seconds`; the lines the first one got meanwhile."""
+    lines = [0]
+    opened = asyncio.Semaphore(0)
 
+    async def read(number: int) -> None:
+        async with client.get(f"{url}/load/stream") as answer:
+            await answer.content.readline()
+            opened.release()
+            async for _ in answer.content:
+                if number == 0:
+                    lines[0] += 1
 
-async def send_charges(client: aiohttp.ClientSession, url: str, rate: float, seconds: float) -> int:
-    """Charges of 1 kW at `rate` a second for `seconds`; how many were sent."""
-    started, sent, pending = time.monotonic(), 0, set()
-    while (elapsed := time.monotonic() - started) < seconds:
-        while sent < elapsed * rate:
-            body = {"vehicle_id": f"EV-{time.time_ns()}-{sent}", "amount": 1}
-            pending.add(asyncio.create_task(client.post(f"{url}/charge", json=body)))
-            sent += 1
-        await asyncio.sleep(0.002)
-    for answer in await asyncio.gather(*pending):
-        answer.release()
-    return sent
-
-
-async def cpu_per_report(
-    url: str, pid: int, subscribers: int, rate: float, seconds: float
-) -> dict[str, Any]:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as client:
-        counts = [[0] for _ in range(subscribers)]
-        readers = [asyncio.create_task(read_stream(client, url, lines)) for lines in counts]
-        await asyncio.sleep(0.5)  # every subscriber in
-        first_before = counts[0][0] if counts else 0
-        cpu_before = cpu_seconds(pid)
-        sent = await send_charges(client, url, rate, seconds)
-        cpu_s = cpu_seconds(pid) - cpu_before
-        reports = (counts[0][0] - first_before) if counts else 0
+        readers = [asyncio.create_task(read(number)) for number in range(count)]
+        for _ in range(count):
+            await opened.acquire()
+        print("ready", flush=True)
+        await asyncio.sleep(seconds)
         for reader in readers:
             reader.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-    return {"subscribers": subscribers, "charges": sent, "reports": reports, "cpu_s": cpu_s}
+    return lines[0]
 
 
-def substation_rows(procs: Processes, rounds: int, rate: float, seconds: float) -> list[Any]:
+async def change_ledger(app: web.Application, seconds: float) -> None:
+    """A 1 kW session booked every `CHANGE_EVERY_S` for `seconds`."""
+    ledger, started, number = app[LEDGER], time.monotonic(), 0
+    while time.monotonic() - started < seconds:
+        number += 1
+        ledger.admit(ChargeRequest(f"EV-{number}", 1.0, 1.0), time.time())
+        await asyncio.sleep(CHANGE_EVERY_S)
+
+
+async def cpu_per_report(subscribers: int, seconds: float) -> dict[str, Any]:
     (port,) = free_ports(1)
-    argv = [sys.executable, "-m", "substation", "--port", str(port), "--name", "bench"]
-    argv += ["--capacity-kw", "1e9", "--report-interval", str(BENCH_REPORT_INTERVAL_S)]
-    substation = procs.start("substation", argv)
-    url = f"http://127.0.0.1:{port}"
-    wait_for_charge(url)
+    config = SubstationConfig(
+        name="bench", capacity_kw=1e9, report_interval_s=BENCH_REPORT_INTERVAL_S
+    )
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    reader = None
+    if subscribers:
+        argv = ["-m", "bench.stream", "--subscribe", f"http://127.0.0.1:{port}"]
+        argv += [str(subscribers), str(seconds)]
+        reader = await asyncio.create_subprocess_exec(sys.executable, *argv, stdout=PIPE)
+        assert reader.stdout is not None
+        await asyncio.wait_for(reader.stdout.readline(), 30)  # "ready": every stream open
+    cpu_before = time.process_time()
+    await change_ledger(app, seconds)
+    cpu_s = time.process_time() - cpu_before
+    reports = 0
+    if reader is not None:
+        output, _ = await asyncio.wait_for(reader.communicate(), 30)
+        reports = int(output)
+    await runner.cleanup()
+    return {"subscribers": subscribers, "reports": reports, "cpu_s": round(cpu_s, 4)}
+
+
+def substation_rows(rounds: int, seconds: float) -> list[dict[str, Any]]:
     rows = []
     for round_number in range(rounds):
         for subscribers in SUBSCRIBER_COUNTS:
-            row = asyncio.run(cpu_per_report(url, substation.pid, subscribers, rate, seconds))
+            row = uvloop.run(cpu_per_report(subscribers, seconds))  # as the service runs
             rows.append({**row, "round": round_number})
-    procs.stop(substation)
     return rows
 
 
@@ -143,16 +169,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.stream", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one round, short windows, 100 subs")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--subscribe", nargs=3, metavar=("URL", "COUNT", "SECONDS"), help=argparse.SUPPRESS
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.subscribe:  # the subscribers' side of part 1, in its own process
+        url, count_text, seconds_text = args.subscribe
+        print(asyncio.run(subscribe(url, int(count_text), float(seconds_text))))
+        return 0
     rounds, seconds, count = (1, 1.0, 100) if args.quick else (3, 5.0, 1000)
+    cpu_rows = substation_rows(rounds, seconds)
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as scratch:
         procs = Processes(Path(scratch))
         try:
-            cpu_rows = substation_rows(procs, rounds, rate=400.0, seconds=seconds)
             memory_rows = [proxy_memory(procs, count, mode) for mode in ("off", "on")]
         finally:
             procs.stop_all()

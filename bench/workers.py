@@ -4,10 +4,11 @@ stream on and off (docs/balance-lab.md).
 Two workers share the port (SO_REUSEPORT), so the kernel splits the burst's connections between
 them, and each books without seeing the other's bookings but through the substations' reports:
 with the stream, each report reaches both workers within a `--report-interval` (50 ms); without
-it, a worker learns another's bookings only from the answers it gets itself, and the poll. Each
-mode gets its own three substations (5,000 kW each, so that every burst fits) and `--bursts`
-bursts of the seed's 100 requests one after the other (seeds 1, 2, ...); the spread is
-max - min of the substations' loads read from their own `/metrics` after each burst.
+it, a worker learns the other's bookings only from the answers it gets itself, and the poll.
+Each trial is the seed's: three fresh substations of 500 kW, 100 requests at once (the seed's
+payloads, seed = the trial's number); the spread is max - min of the substations' loads read
+from their own `/metrics` afterwards, "within one request" when it is at most the largest
+amount asked.
 """
 
 from __future__ import annotations
@@ -20,19 +21,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from stack.burst import BurstResult, run_burst
 from stack.processes import StackLayout, free_port_run, running_stack, wait_until_healthy
 
-CAPACITY_KW = 5000.0
 
-
-def worker_bursts(layout: StackLayout, log_dir: Path, load_stream: str, bursts: int) -> list[Any]:
-    """Spread and failures after each burst, through a proxy with two workers."""
+def seed_burst(layout: StackLayout, log_dir: Path, load_stream: str, seed: int) -> dict[str, Any]:
+    """Spread and failures after the seed burst, through a proxy with two workers."""
     port = layout.proxy_port + 1
-    rows = []
     with running_stack(layout, log_dir):
         argv = [sys.executable, "-m", "proxy", "--port", str(port), "--workers", "2"]
         argv += ["--substations", ",".join(layout.substation_urls())]
@@ -40,16 +39,14 @@ def worker_bursts(layout: StackLayout, log_dir: Path, load_stream: str, bursts: 
         proxy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_until_healthy(f"http://127.0.0.1:{port}", [("proxy", proxy)])
-            asyncio.run(asyncio.sleep(2.0))  # both workers up, every stream open
-            for seed in range(1, bursts + 1):
-                result = asyncio.run(
-                    run_burst(f"http://127.0.0.1:{port}", layout.substation_urls(), seed=seed)
-                )
-                rows.append(burst_row(load_stream, seed, result))
+            time.sleep(2.0)  # both workers up, every stream open
+            result = asyncio.run(
+                run_burst(f"http://127.0.0.1:{port}", layout.substation_urls(), seed=seed)
+            )
         finally:
             proxy.send_signal(signal.SIGTERM)
             proxy.wait(timeout=20)
-    return rows
+    return burst_row(load_stream, seed, result)
 
 
 def burst_row(load_stream: str, seed: int, result: BurstResult) -> dict[str, Any]:
@@ -65,31 +62,30 @@ def burst_row(load_stream: str, seed: int, result: BurstResult) -> dict[str, Any
 
 def free_layout() -> StackLayout:
     first = free_port_run(5)
-    return StackLayout(
-        first_substation_port=first,
-        proxy_port=first + 3,
-        prometheus_port=None,
-        substation_capacities_kw=(CAPACITY_KW,) * 3,
-    )
+    return StackLayout(first_substation_port=first, proxy_port=first + 3, prometheus_port=None)
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.workers", description=__doc__)
-    parser.add_argument("--bursts", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=10, help="seed bursts per mode")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     rows: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as scratch:
-        for mode in ("on", "off"):
-            rows += worker_bursts(free_layout(), Path(scratch) / mode, mode, args.bursts)
+        for seed in range(1, args.trials + 1):
+            for mode in ("on", "off"):
+                log_dir = Path(scratch) / f"{mode}-{seed}"
+                rows.append(seed_burst(free_layout(), log_dir, mode, seed))
     summary = {}
     for mode in ("on", "off"):
         spreads = [row["spread_kw"] for row in rows if row["load_stream"] == mode]
         within = sum(row["within_one_request"] for row in rows if row["load_stream"] == mode)
+        failed = sum(row["failed"] for row in rows if row["load_stream"] == mode)
         summary[f"stream_{mode}"] = {
-            "spread_kw_median": statistics.median(spreads),
+            "failed": failed,
+            "spread_kw_median": float(statistics.median(spreads)),
             "spread_kw_max": max(spreads),
-            "bursts_within_one_request": f"{within}/{len(spreads)}",
+            "within_one_request": f"{within}/{len(spreads)}",
         }
     for row in rows:
         print(json.dumps(row), file=sys.stderr)
@@ -102,7 +98,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     for mode, figures in summary.items():
         lines.append(
             f"{mode.removeprefix('stream_'):<14}{figures['spread_kw_median']:>10.1f}"
-            f"{figures['spread_kw_max']:>8.1f}{figures['bursts_within_one_request']:>20}"
+            f"{figures['spread_kw_max']:>8.1f}{figures['within_one_request']:>20}"
         )
     return "\n".join(lines)
 

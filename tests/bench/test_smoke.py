@@ -52,3 +52,33 @@ def test_choice_and_substation_benchmarks_print_their_tables() -> None:
         )
         assert header in finished.stdout
         assert len(finished.stdout.splitlines()) >= 4
+
+
+def run_json(argv: list[str]) -> dict[str, object]:
+    finished = subprocess.run(
+        [sys.executable, "-m", *argv], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    report: dict[str, object] = json.loads(finished.stdout)
+    return report
+
+
+@pytest.mark.stack
+def test_stream_benchmark_quick_measures_cpu_per_report_and_proxy_memory() -> None:
+    report = run_json(["bench.stream", "--quick", "--json"])
+    for subscribers in (1, 16):
+        assert isinstance(report[f"substation_cpu_us_per_report_{subscribers}_subscribers"], float)
+        reports = report[f"reports_{subscribers}_subscribers"]
+        assert isinstance(reports, float) and reports > 10  # the ledger changed: reports came
+    assert report["proxy_streams_open"] == 100  # every substation of the quick city streamed
+    assert isinstance(report["proxy_kb_per_streamed_substation"], float)
+
+
+@pytest.mark.stack
+def test_workers_benchmark_runs_the_seed_burst_with_the_stream_on_and_off() -> None:
+    report = run_json(["bench.workers", "--trials", "1", "--json"])
+    for mode in ("on", "off"):
+        figures = report[f"stream_{mode}"]
+        assert isinstance(figures, dict)
+        assert figures["failed"] == 0
+        assert isinstance(figures["spread_kw_median"], float)
