@@ -80,6 +80,11 @@ class ProxyMetrics:
     def render(
         self, balancer: Balancer, waiting: int, accept_headers: list[str]
     ) -> tuple[bytes, dict[str, str]]:
+        # The per-substation gauges are built afresh at each scrape, from the substations the
+        # balancer follows now: one that left (scaled down, gone from DNS) leaves no series
+        # behind, rather than its last `proxy_substation_up 1` for ever.
+        for gauge in (self._in_flight, self._load, self._capacity, self._up):
+            gauge.values.clear()
         for view in balancer.views():
             labels = {"substation": view.name}
             for code in ("201", "503"):  # series exist before the first charge

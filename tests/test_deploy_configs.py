@@ -83,3 +83,46 @@ def test_grafana_alert_rule_is_the_80_percent_rule() -> None:
     assert rule["title"] == "SubstationLoadHigh"
     threshold = rule["data"][1]["model"]["conditions"][0]["evaluator"]
     assert threshold == {"type": "gt", "params": [80]}
+
+
+def test_the_alert_list_shows_prometheus_and_grafana_rules_alike() -> None:
+    """A datasource filter on the alert list would hide the Grafana-managed 80 % rule (or,
+    set to Grafana, Prometheus's rules); Prometheus's rules show through its datasource."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    [alert_list] = [panel for panel in dashboard["panels"] if panel["type"] == "alertlist"]
+    assert "datasource" not in alert_list["options"]
+    assert alert_list["options"]["dashboardAlerts"] is False
+    provisioned = yaml.safe_load(
+        (ROOT / "grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    assert provisioned["datasources"][0]["jsonData"]["manageAlerts"] is True
+
+
+def test_the_grafana_rule_is_linked_to_the_load_panel() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    rules = yaml.safe_load((ROOT / "grafana/provisioning/alerting/rules.yml").read_text())
+    annotations = rules["groups"][0]["rules"][0]["annotations"]
+    assert annotations["__dashboardUid__"] == dashboard["uid"]
+    [panel] = [p for p in dashboard["panels"] if p["id"] == int(annotations["__panelId__"])]
+    assert panel["title"] == "Load per substation (% of capacity)"
+
+
+def test_the_dashboard_opens_with_a_stat_row_and_filters_by_substation() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = dashboard["panels"]
+    top_row = sorted((p for p in panels if p["gridPos"]["y"] == 0), key=lambda p: p["gridPos"]["x"])
+    assert [p["type"] for p in top_row] == ["stat", "stat", "stat"]
+    assert [p["title"] for p in top_row] == [
+        "Grid utilization",
+        "Substations up",
+        "Refusals per minute",
+    ]
+    [variable] = dashboard["templating"]["list"]
+    assert variable["name"] == "substation"
+    assert variable["query"]["query"] == "label_values(current_load, substation)"
+    assert variable["includeAll"] and variable["allValue"] == ".*"
+    # Every panel that draws one series per substation follows the variable.
+    for panel in panels:
+        for target in panel.get("targets", []):
+            if "{{substation}}" in target.get("legendFormat", ""):
+                assert '$substation"' in target["expr"], panel["title"]

@@ -50,3 +50,15 @@ def test_requests_are_counted_by_substation_and_status_across_scrapes() -> None:
     assert second[total, (("code", "201"), ("substation", "s1"))] == 3
     # Series for each substation exist before its first charge, so rate() starts at zero.
     assert second[total, (("code", "503"), ("substation", "http://s1"))] == 0
+
+
+def test_a_substation_that_left_leaves_no_gauge_behind() -> None:
+    metrics, balancer = ProxyMetrics(), Balancer()
+    balancer.set_substations(["http://s1", "http://s2"])
+    before = scrape(metrics, balancer)
+    balancer.set_substations(["http://s1"])  # s2 scaled away: discovery no longer finds it
+    after = scrape(metrics, balancer)
+    for name in ("proxy_substation_up", "proxy_in_flight", "proxy_substation_load_kw"):
+        assert (name, (("substation", "http://s2"),)) in before
+        assert (name, (("substation", "http://s2"),)) not in after
+        assert (name, (("substation", "http://s1"),)) in after

@@ -20,7 +20,13 @@ from tests.helpers import free_stack_layout, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 # Grafana's variables as Grafana fills them at a 1 s scrape interval.
-GRAFANA_VARIABLES = {"$__rate_interval": "10s", "$__interval": "1s", "$__range": "5m"}
+# `$substation` is the dashboard's variable at "All" (its allValue).
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "10s",
+    "$__interval": "1s",
+    "$__range": "5m",
+    "$substation": ".*",
+}
 
 
 def http_json(url: str, body: dict[str, Any] | None = None) -> Any:
@@ -91,6 +97,12 @@ def test_every_dashboard_query_returns_series_while_charges_flow(stack: LocalSta
     time.sleep(3)
     empty = [expr for expr in panel_queries() if not query(prometheus_url, expr)]
     assert empty == []
+    # The `$substation` variable's choices: label_values(current_load, substation).
+    names = http_json(
+        f"{prometheus_url}/api/v1/label/substation/values?"
+        + urllib.parse.urlencode({"match[]": "current_load"})
+    )["data"]
+    assert names == ["substation1", "substation2", "substation3"]
 
 
 @pytest.mark.stack
