@@ -1,15 +1,17 @@
 # One image for both Python services: `python -m substation` (default) or `python -m proxy`.
+# Run-time dependencies only, at the versions locked in requirements/service.lock; the local
+# stack's tools (Locust, matplotlib) are not in it: Compose runs Locust from its own image.
 FROM python:3.11.10-slim-bookworm
 
 RUN useradd --create-home --uid 10001 grid
 WORKDIR /app
+COPY requirements/service.lock ./requirements/service.lock
+RUN pip install --no-cache-dir --no-deps -r requirements/service.lock
 COPY pyproject.toml README.md ./
 COPY grid ./grid
 COPY proxy ./proxy
 COPY substation ./substation
-COPY stack ./stack
-COPY bench ./bench
-RUN pip install --no-cache-dir . && mkdir -p /var/lib/grid && chown grid /var/lib/grid
+RUN pip install --no-cache-dir --no-deps . && mkdir -p /var/lib/grid && chown grid /var/lib/grid
 
 USER grid
 EXPOSE 8000 8080

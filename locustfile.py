@@ -1,6 +1,6 @@
 """Rush-hour traffic for the charge endpoint: EV drivers, an evening peak, the seed's burst.
 
-    locust -f locustfile.py --host http://127.0.0.1:8080          # web UI on :8089
+    locust -f locustfile.py                                         # web UI on :8089
     RUSH_SHAPE=burst locust -f locustfile.py --headless ...         # the seed's 100 EVs at once
 
 Each Locust user is a driver: a new vehicle arrives, asks for power from a realistic mix
@@ -11,7 +11,8 @@ other unexpected answer is a failure.
 
 Environment: RUSH_SHAPE (rush | burst), RUSH_SECONDS (length of the rush, default 120),
 RUSH_PEAK_USERS (drivers at the peak, default 130: about 2,000 kW of demand against the local
-stack's 1,500 kW), BURST_USERS (default 100).
+stack's 1,500 kW), BURST_USERS (default 100), PROXY_URL (the host when --host is not given,
+default http://127.0.0.1:8080, the local stack's proxy).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class Driver(FastHttpUser):
     """What every driver does: ask for power and read the answer. No task of its own."""
 
     abstract = True
+    # A bare `locust -f locustfile.py` opens aimed at the local proxy, not at an empty host.
+    host = os.environ.get("PROXY_URL", "http://127.0.0.1:8080")
 
     def start_charge(self) -> dict[str, Any] | None:
         """Ask for power; the session if granted, None if refused (after waiting as told)."""

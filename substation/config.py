@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from grid.protocol import DEFAULT_REPORT_INTERVAL_S
+from substation.naming import default_name
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -45,7 +45,12 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> SubstationConfi
         description="A substation that books EV charging sessions and never exceeds its capacity.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--name", default=env.get("SUBSTATION_NAME", socket.gethostname()))
+    parser.add_argument(
+        "--name",
+        default=None,
+        help="default: SUBSTATION_NAME; under Compose (COMPOSE_SERVICE set) <service><replica>, "
+        "e.g. substation2; else the hostname",
+    )
     parser.add_argument("--host", default=env.get("HOST", DEFAULT_HOST))
     parser.add_argument("--port", type=int, default=int(env.get("PORT", DEFAULT_PORT)))
     parser.add_argument(
@@ -71,7 +76,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> SubstationConfi
     args = parser.parse_args(argv)
     try:
         return SubstationConfig(
-            name=args.name,
+            name=args.name or default_name(env),
             host=args.host,
             port=args.port,
             capacity_kw=args.capacity_kw,
