@@ -126,3 +126,16 @@ def test_the_dashboard_opens_with_a_stat_row_and_filters_by_substation() -> None
         for target in panel.get("targets", []):
             if "{{substation}}" in target.get("legendFormat", ""):
                 assert '$substation"' in target["expr"], panel["title"]
+
+
+def test_openapi_documents_the_admin_api_and_its_bearer_scheme() -> None:
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": spec["components"]["securitySchemes"]["bearerAuth"]["description"],
+    }
+    for action in ("drain", "resume"):
+        operation = spec["paths"][f"/admin/substations/{{name}}/{action}"]["post"]
+        assert operation["security"] == [{"bearerAuth": []}]
+        assert {"200", "401", "403", "404"} <= set(operation["responses"])

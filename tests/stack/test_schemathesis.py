@@ -41,3 +41,30 @@ def test_schemathesis_finds_no_5xx_and_no_answer_off_the_schema(tmp_path: Path) 
             cwd=tmp_path,
         )
     assert finished.returncode == 0, finished.stdout[-6000:] + finished.stderr[-2000:]
+
+
+@pytest.mark.stack
+def test_schemathesis_drives_the_admin_api_as_documented(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The admin paths with the grid's token: every answer (200 for a real substation's name,
+    404 for others) as openapi.yaml says; then the same without the token: 401, as said."""
+    pytest.importorskip("schemathesis")
+    monkeypatch.setenv("ADMIN_TOKEN", "grid-admin")  # the stack's processes inherit it
+    layout = free_stack_layout()
+    with running_stack(layout, tmp_path / "logs"):
+        for auth in (["--header", "Authorization: Bearer grid-admin"], []):
+            finished = subprocess.run(
+                [
+                    *(sys.executable, "-m", "schemathesis.cli", "run", str(ROOT / "openapi.yaml")),
+                    *("--url", layout.proxy_url, "--checks", CHECKS, "--max-examples", "20"),
+                    *("--seed", "1", "--include-path-regex", "^/admin/"),
+                    *auth,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+                cwd=tmp_path,
+            )
+            assert finished.returncode == 0, finished.stdout[-6000:] + finished.stderr[-2000:]
