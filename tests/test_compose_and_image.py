@@ -112,3 +112,17 @@ def test_a_bare_locust_run_is_aimed_at_the_local_proxy() -> None:
         cwd=ROOT,
     )
     assert finished.stdout.strip() == "http://127.0.0.1:8080"
+
+
+def test_the_readmes_first_screen_starts_compose_and_finds_every_ui() -> None:
+    first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:45])
+    assert "docker compose up --build" in first_screen
+    for port in (8080, 3000, 9090, 8089):  # proxy, Grafana, Prometheus, Locust
+        assert f"http://localhost:{port}" in first_screen
+    published = {
+        port.split(":")[0]
+        for service in compose()["services"].values()
+        for port in service.get("ports", [])
+    }
+    assert published == {"8080", "3000", "9090", "8089"}
+    assert first_screen.index("make demo") < first_screen.index("docker compose up --build")
