@@ -1,7 +1,11 @@
 # One image for both Python services: `python -m substation` (default) or `python -m proxy`.
 # Run-time dependencies only, at the versions locked in requirements/service.lock; the local
 # stack's tools (Locust, matplotlib) are not in it: Compose runs Locust from its own image.
-FROM python:3.11.10-slim-bookworm
+# BASE_IMAGE: CI, which reaches no image registry, builds it on a base made from Debian's own
+# packages (.ci/containers); that Python marks itself externally managed, hence the ENV.
+ARG BASE_IMAGE=python:3.11.10-slim-bookworm
+FROM ${BASE_IMAGE}
+ENV PIP_BREAK_SYSTEM_PACKAGES=1
 
 RUN useradd --create-home --uid 10001 grid
 WORKDIR /app

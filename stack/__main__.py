@@ -45,11 +45,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--burst", type=int, default=BURST_SIZE, help="EVs in the seed's burst")
     parser.add_argument("--seed", type=int, default=1, help="seed of the burst's vehicles and kW")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument(
+        "--grid",
+        nargs=2,
+        metavar=("PROXY_URL", "SUBSTATION_URLS"),
+        help="`burst` through a grid already running (containers, say): the proxy's URL and the "
+        "substations' comma-separated, read back for their loads; no local stack is started",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.command == "burst" and args.grid:
+        proxy_url, substation_urls = args.grid
+        return run_seed_burst(proxy_url, substation_urls.split(","), args.burst, args.seed)
     up = args.command == "up"
     state_dir = args.out / "state"
     if not up:  # a demo starts from an empty grid; `up` keeps what the substations carried
@@ -66,7 +76,7 @@ def main(argv: list[str]) -> int:
         if up:
             return serve_until_interrupted(layout)
         if args.command == "burst":
-            return run_seed_burst(layout, args.burst, args.seed)
+            return run_seed_burst(layout.proxy_url, layout.substation_urls(), args.burst, args.seed)
         return run_rush_hour(layout, args.seconds, args.out, args.peak_users)
 
 
@@ -108,9 +118,9 @@ def run_rush_hour(layout: StackLayout, seconds: float, out: Path, peak_users: in
     return 0 if locust_exit == 0 and stats.failures == 0 else 1
 
 
-def run_seed_burst(layout: StackLayout, burst: int, seed: int) -> int:
-    result = asyncio.run(run_burst(layout.proxy_url, layout.substation_urls(), burst, seed))
-    title = f"The seed's rush hour: {burst} EVs at once, 5-20 kW each, via {layout.proxy_url}"
+def run_seed_burst(proxy_url: str, substation_urls: list[str], burst: int, seed: int) -> int:
+    result = asyncio.run(run_burst(proxy_url, substation_urls, burst, seed))
+    title = f"The seed's rush hour: {burst} EVs at once, 5-20 kW each, via {proxy_url}"
     print(format_report(result, title))
     balanced = result.spread_kw <= result.largest_amount_kw
     print("balanced within one request: " + ("yes" if balanced else "NO"))

@@ -2,17 +2,23 @@
 
 Under Compose a container's hostname is its id (`3f9c2a...`), which would put hex in dashboard
 legends, `/substations`, logs and headers, and change at every recreate. Compose names each
-replica `<project>-<service>-<n>` (v2; `<project>_<service>_<n>` in v1) and Docker's DNS
-answers a reverse lookup of its address with that name. So when `COMPOSE_SERVICE` says which
-service this is, the name is the service and the replica number: `substation2`, as the local
-stack names its second substation. Without it (or when the lookup fails), the hostname.
+replica `<project>-<service>-<n>` (v2; `<project>_<service>_<n>` in v1), and that name is what
+the container's address is called: Docker's embedded DNS answers a reverse (PTR) query for it
+with `<container>.<network>`, and Podman writes it into /etc/hosts beside the id. So when
+`COMPOSE_SERVICE` says which service this is, the name is the service and the replica number,
+`substation2`, as the local stack names its second substation. Without it (or when neither
+knows the address), the hostname.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 from collections.abc import Callable, Mapping
+
+import dns.exception
+import dns.resolver
 
 
 def name_from_replica(dns_name: str, service: str) -> str | None:
@@ -23,13 +29,23 @@ def name_from_replica(dns_name: str, service: str) -> str | None:
     return f"{service}{int(found.group(1))}" if found else None
 
 
-def reverse_dns_name() -> str:
-    """This container's name as Docker's DNS knows it (reverse lookup of its own address)."""
+def names_of_this_container() -> list[str]:
+    """What this container's address is called, by /etc/hosts (Podman) and by a DNS reverse
+    query (Docker, whose /etc/hosts knows only the id): dnspython asks the nameserver directly."""
     address = socket.gethostbyname(socket.gethostname())
-    return socket.gethostbyaddr(address)[0]
+    names: list[str] = []
+    with contextlib.suppress(OSError):
+        primary, aliases, _ = socket.gethostbyaddr(address)
+        names += [primary, *aliases]
+    with contextlib.suppress(dns.exception.DNSException):
+        answer = dns.resolver.resolve_address(address, lifetime=2.0)
+        names += [str(record).rstrip(".") for record in answer]
+    return names
 
 
-def default_name(env: Mapping[str, str], lookup: Callable[[], str] = reverse_dns_name) -> str:
+def default_name(
+    env: Mapping[str, str], lookup: Callable[[], list[str]] = names_of_this_container
+) -> str:
     """`SUBSTATION_NAME`; else, under Compose (`COMPOSE_SERVICE`), `<service><replica>`; else
     the hostname."""
     if env.get("SUBSTATION_NAME"):
@@ -37,9 +53,11 @@ def default_name(env: Mapping[str, str], lookup: Callable[[], str] = reverse_dns
     service = env.get("COMPOSE_SERVICE")
     if service:
         try:
-            name = name_from_replica(lookup(), service)
+            names = lookup()
         except OSError:
-            name = None
-        if name:
-            return name
+            names = []
+        for name in names:
+            replica = name_from_replica(name, service)
+            if replica:
+                return replica
     return socket.gethostname()

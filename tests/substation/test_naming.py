@@ -27,16 +27,22 @@ def test_a_replica_is_named_by_its_service_and_number(dns_name: str, expected: s
 
 def test_compose_replicas_get_their_service_and_number() -> None:
     env = {"COMPOSE_SERVICE": "substation"}
-    assert default_name(env, lambda: "grid-substation-2.grid_default") == "substation2"
+    # Podman: /etc/hosts has the id first, the container's name beside it.
+    assert default_name(env, lambda: ["3f9c2a1b7d4e", "grid-substation-2"]) == "substation2"
+    # Docker: the id from /etc/hosts, then the embedded DNS's answer.
+    assert default_name(env, lambda: ["3f9c2a1b7d4e", "grid-substation-3.grid_default"]) == (
+        "substation3"
+    )
 
 
 def test_an_explicit_name_wins_and_no_compose_means_the_hostname() -> None:
     assert default_name({"SUBSTATION_NAME": "north", "COMPOSE_SERVICE": "substation"}) == "north"
-    assert default_name({}, lambda: "grid-substation-2") == socket.gethostname()
+    assert default_name({}, lambda: ["grid-substation-2"]) == socket.gethostname()
+    assert default_name({"COMPOSE_SERVICE": "substation"}, list) == socket.gethostname()
 
 
 def test_a_failed_lookup_falls_back_to_the_hostname() -> None:
-    def no_dns() -> str:
-        raise socket.herror("no PTR record")
+    def no_dns() -> list[str]:
+        raise socket.gaierror("no address for this hostname")
 
     assert default_name({"COMPOSE_SERVICE": "substation"}, no_dns) == socket.gethostname()
