@@ -50,7 +50,7 @@ def create_app(
 ) -> web.Application:
     """The proxy app; `upstream` is the seam to the substations (tests may pass their own)."""
     upstream = upstream or PooledUpstream(config.connect_timeout_s, config.upstream_timeout_s)
-    balancer = Balancer(policy=config.policy)
+    balancer = Balancer(policy=config.policy, shard=config.shard)
     balancer.set_substations(config.substations)
     metrics = ProxyMetrics()
     app = web.Application(middlewares=[error_middleware])

@@ -26,6 +26,7 @@ from proxy import headroom
 from proxy.headroom import DEFAULT_TUNING, HeadroomTuning
 from proxy.health import HealthEvent, next_health
 from proxy.index import UtilizationIndex
+from proxy.shard import Shard
 from proxy.view import SubstationView
 
 Policy = Literal["headroom", "least-connections", "least-loaded", "round-robin", "random"]
@@ -46,6 +47,10 @@ class Balancer:
     # Above `tuning.full_scan_limit` substations, `headroom` chooses from this index; every
     # change of a view's projected load or health goes through `_changed`, which keeps it.
     _index: UtilizationIndex | None = None
+    # Several proxies sharing the grid (`--shard`): the substations this one owns, indexed
+    # alike; `headroom` prefers them (`proxy.shard` says why).
+    shard: Shard | None = None
+    _own_index: UtilizationIndex | None = None
 
     def views(self) -> list[SubstationView]:
         return list(self._views)
@@ -66,15 +71,19 @@ class Balancer:
         wanted = list(dict.fromkeys(keys))
         self._views = [self._by_key.get(key) or SubstationView(key, key) for key in wanted]
         self._by_key = {view.key: view for view in self._views}
-        self._index = None
+        self._index = self._own_index = None
         if self.policy == "headroom" and len(self._views) > self.tuning.full_scan_limit:
             self._index = UtilizationIndex()
+            if self.shard is not None and self.shard.count > 1:
+                self._own_index = UtilizationIndex()
             for view in self._views:
-                self._index.update(view)
+                self._changed(view)
 
     def _changed(self, view: SubstationView) -> None:
         if self._index is not None:
             self._index.update(view)
+        if self._own_index is not None and self.shard is not None and self.shard.owns(view.key):
+            self._own_index.update(view)
 
     def set_draining(self, key: str, draining: bool) -> None:
         view = self._by_key.get(key)
@@ -212,6 +221,7 @@ class Balancer:
                 self.tuning,
                 self.rng,
                 self._index,
+                self._own_index,
             )
         else:
             serving = [view for view in self._views if view.serving and view.key not in exclude]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from proxy.balancer import POLICIES, Policy
+from proxy.shard import Shard, parse_shard
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -36,6 +37,9 @@ class ProxyConfig:
     workers: int = 1
     # Follow every substation's `GET /load/stream` (off: polls alone, as before the stream).
     load_stream: bool = True
+    # This proxy's share of the substations when several proxies run (`proxy.shard`); each
+    # worker of `--workers` gets its own part of it (`worker_shard`).
+    shard: Shard | None = None
 
     def __post_init__(self) -> None:
         if not self.substations and not self.discover:
@@ -108,6 +112,12 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
         default=env.get("LOAD_STREAM", "on"),
         help="follow each substation's /load/stream (off: polls alone)",
     )
+    parser.add_argument(
+        "--shard",
+        default=env.get("SHARD"),
+        help="I/N: this is proxy I of N replicas (0-based); each prefers its own share of the "
+        "substations, so that the replicas' choices do not collide. Workers split it further",
+    )
     args = parser.parse_args(argv)
     urls = tuple(url.strip().rstrip("/") for url in args.substations.split(",") if url.strip())
     try:
@@ -125,6 +135,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
             upstream_timeout_s=args.upstream_timeout,
             workers=args.workers,
             load_stream=args.load_stream == "on",
+            shard=parse_shard(args.shard) if args.shard else None,
         )
     except ValueError as error:
         parser.error(str(error))

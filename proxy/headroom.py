@@ -35,6 +35,10 @@ class HeadroomTuning:
     # the lowest utilization after booking. Proxies that share a view would otherwise all book
     # the same emptiest substation in the moment before the stream tells each of the others'.
     herd_choices: int = 16
+    # With a shard (`proxy.shard`), the lowest utilization after booking among the proxy's own
+    # substations, unless one elsewhere would be lower by more than this: then that one (how
+    # the substations no proxy is sending to at the moment get filled).
+    shard_slack: float = 0.05
     # At most this many last looks for one charge: among thousands of substations seen a poll
     # late, each refusal corrects only the one asked.
     last_looks: int = 8
@@ -53,6 +57,7 @@ def rank(
     tuning: HeadroomTuning,
     rng: random.Random,
     index: UtilizationIndex | None = None,
+    own_index: UtilizationIndex | None = None,
 ) -> list[SubstationView]:
     """Up to `attempts` substations to ask in turn, best first. The rules, in order:
 
@@ -68,7 +73,15 @@ def rank(
        the full amount, found in the index without a scan, picked at random among those
        among the `herd_choices` lowest (anti-herding); none takes the full amount: the
        same for the curtailed amount; none at all: rule 2 on the present alone.
+    4. With a shard (the balancer keeps `own_index`, the substations this proxy owns) and one
+       substation to find: the lowest after booking among its own, exactly (no other proxy
+       books there by choice, so there is no herd to break), unless the index's pick
+       anywhere would be lower by more than `shard_slack`; then rule 3.
     """
+    if index is not None and own_index is not None and attempts == 1:
+        own_pick = _own_first(index, own_index, amount_kw, exclude, tuning, rng)
+        if own_pick is not None:
+            return [own_pick]
     if index is not None:
         chosen = _from_index(index, amount_kw, min_amount_kw, attempts, exclude, tuning, rng)
         if chosen:
@@ -101,6 +114,26 @@ def _from_index(
             chosen.append(found)
             left_out.add(found.key)
     return chosen
+
+
+def _own_first(
+    index: UtilizationIndex,
+    own_index: UtilizationIndex,
+    amount_kw: float,
+    exclude: Collection[str],
+    tuning: HeadroomTuning,
+    rng: random.Random,
+) -> SubstationView | None:
+    """Rule 4: the full amount only; None leaves the curtailed amount to rule 3."""
+    own = own_index.best(amount_kw, exclude)
+    elsewhere = index.best(amount_kw, exclude, tuning.herd_choices, rng)
+    if own is None:
+        return elsewhere
+    if elsewhere is not None and elsewhere.utilization_with(amount_kw) < (
+        own.utilization_with(amount_kw) - tuning.shard_slack
+    ):
+        return elsewhere
+    return own
 
 
 def rank_all(

@@ -2,7 +2,8 @@
 
 With `--workers N`, N processes share the port (SO_REUSEPORT) and the kernel spreads
 connections across them. Each worker is a whole proxy with its own view: it counts only its
-own requests in flight, like N independent balancer replicas (the simulator's `proxies: N`).
+own requests in flight, like N independent balancer replicas (the simulator's `proxies: N`),
+follows every load stream, and gets its own shard (`proxy.shard`) of the proxy's.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import multiprocessing
 import os
 import signal
 import sys
+from dataclasses import replace
 
 from grid.httpio import serve as run_service
 from proxy.app import create_app
 from proxy.config import ProxyConfig, parse_config
+from proxy.shard import worker_shard
 
 
 def serve(config: ProxyConfig) -> None:
@@ -24,7 +27,9 @@ def serve(config: ProxyConfig) -> None:
         create_app(config),
         config.host,
         config.port,
-        lambda line: log.info("policy %s, pid %d: %s", config.policy, os.getpid(), line),
+        lambda line: log.info(
+            "policy %s, shard %s, pid %d: %s", config.policy, config.shard, os.getpid(), line
+        ),
         reuse_port=config.workers > 1,
         shutdown_timeout_s=config.shutdown_timeout_s,
     )
@@ -37,7 +42,13 @@ def main() -> None:
         serve(config)
         return
     spawn = multiprocessing.get_context("spawn")
-    workers = [spawn.Process(target=serve, args=(config,)) for _ in range(config.workers)]
+    workers = [
+        spawn.Process(
+            target=serve,
+            args=(replace(config, shard=worker_shard(config.shard, number, config.workers)),),
+        )
+        for number in range(config.workers)
+    ]
     for worker in workers:
         worker.start()
 

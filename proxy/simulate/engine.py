@@ -43,6 +43,7 @@ from proxy.polling import (
     take_poll,
     wakes_waiters,
 )
+from proxy.shard import Shard
 from proxy.simulate.measure import Measurements
 from proxy.simulate.scenario import Scenario
 from proxy.simulate.streams import SimulatedStreams, report_of
@@ -105,6 +106,7 @@ class Simulation:
                     policy=policy,
                     rng=random.Random(seed * 1000 + number),
                     tuning=scenario.headroom,
+                    shard=Shard(number, scenario.proxies) if scenario.shards else None,
                 ),
                 PollSchedule(scenario.poll_interval_s, DOWN_POLL_INTERVAL_S, self.rng, now=0.0),
             )

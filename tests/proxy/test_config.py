@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from proxy.config import ProxyConfig, parse_config
+from proxy.shard import Shard
 
 
 def test_env_vars_are_read_and_flags_win() -> None:
@@ -48,3 +49,12 @@ def test_bad_flags_stop_with_a_usage_error(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as stop:
         parse_config(argv, {})
     assert stop.value.code == 2
+
+
+def test_a_shard_is_read_from_flag_or_env_and_checked() -> None:
+    base = ["--substations", "http://a:8000"]
+    assert parse_config([*base, "--shard", "2/8"], {}).shard == Shard(2, 8)
+    assert parse_config(base, {"SHARD": "0/2"}).shard == Shard(0, 2)
+    assert parse_config(base, {}).shard is None
+    with pytest.raises(SystemExit):
+        parse_config([*base, "--shard", "8/8"], {})

@@ -15,6 +15,7 @@ import yaml
 from grid.protocol import ChargeRequest, parse_charge_request
 from proxy.balancer import POLICIES, Policy
 from proxy.headroom import HeadroomTuning
+from proxy.shard import Shard
 from proxy.simulate.engine import Simulation, simulate
 from proxy.simulate.scenario import Scenario, ScenarioError, load_scenario
 from stack.burst import seed_payloads
@@ -222,6 +223,18 @@ def test_headroom_tuning_in_a_scenario_reaches_every_proxys_balancer(tmp_path: P
     simulation = Simulation(load_scenario(path), "headroom", seed=0)
     tunings = {proxy.balancer.tuning for proxy in simulation.proxies}
     assert tunings == {HeadroomTuning(recent_weight=0.0, last_looks=3)}
+
+
+def test_each_simulated_proxy_gets_its_shard_unless_the_scenario_says_no(tmp_path: Path) -> None:
+    sharded = Simulation(load_scenario(write_scenario(tmp_path, proxies=3)), "headroom", seed=0)
+    assert [proxy.balancer.shard for proxy in sharded.proxies] == [
+        Shard(0, 3),
+        Shard(1, 3),
+        Shard(2, 3),
+    ]
+    path = write_scenario(tmp_path, proxies=3, shards=False)
+    alike = Simulation(load_scenario(path), "headroom", seed=0)
+    assert {proxy.balancer.shard for proxy in alike.proxies} == {None}
 
 
 def test_a_vehicle_that_asks_twice_at_once_is_booked_once_in_the_simulator_too() -> None:
