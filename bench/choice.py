@@ -12,13 +12,14 @@ import sys
 import time
 
 from proxy.balancer import POLICIES, Balancer
+from proxy.shard import Shard
 
 COUNTS = (3, 30, 300, 3000)
 CHOICES = 20_000
 
 
-def ns_per_choice(policy: str, count: int) -> float:
-    balancer = Balancer(policy=policy, rng=random.Random(1))  # type: ignore[arg-type]
+def ns_per_choice(policy: str, count: int, shard: Shard | None = None) -> float:
+    balancer = Balancer(policy=policy, rng=random.Random(1), shard=shard)  # type: ignore[arg-type]
     keys = [f"s{number}" for number in range(count)]
     balancer.set_substations(keys)
     rng = random.Random(2)
@@ -38,6 +39,9 @@ def main() -> int:
     for policy in POLICIES:
         row = "".join(f"{ns_per_choice(policy, count):>10.0f}" for count in COUNTS)
         print(f"{policy:<18}{row}", flush=True)
+    # One of 8 replicas (`--shard 3/8`): its own share first, then the whole index.
+    row = "".join(f"{ns_per_choice('headroom', count, Shard(3, 8)):>10.0f}" for count in COUNTS)
+    print(f"{'headroom, 3/8':<18}{row}", flush=True)
     return 0
 
 
