@@ -273,6 +273,12 @@ def summarize(rows: list[Row], latency: list[Row], rounds: int) -> dict[str, Any
         summary[f"{peer}_cpu_us_per_request"] = round(
             statistics.median(c for c in peer_cpu if c), 1
         )
+    # Against the floor (aiohttp's low-level server relaying, nothing else), in the same run.
+    per_round = [ratio(rows, "fast", rnd, "floor") for rnd in range(1, rounds + 1)]
+    summary["ratio_fast_vs_floor"] = round(statistics.median(per_round), 3)
+    summary["cpu_ratio_vs_floor"] = round(
+        summary["proxy_cpu_us_per_request"] / summary["floor_cpu_us_per_request"], 2
+    )
     at_1k = {(r.upstream, r.front): r for r in latency}
     summary["added_p50_ms_at_1k"] = round(
         at_1k[("fast", "ours")].p50_ms - at_1k[("fast", "direct")].p50_ms, 3

@@ -2,9 +2,10 @@
 
 aiohttp's `ClientSession` is general (redirects, cookies, tracing, proxies, per-request timeout
 objects); the proxy needs none of it, and a profile put about 40 % of its CPU there. This pool
-keeps idle connections per substation, writes each request in one call, and parses the answer
-with a minimal parser: a status line, headers, and a body sized by Content-Length or chunked.
-One request at a time per connection (no pipelining). The server side stays aiohttp's.
+keeps idle connections per substation, writes each request in one call, and reads each answer
+with httptools (llhttp, the parser of Node.js, from uvloop's authors): status, headers, a body
+sized by Content-Length or chunked, and whether the connection may be kept. One request at a
+time per connection (no pipelining). The server side stays aiohttp's.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from typing import cast
 from urllib.parse import urlsplit
 
+import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
@@ -21,20 +23,28 @@ from proxy.upstream import MAX_ANSWER_BYTES, UpstreamAnswer
 
 MAX_IDLE_PER_SUBSTATION = 256
 MAX_REMEMBERED_REQUEST_LINES = 1024
-_HEAD_END = b"\r\n\r\n"
+
+
+class AnswerTooLarge(ValueError):
+    """An answer's head or body over `MAX_ANSWER_BYTES`: a broken peer, not a substation."""
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection; `exchange` sends a request and awaits its whole answer."""
+    """One keep-alive connection; `exchange` sends a request and awaits its whole answer.
+
+    httptools calls the `on_*` methods from `feed_data` as the answer's parts arrive."""
 
     def __init__(self) -> None:
         # Kept: asyncio.get_running_loop() makes a getpid() system call on every call.
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.reusable = False
-        self._buffer = bytearray()
+        self._parser = httptools.HttpResponseParser(self)
         self._answer: asyncio.Future[UpstreamAnswer] | None = None
-        self._head: tuple[int, CIMultiDictProxy[str], int | None, int] | None = None
+        self._headers: CIMultiDict[str] = CIMultiDict()
+        self._body: list[bytes] = []
+        self._body_bytes = 0
+        self._received = 0  # bytes of this answer so far, head included
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not subclasses of asyncio.Transport, but behave as one.
@@ -49,8 +59,9 @@ class _Connection(asyncio.Protocol):
     def exchange(self, request: bytes) -> asyncio.Future[UpstreamAnswer]:
         assert self.transport is not None
         self._answer = self.loop.create_future()
-        self._buffer.clear()
-        self._head = None
+        self._headers = CIMultiDict()
+        self._body = []
+        self._body_bytes = self._received = 0
         self.transport.write(request)
         return self._answer
 
@@ -60,77 +71,44 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
         if self._answer is None or self._answer.done():
             self.close()  # nobody asked: a broken peer
             return
+        self._received += len(data)
         try:
-            answer = self._parse()
-        except ValueError as error:
-            self._answer.set_exception(error)
+            if self._received > 2 * MAX_ANSWER_BYTES:  # head and body together, at most
+                raise AnswerTooLarge(f"over {2 * MAX_ANSWER_BYTES} bytes")
+            self._parser.feed_data(data)
+        except (httptools.HttpParserError, AnswerTooLarge) as error:
+            cause = error.__context__ if isinstance(error.__context__, AnswerTooLarge) else error
+            if not self._answer.done():
+                self._answer.set_exception(ValueError(f"not a good answer: {cause}"))
             self.close()
-            return
-        if answer is not None:
-            self._answer.set_result(answer)
 
-    def _parse(self) -> UpstreamAnswer | None:
-        if self._head is None:
-            end = self._buffer.find(_HEAD_END)
-            if end < 0:
-                if len(self._buffer) > MAX_ANSWER_BYTES:
-                    raise ValueError("answer head too large")
-                return None
-            self._head = _parse_head(bytes(self._buffer[:end]), end + len(_HEAD_END))
-        status, headers, length, body_start = self._head
-        if length is None:
-            body = _dechunk(self._buffer, body_start)
-            if body is None:
-                return None
-        else:
-            if len(self._buffer) - body_start < length:
-                return None
-            body = bytes(self._buffer[body_start : body_start + length])
-        if headers.get("Connection", "").lower() == "close":
+    # httptools' callbacks.
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.add(name.decode("latin-1"), value.decode("latin-1"))
+
+    def on_headers_complete(self) -> None:
+        length = self._headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > MAX_ANSWER_BYTES:
+            raise AnswerTooLarge(f"an answer of {length} bytes")
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+        self._body_bytes += len(body)
+        if self._body_bytes > MAX_ANSWER_BYTES:
+            raise AnswerTooLarge(f"a body over {MAX_ANSWER_BYTES} bytes")
+
+    def on_message_complete(self) -> None:
+        if not self._parser.should_keep_alive():
             self.close()
-        return UpstreamAnswer(status, headers, body)
-
-
-def _parse_head(head: bytes, body_start: int) -> tuple[int, CIMultiDictProxy[str], int | None, int]:
-    lines = head.decode("latin-1").split("\r\n")
-    status_line = lines[0]
-    if not status_line.startswith("HTTP/1.") or len(status_line) < 12:
-        raise ValueError(f"not an HTTP/1.x status line: {status_line[:40]!r}")
-    headers: CIMultiDict[str] = CIMultiDict()
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers.add(name.strip(), value.strip())
-    if "chunked" in headers.get("Transfer-Encoding", "").lower():
-        length = None
-    else:
-        length = int(headers.get("Content-Length", "0"))
-        if length > MAX_ANSWER_BYTES:
-            raise ValueError(f"answer of {length} bytes")
-    return int(status_line[9:12]), CIMultiDictProxy(headers), length, body_start
-
-
-def _dechunk(buffer: bytearray, start: int) -> bytes | None:
-    """The body if every chunk has arrived, else None."""
-    body = bytearray()
-    position = start
-    while True:
-        line_end = buffer.find(b"\r\n", position)
-        if line_end < 0:
-            return None
-        size = int(bytes(buffer[position:line_end]).split(b";")[0], 16)
-        chunk_start = line_end + 2
-        if size == 0:
-            return bytes(body) if buffer.find(_HEAD_END[:2], chunk_start) >= 0 else None
-        if len(buffer) < chunk_start + size + 2:
-            return None
-        body += buffer[chunk_start : chunk_start + size]
-        if len(body) > MAX_ANSWER_BYTES:
-            raise ValueError("chunked answer too large")
-        position = chunk_start + size + 2
+        assert self._answer is not None
+        if not self._answer.done():
+            status = self._parser.get_status_code()
+            body = b"".join(self._body)
+            self._answer.set_result(UpstreamAnswer(status, CIMultiDictProxy(self._headers), body))
 
 
 class PooledUpstream:

@@ -28,6 +28,8 @@ def test_proxy_benchmark_quick_prints_every_row() -> None:
     for key in (
         "ratio_fast_vs_haproxy",
         "ratio_substations_vs_haproxy",
+        "ratio_fast_vs_floor",
+        "cpu_ratio_vs_floor",
         "proxy_cpu_us_per_request",
         "added_p50_ms_at_1k",
     ):

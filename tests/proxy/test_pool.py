@@ -24,18 +24,19 @@ async def raw_server() -> AsyncIterator[RawServer]:
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             connections.append(1)
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n") if not reader.at_eof() else b""
-                if not head:
-                    break
-                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
-                body = await reader.readexactly(length)
-                answer = reply(head + body)
-                if answer is None:
-                    writer.close()
-                    return
-                writer.write(answer)
-                await writer.drain()
+            try:
+                while not reader.at_eof():
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                    answer = reply(head + await reader.readexactly(length))
+                    if answer is None:
+                        return
+                    writer.write(answer)
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass  # the pool closed the connection
+            finally:
+                writer.close()
 
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         servers.append(server)
@@ -98,3 +99,82 @@ async def test_pool_reports_a_closed_port_as_unreachable() -> None:
     with pytest.raises(UpstreamUnreachable):
         await pool.send("GET", "http://127.0.0.1:1/metrics", None, {})
     await pool.close()
+
+
+async def test_pool_reads_a_chunked_answer_that_comes_in_pieces(raw_server: RawServer) -> None:
+    """A chunked answer split mid-chunk across writes, then another on the same connection."""
+    pieces = [
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-Substation: b\r\n\r\n5\r\nhe",
+        b"llo\r\n6\r\n world\r\n0\r\n\r\n",
+    ]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while not reader.at_eof():
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                for piece in pieces:
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0.01)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the pool closed the connection
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    pool = PooledUpstream(1, 2)
+    for _ in range(2):
+        answer = await pool.send("POST", f"{url}/charge", b"{}", {})
+        assert (answer.status, answer.body, answer.headers["X-Substation"]) == (
+            201,
+            b"hello world",
+            "b",
+        )
+    await pool.close()
+    server.close()
+
+
+async def test_pool_does_not_keep_a_connection_the_substation_closes(
+    raw_server: RawServer,
+) -> None:
+    url, connections = await raw_server(
+        fixed(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+    )
+    pool = PooledUpstream(1, 2)
+    for _ in range(2):
+        answer = await pool.send("GET", f"{url}/healthz", None, {})
+        assert (answer.status, answer.body) == (200, b"ok")
+    assert len(connections) == 2  # a new connection for the second: the first was closed
+    await pool.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 999999\r\n\r\n", id="announced-oversize"),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"".join(b"8000\r\n" + b"x" * 0x8000 + b"\r\n" for _ in range(3)),
+            id="chunked-oversize",
+        ),
+        pytest.param(b"HTTP/1.1 200 OK\r\nX-Pad: " + b"y" * 200_000, id="endless-head"),
+        pytest.param(b"SMTP ready\r\n\r\n", id="garbage"),
+        pytest.param(b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", id="bad-status"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n", id="bad-length"),
+    ],
+)
+async def test_pool_reports_a_broken_answer_as_broken_and_drops_the_connection(
+    raw_server: RawServer, answer: bytes
+) -> None:
+    url, connections = await raw_server(fixed(answer))
+    pool = PooledUpstream(1, 2)
+    with pytest.raises(UpstreamBroken):
+        await pool.send("POST", f"{url}/charge", b"{}", {})
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    url_ok, _ = await raw_server(fixed(ok))
+    assert (await pool.send("GET", f"{url_ok}/healthz", None, {})).status == 200  # pool fine
+    await pool.close()
+    assert len(connections) == 1

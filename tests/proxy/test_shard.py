@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from proxy.balancer import Balancer
@@ -35,16 +37,20 @@ def test_a_bad_shard_is_refused(text: str) -> None:
         parse_shard(text)
 
 
-def test_a_proxy_prefers_its_own_emptiest_unless_another_is_much_emptier() -> None:
-    balancer = Balancer(shard=Shard(0, 2))
-    keys = KEYS[:20]
+def test_a_proxy_prefers_its_own_emptiest_unless_others_are_much_emptier() -> None:
+    balancer = Balancer(shard=Shard(0, 2), rng=random.Random(5))
+    keys = KEYS[:40]
     balancer.set_substations(keys)
     own = [key for key in keys if Shard(0, 2).owns(key)]
-    other = [key for key in keys if not Shard(0, 2).owns(key)]
-    for key in keys:
-        balancer.record_report(key, 0.0, 300.0, 1000.0)  # 30 % everywhere
-    balancer.record_report(own[0], 0.0, 200.0, 1000.0)  # its own emptiest: 20 %
-    balancer.record_report(other[0], 0.0, 170.0, 1000.0)  # 17 %: within the slack (0.05)
-    assert balancer.choose(10, 10, 1) == [own[0]]
-    balancer.record_report(other[0], 0.0, 100.0, 1000.0)  # 10 %: far emptier, no one fills it
-    assert balancer.choose(10, 10, 1) == [other[0]]
+    others = [key for key in keys if not Shard(0, 2).owns(key)]
+    for key in own:
+        balancer.record_report(key, 0.0, 300.0, 1000.0)  # its own at 30 %
+    balancer.record_report(own[0], 0.0, 200.0, 1000.0)  # but one at 20 %
+    for key in others:
+        balancer.record_report(key, 0.0, 170.0, 1000.0)  # 17 %: within the slack (0.05)
+    for _ in range(20):
+        assert balancer.choose(10, 10, 1) == [own[0]]  # exactly its own emptiest, every time
+    for key in others:
+        balancer.record_report(key, 1.0, 50.0, 1000.0)  # 5 %: no one has been sending there
+    picks = {balancer.choose(10, 10, 1)[0] for _ in range(20)}
+    assert picks <= set(others) and len(picks) > 1  # elsewhere, and not all to one (no herd)
