@@ -36,8 +36,8 @@ class HeadroomTuning:
     # the same emptiest substation in the moment before the stream tells each of the others'.
     herd_choices: int = 16
     # With a shard (`proxy.shard`), the lowest utilization after booking among the proxy's own
-    # substations, unless one elsewhere would be lower by more than this: then that one (how
-    # the substations no proxy is sending to at the moment get filled).
+    # substations, unless the index's pick anywhere (rule 3) would be lower by more than this:
+    # then that one (how the substations no proxy is sending to at the moment get filled).
     shard_slack: float = 0.05
     # At most this many last looks for one charge: among thousands of substations seen a poll
     # late, each refusal corrects only the one asked.
