@@ -85,7 +85,7 @@ class UtilizationIndex:
             (
                 view
                 for number in self._classes
-                for view in itertools.islice(self._walk(number, kw, exclude, math.inf), among)
+                for view in itertools.islice(self._walk(number, kw, exclude), among)
             ),
             key=lambda view: view.utilization_with(kw),
         )
@@ -94,19 +94,17 @@ class UtilizationIndex:
     def _heads(self, kw: float, exclude: Collection[str]) -> Iterator[SubstationView]:
         """Each class's first member, in utilization order, with room for `kw`."""
         for number in self._classes:
-            found = next(self._walk(number, kw, exclude, math.inf), None)
+            found = next(self._walk(number, kw, exclude), None)
             if found is not None:
                 yield found
 
-    def _walk(
-        self, number: int, kw: float, exclude: Collection[str], limit: float
-    ) -> Iterator[SubstationView]:
-        """A class's members from the lowest utilization while it is at most `limit`: the
-        ones with room for `kw`, at most `BAND_LIMIT` read. Within a class, room shrinks as
-        utilization grows (but for the class's spread), so the walk stops at the first full."""
+    def _walk(self, number: int, kw: float, exclude: Collection[str]) -> Iterator[SubstationView]:
+        """A class's members with room for `kw`, from the lowest utilization, at most
+        `BAND_LIMIT` read. Within a class, room shrinks as utilization grows (but for the
+        class's spread), so the walk stops at the first full."""
         views = self._views
-        for read, (utilization, order) in enumerate(self._classes[number]):
-            if utilization > limit or read >= BAND_LIMIT + len(exclude):
+        for read, (_, order) in enumerate(self._classes[number]):
+            if read >= BAND_LIMIT + len(exclude):
                 return
             view = views[order]
             if view.key in exclude:

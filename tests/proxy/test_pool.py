@@ -10,7 +10,8 @@ import pytest
 from proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 from proxy.pool import PooledUpstream
 
-Reply = Callable[[bytes], bytes | None]  # request bytes -> answer bytes (None: hang up)
+# Request bytes -> answer bytes, or its pieces (written 10 ms apart), or None: hang up.
+Reply = Callable[[bytes], bytes | list[bytes] | None]
 RawServer = Callable[[Reply], Awaitable[tuple[str, list[int]]]]
 
 
@@ -31,8 +32,10 @@ async def raw_server() -> AsyncIterator[RawServer]:
                     answer = reply(head + await reader.readexactly(length))
                     if answer is None:
                         return
-                    writer.write(answer)
-                    await writer.drain()
+                    for piece in [answer] if isinstance(answer, bytes) else answer:
+                        writer.write(piece)
+                        await writer.drain()
+                        await asyncio.sleep(0.01 if isinstance(answer, list) else 0)
             except (asyncio.IncompleteReadError, ConnectionError):
                 pass  # the pool closed the connection
             finally:
@@ -107,24 +110,7 @@ async def test_pool_reads_a_chunked_answer_that_comes_in_pieces(raw_server: RawS
         b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-Substation: b\r\n\r\n5\r\nhe",
         b"llo\r\n6\r\n world\r\n0\r\n\r\n",
     ]
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while not reader.at_eof():
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
-                await reader.readexactly(length)
-                for piece in pieces:
-                    writer.write(piece)
-                    await writer.drain()
-                    await asyncio.sleep(0.01)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the pool closed the connection
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    url, _ = await raw_server(lambda request: pieces)
     pool = PooledUpstream(1, 2)
     for _ in range(2):
         answer = await pool.send("POST", f"{url}/charge", b"{}", {})
@@ -134,7 +120,6 @@ async def test_pool_reads_a_chunked_answer_that_comes_in_pieces(raw_server: RawS
             "b",
         )
     await pool.close()
-    server.close()
 
 
 async def test_pool_does_not_keep_a_connection_the_substation_closes(
