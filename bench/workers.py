@@ -1,10 +1,12 @@
-"""`python -m bench.workers`: the seed burst through `python -m proxy --workers 2`, with the load
-stream on and off (docs/balance-lab.md).
+"""`python -m bench.workers`: the seed burst through `python -m proxy --workers 2`, the workers
+sharing their bookings or not (docs/balance-lab.md).
 
 Two workers share the port (SO_REUSEPORT), so the kernel splits the burst's connections between
-them, and each books without seeing the other's bookings but through the substations' reports:
-with the stream, each report reaches both workers within a `--report-interval` (50 ms); without
-it, a worker learns the other's bookings only from the answers it gets itself, and the poll.
+them. Three modes: `shared` (as shipped: the workers tell each other every booking through
+shared memory, `proxy.siblings`, and follow the load streams), `stream` (`--share-bookings off`:
+each learns the other's bookings only from the substations' reports, within a
+`--report-interval` of 50 ms) and `blind` (no stream either: only from the answers it gets
+itself, and the poll).
 Each trial is the seed's: three fresh substations of 500 kW, 100 requests at once (the seed's
 payloads, seed = the trial's number); the spread is max - min of the substations' loads read
 from their own `/metrics` afterwards, "within one request" when it is at most the largest
@@ -29,13 +31,22 @@ from stack.burst import BurstResult, run_burst
 from stack.processes import StackLayout, free_port_run, running_stack, wait_until_healthy
 
 
-def seed_burst(layout: StackLayout, log_dir: Path, load_stream: str, seed: int) -> dict[str, Any]:
+MODES = {  # mode: (--load-stream, --share-bookings)
+    "shared": ("on", "on"),
+    "stream": ("on", "off"),
+    "blind": ("off", "off"),
+}
+
+
+def seed_burst(layout: StackLayout, log_dir: Path, mode: str, seed: int) -> dict[str, Any]:
     """Spread and failures after the seed burst, through a proxy with two workers."""
+    load_stream, share_bookings = MODES[mode]
     port = layout.proxy_port + 1
     with running_stack(layout, log_dir):
         argv = [sys.executable, "-m", "proxy", "--port", str(port), "--workers", "2"]
         argv += ["--substations", ",".join(layout.substation_urls())]
-        argv += ["--load-stream", load_stream, "--poll-interval", "5"]
+        argv += ["--load-stream", load_stream, "--share-bookings", share_bookings]
+        argv += ["--poll-interval", "5"]
         proxy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_until_healthy(f"http://127.0.0.1:{port}", [("proxy", proxy)])
@@ -46,12 +57,12 @@ def seed_burst(layout: StackLayout, log_dir: Path, load_stream: str, seed: int) 
         finally:
             proxy.send_signal(signal.SIGTERM)
             proxy.wait(timeout=20)
-    return burst_row(load_stream, seed, result)
+    return burst_row(mode, seed, result)
 
 
-def burst_row(load_stream: str, seed: int, result: BurstResult) -> dict[str, Any]:
+def burst_row(mode: str, seed: int, result: BurstResult) -> dict[str, Any]:
     return {
-        "load_stream": load_stream,
+        "mode": mode,
         "seed": seed,
         "spread_kw": round(result.spread_kw, 1),
         "largest_amount_kw": result.largest_amount_kw,
@@ -73,15 +84,15 @@ def main(argv: list[str]) -> int:
     rows: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as scratch:
         for seed in range(1, args.trials + 1):
-            for mode in ("on", "off"):
+            for mode in MODES:
                 log_dir = Path(scratch) / f"{mode}-{seed}"
                 rows.append(seed_burst(free_layout(), log_dir, mode, seed))
     summary = {}
-    for mode in ("on", "off"):
-        spreads = [row["spread_kw"] for row in rows if row["load_stream"] == mode]
-        within = sum(row["within_one_request"] for row in rows if row["load_stream"] == mode)
-        failed = sum(row["failed"] for row in rows if row["load_stream"] == mode)
-        summary[f"stream_{mode}"] = {
+    for mode in MODES:
+        spreads = [row["spread_kw"] for row in rows if row["mode"] == mode]
+        within = sum(row["within_one_request"] for row in rows if row["mode"] == mode)
+        failed = sum(row["failed"] for row in rows if row["mode"] == mode)
+        summary[mode] = {
             "failed": failed,
             "spread_kw_median": float(statistics.median(spreads)),
             "spread_kw_max": max(spreads),
@@ -94,10 +105,10 @@ def main(argv: list[str]) -> int:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    lines = [f"{'load stream':<14}{'median kW':>10}{'max kW':>8}{'within one request':>20}"]
+    lines = [f"{'workers':<14}{'median kW':>10}{'max kW':>8}{'within one request':>20}"]
     for mode, figures in summary.items():
         lines.append(
-            f"{mode.removeprefix('stream_'):<14}{figures['spread_kw_median']:>10.1f}"
+            f"{mode:<14}{figures['spread_kw_median']:>10.1f}"
             f"{figures['spread_kw_max']:>8.1f}{figures['within_one_request']:>20}"
         )
     return "\n".join(lines)

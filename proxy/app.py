@@ -30,6 +30,7 @@ from proxy.metrics import ProxyMetrics
 from proxy.poller import Poller
 from proxy.pool import PooledUpstream
 from proxy.router import ChargeRouter
+from proxy.siblings import SiblingLink, Siblings
 from proxy.streams import LoadStreams
 from proxy.upstream import Upstream, UpstreamAnswer
 
@@ -46,9 +47,13 @@ PASSED_HEADERS = ("Content-Type", "Retry-After", *LOAD_REPORT_HEADERS)
 
 
 def create_app(
-    config: ProxyConfig, upstream: Upstream | None = None, clock: Clock = time.time
+    config: ProxyConfig,
+    upstream: Upstream | None = None,
+    clock: Clock = time.time,
+    siblings: SiblingLink | None = None,
 ) -> web.Application:
-    """The proxy app; `upstream` is the seam to the substations (tests may pass their own)."""
+    """The proxy app; `upstream` is the seam to the substations (tests may pass their own);
+    `siblings` links a worker of `--workers` to the others (`proxy.siblings`)."""
     upstream = upstream or PooledUpstream(config.connect_timeout_s, config.upstream_timeout_s)
     balancer = Balancer(policy=config.policy, shard=config.shard)
     balancer.set_substations(config.substations)
@@ -56,6 +61,8 @@ def create_app(
     app = web.Application(middlewares=[error_middleware])
     app[CONFIG] = config
     app[ROUTER] = ChargeRouter(balancer, upstream, metrics, clock, config.retries)
+    if siblings is not None:
+        app[ROUTER].siblings = Siblings(siblings, balancer)
     app[POLLER] = Poller(
         balancer,
         upstream,
@@ -130,6 +137,7 @@ async def get_substations(request: web.Request) -> web.StreamResponse:
             "load_kw": view.load_kw,
             "in_flight": view.in_flight,
             "pending_kw": view.pending_kw,
+            "sibling_pending_kw": view.sibling_kw,
             "last_report_age_s": (
                 None if view.reported_at == float("-inf") else round(now - view.reported_at, 3)
             ),

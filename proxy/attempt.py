@@ -171,7 +171,7 @@ class ChargeAttempt:
                 return self._give_up()
             self.looked.add(key)
             last_look = True
-        self._balancer.begin(key, request.amount_kw)
+        self._balancer.begin(key, request.amount_kw, now)
         self._asking, self._sent_at = key, now
         retry = bool(self.asked)
         self.asked.append(key)

@@ -112,6 +112,9 @@ class Balancer:
             return
         view.report_seq = seq  # a poll (no seq) leaves the next answer free to be taken
         view.take_report(now if sent_at is None else sent_at, now, load_kw, capacity_kw)
+        view.drop_reported_sibling_bookings(seq, now if sent_at is None else sent_at)
+        if sent_at is not None:
+            view.measured_after = max(view.measured_after, sent_at)
         self._changed(view)
 
     def record_booking(self, key: str, ends_at: float, granted_kw: float, booked_at: float) -> None:
@@ -179,10 +182,44 @@ class Balancer:
             view.unreachable = event == "refused"
             self._changed(view)
 
-    def begin(self, key: str, kw: float) -> None:
+    def record_sibling(
+        self,
+        key: str,
+        worker: int,
+        pending_kw: float,
+        recent_kw: float,
+        recent_at: float,
+        last_sent_at: float,
+    ) -> None:
+        """Sibling `worker` (another worker of this proxy, `proxy.siblings`) now has
+        `pending_kw` in flight to `key`, the newest sent at `last_sent_at`, and booked
+        `recent_kw` there lately as of `recent_at`."""
+        view = self._by_key.get(key)
+        if view is not None:
+            view.set_sibling(worker, pending_kw, recent_kw, recent_at, last_sent_at)
+            self._changed(view)
+
+    def record_sibling_booking(self, key: str, kw: float, seq: tuple[str, int], now: float) -> None:
+        """A sibling worker booked a session of `kw` at `key`, held by its reports from `seq`
+        on: counted here until this proxy takes one of them."""
+        view = self._by_key.get(key)
+        if view is not None:
+            view.add_sibling_booking(kw, seq, now)
+            self._changed(view)
+
+    def forget_sibling(self, worker: int) -> None:
+        """What sibling `worker` told can no longer be followed: none of it counts."""
+        for view in self._views:
+            if worker in view.sibling_pending or worker in view.sibling_recent:
+                view.set_sibling(worker, 0.0)
+                self._changed(view)
+
+    def begin(self, key: str, kw: float, sent_at: float) -> None:
+        """A request for `kw` sent to `key` at `sent_at`: in flight until `end`."""
         view = self._by_key[key]
         view.in_flight += 1
         view.pending_kw += kw
+        view.last_sent_at = max(view.last_sent_at, sent_at)
         self._changed(view)
 
     def end(self, key: str, kw: float) -> None:

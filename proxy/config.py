@@ -40,6 +40,9 @@ class ProxyConfig:
     # This proxy's share of the substations when several proxies run (`proxy.shard`); each
     # worker of `--workers` gets its own part of it (`worker_shard`).
     shard: Shard | None = None
+    # The workers of `--workers` tell each other their bookings through shared memory
+    # (`proxy.siblings`); off: each learns the others' only from the substations' reports.
+    share_bookings: bool = True
 
     def __post_init__(self) -> None:
         if not self.substations and not self.discover:
@@ -118,6 +121,13 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
         help="I/N: this is proxy I of N replicas (0-based); each prefers its own share of the "
         "substations, so that the replicas' choices do not collide. Workers split it further",
     )
+    parser.add_argument(
+        "--share-bookings",
+        choices=("on", "off"),
+        default=env.get("SHARE_BOOKINGS", "on"),
+        help="workers tell each other their bookings at once, through shared memory "
+        "(off: only through the substations' load reports)",
+    )
     args = parser.parse_args(argv)
     urls = tuple(url.strip().rstrip("/") for url in args.substations.split(",") if url.strip())
     try:
@@ -136,6 +146,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
             workers=args.workers,
             load_stream=args.load_stream == "on",
             shard=parse_shard(args.shard) if args.shard else None,
+            share_bookings=args.share_bookings == "on",
         )
     except ValueError as error:
         parser.error(str(error))

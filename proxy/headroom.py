@@ -205,7 +205,9 @@ def evenness(
     def key(view: SubstationView) -> tuple[float, float, int]:
         spread = 0.0
         if outlook is not None and now is not None:
-            recent_kw = view.recently_booked_kw(now, tuning.recent_fade_s)
+            # What is in flight is booked lately too: its answer (and so its session, which
+            # `recent_kw` counts) has not come back yet.
+            recent_kw = view.recently_booked_kw(now, tuning.recent_fade_s) + view.in_flight_kw
             bunching = recent_kw / (view.capacity_kw or 1.0)
             spread = outlook.mean_spread_with(view, amount_kw) + tuning.recent_weight * bunching
         return (spread, view.utilization_with(amount_kw), view.in_flight)

@@ -36,6 +36,7 @@ from proxy.errors import (
 )
 from proxy.holding import ChargeHold
 from proxy.metrics import ProxyMetrics
+from proxy.siblings import Siblings
 from proxy.upstream import Upstream, UpstreamAnswer
 from proxy.vehicle_line import VehicleLine
 from proxy.waiting import may_wait
@@ -61,6 +62,8 @@ class ChargeRouter:
         # One charge per vehicle at a time; a later one waits for its turn (a future).
         self.vehicles: VehicleLine[asyncio.Future[None]] = VehicleLine()
         self.hold = ChargeHold(self._charge_once, clock)
+        # The other workers of this proxy (`--workers`), told of every booking at once.
+        self.siblings: Siblings | None = None
 
     async def charge(self, charge: ProxyCharge, headers: Mapping[str, str]) -> UpstreamAnswer:
         vehicle_id = charge.request.vehicle_id
@@ -103,20 +106,40 @@ class ChargeRouter:
     ) -> UpstreamAnswer:
         """One `ChargeAttempt`, driven with real answers."""
         attempt = ChargeAttempt(request, self.balancer, self.directory, self.retries)
+        self._hear_siblings()
         step = attempt.start(self.clock())
         answer: UpstreamAnswer | None = None
         try:
             while isinstance(step, Ask):
+                self._tell_siblings(step.substation)
                 if step.retry:
                     self.metrics.count_retry()
                 answer, outcome = await self._ask(step.substation, request, headers)
+                asked = step.substation
+                self._hear_siblings()
                 step = attempt.take(outcome, self.clock())
+                self._tell_siblings(asked, outcome)
         finally:
             attempt.abandon()
+            if isinstance(step, Ask):  # the client hung up while it was asked
+                self._tell_siblings(step.substation)
         if isinstance(step, GiveUp):
             raise step.error
         assert answer is not None
         return answer
+
+    def _hear_siblings(self) -> None:
+        if self.siblings is not None:
+            self.siblings.hear(self.clock())
+
+    def _tell_siblings(self, key: str, outcome: Outcome | None = None) -> None:
+        if self.siblings is None:
+            return
+        booked = None
+        if isinstance(outcome, Answered) and outcome.status == 201 and outcome.session:
+            seq = outcome.report.seq if outcome.report is not None else None
+            booked = None if seq is None else (outcome.session.granted_kw, seq)
+        self.siblings.tell(key, booked)
 
     async def _ask(
         self, key: str, request: ChargeRequest, headers: Mapping[str, str]

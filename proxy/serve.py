@@ -3,7 +3,9 @@
 With `--workers N`, N processes share the port (SO_REUSEPORT) and the kernel spreads
 connections across them. Each worker is a whole proxy with its own view: it counts only its
 own requests in flight, like N independent balancer replicas (the simulator's `proxies: N`),
-follows every load stream, and gets its own shard (`proxy.shard`) of the proxy's.
+follows every load stream, and gets its own shard (`proxy.shard`) of the proxy's. Unless
+`--share-bookings off`, the workers also tell each other what they have in flight and the
+newest report each answer brought, through shared memory (`proxy.siblings`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from grid.httpio import serve as run_service
 from proxy.app import create_app
 from proxy.config import ProxyConfig, parse_config
 from proxy.shard import worker_shard
+from proxy.siblings import SiblingBoard, SiblingLink
 
 
-def serve(config: ProxyConfig) -> None:
+def serve(config: ProxyConfig, board: SiblingBoard | None = None, number: int = 0) -> None:
     log = logging.getLogger("proxy")
+    siblings = None if board is None else SiblingLink(board, number)
     run_service(
-        create_app(config),
+        create_app(config, siblings=siblings),
         config.host,
         config.port,
         lambda line: log.info(
@@ -42,10 +46,15 @@ def main() -> None:
         serve(config)
         return
     spawn = multiprocessing.get_context("spawn")
+    board = SiblingBoard(spawn, config.workers) if config.share_bookings else None
     workers = [
         spawn.Process(
             target=serve,
-            args=(replace(config, shard=worker_shard(config.shard, number, config.workers)),),
+            args=(
+                replace(config, shard=worker_shard(config.shard, number, config.workers)),
+                board,
+                number,
+            ),
         )
         for number in range(config.workers)
     ]

@@ -19,6 +19,9 @@ from proxy.health import SERVING, HealthState
 # sessions: at 6,000 charges a second of 2-second sessions, walking every session ending within
 # 5 s cost 2 ms.
 SLOT_S = 0.25
+# A request sent this much before another to the same substation is taken (or refused) before
+# it: the margin for the scheduling of two processes on one machine (`SubstationView.sibling_kw`).
+SIBLING_MARGIN_S = 0.002
 
 
 def slot_of(when: float) -> int:
@@ -36,6 +39,22 @@ class SubstationView:
     reported_at: float = float("-inf")
     in_flight: int = 0
     pending_kw: float = 0.0
+    # When this proxy last sent a request here (`in_flight_sent_at`), and the latest time the
+    # report taken is known to have been measured after: the sending of the request its answer
+    # is to, or of the poll (a streamed report moves nothing: it says when it was sent, not
+    # measured).
+    last_sent_at: float = float("-inf")
+    measured_after: float = float("-inf")
+    # The kW the sibling workers of this proxy (`--workers`) have in flight here, as each last
+    # told (`proxy.siblings`), and when each sent its newest request here, by worker number.
+    sibling_pending: dict[int, tuple[float, float]] = field(default_factory=dict)
+    # Their `recent_kw` as of their `recent_at`, by worker number: what they booked here lately
+    # weighs in `recently_booked_kw` as this worker's own bookings do.
+    sibling_recent: dict[int, tuple[float, float]] = field(default_factory=dict)
+    # Sessions they booked here that this worker's reports do not hold yet: (ledger id, the
+    # sequence of the report that holds it, kW, when heard); `sibling_booked_kw` is their sum.
+    sibling_booked: deque[tuple[str, int, float, float]] = field(default_factory=deque)
+    sibling_booked_kw: float = 0.0
     health: HealthState = "healthy"
     # The last failure was a connection that could not be made: asking again sends nothing
     # unless it is back, so it may be probed with a charge no one else could take.
@@ -67,7 +86,17 @@ class SubstationView:
 
     @property
     def projected_load_kw(self) -> float:
-        return max(0.0, self.load_kw - self.ended_since_report_kw) + self.pending_kw
+        return (
+            max(0.0, self.load_kw - self.ended_since_report_kw)
+            + self.pending_kw
+            + self.sibling_kw
+            + self.sibling_booked_kw
+        )
+
+    @property
+    def in_flight_kw(self) -> float:
+        """The kW asked here and not answered yet, by this worker and its siblings."""
+        return self.pending_kw + self.sibling_kw
 
     def settle(self, now: float) -> None:
         """Take off the reported load what this proxy knows has ended since the report."""
@@ -96,7 +125,7 @@ class SubstationView:
 
     def add_booking(self, ends_at: float, kw: float, booked_at: float, fade_s: float) -> None:
         self.bookings.append((ends_at, kw))
-        self.recent_kw = self.recently_booked_kw(booked_at, fade_s) + kw
+        self.recent_kw = _faded(self.recent_kw, self.recent_at, booked_at, fade_s) + kw
         self.recent_at = max(self.recent_at, booked_at)
         slot = slot_of(ends_at)
         self.ending_kw[slot] = self.ending_kw.get(slot, 0.0) + kw
@@ -111,11 +140,69 @@ class SubstationView:
             del self.ending_kw[slot]  # and with it any float dust
         return booking
 
+    @property
+    def sibling_kw(self) -> float:
+        """The kW the siblings have in flight here that the report taken cannot hold yet. A
+        sibling that sent its newest request here well before the report was measured (its
+        answers are on their way, or it is busy sending the rest of a burst) has had every
+        request taken or refused by then: the report holds them, counting them again would
+        steer charges away from the substations they just filled."""
+        if not self.sibling_pending:
+            return 0.0
+        held_before = self.measured_after - SIBLING_MARGIN_S
+        return sum(kw for kw, sent_at in self.sibling_pending.values() if sent_at > held_before)
+
+    def set_sibling(
+        self,
+        worker: int,
+        pending_kw: float,
+        recent_kw: float = 0.0,
+        recent_at: float = 0.0,
+        last_sent_at: float = float("inf"),
+    ) -> None:
+        """Sibling `worker` has `pending_kw` in flight here now, the newest sent at
+        `last_sent_at`, and booked `recent_kw` here lately as of `recent_at` (0 kW: nothing)."""
+        if pending_kw > 0.0:
+            self.sibling_pending[worker] = (pending_kw, last_sent_at)
+        else:
+            self.sibling_pending.pop(worker, None)
+        if recent_kw > 0.0:
+            self.sibling_recent[worker] = (recent_kw, recent_at)
+        else:
+            self.sibling_recent.pop(worker, None)
+
+    def add_sibling_booking(self, kw: float, seq: tuple[str, int], heard_at: float) -> None:
+        """A sibling booked `kw` here, held by the substation's reports from `seq` on."""
+        taken = self.report_seq
+        if taken is not None and taken[0] == seq[0] and taken[1] >= seq[1]:
+            return  # the report taken holds it already
+        self.sibling_booked.append((seq[0], seq[1], kw, heard_at))
+        self.sibling_booked_kw += kw
+
+    def drop_reported_sibling_bookings(self, seq: tuple[str, int] | None, sent_at: float) -> None:
+        """A report was taken: the sibling bookings it holds stop counting. A report with a
+        sequence holds those of its ledger up to it (one of another ledger: the substation
+        restarted, and holds what it kept); one without (a poll) holds those heard before it
+        was asked for, as the sibling had the answer by then."""
+        if not self.sibling_booked:
+            return
+        kept: deque[tuple[str, int, float, float]] = deque()
+        for booking in self.sibling_booked:
+            epoch, number, _, heard_at = booking
+            held = heard_at <= sent_at if seq is None else epoch != seq[0] or number <= seq[1]
+            if not held:
+                kept.append(booking)
+        self.sibling_booked = kept
+        # Summed afresh, and exactly 0 with none, so float dust never looks like load.
+        self.sibling_booked_kw = sum(booking[2] for booking in kept)
+
     def recently_booked_kw(self, now: float, fade_s: float) -> float:
-        """The kW booked here lately, each booking weighing e^(-age / fade_s)."""
-        if self.recent_kw == 0.0 or now <= self.recent_at:
-            return self.recent_kw
-        return self.recent_kw * math.exp((self.recent_at - now) / fade_s)
+        """The kW booked here lately (by this proxy, and by its sibling workers), each booking
+        weighing e^(-age / fade_s)."""
+        own = _faded(self.recent_kw, self.recent_at, now, fade_s)
+        if not self.sibling_recent:
+            return own
+        return own + sum(_faded(kw, at, now, fade_s) for kw, at in self.sibling_recent.values())
 
     @property
     def headroom_without_flight_kw(self) -> float:
@@ -141,6 +228,13 @@ class SubstationView:
         if not self.capacity_kw:
             return float("inf")
         return (self.projected_load_kw + kw) / self.capacity_kw
+
+
+def _faded(kw: float, at: float, now: float, fade_s: float) -> float:
+    """`kw` booked as of `at`, weighing e^(-age / fade_s) at `now`."""
+    if kw == 0.0 or now <= at:
+        return kw
+    return kw * math.exp((at - now) / fade_s)
 
 
 def has_room(view: SubstationView, kw: float) -> bool:

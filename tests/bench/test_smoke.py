@@ -77,10 +77,10 @@ def test_stream_benchmark_quick_measures_cpu_per_report_and_proxy_memory() -> No
 
 
 @pytest.mark.stack
-def test_workers_benchmark_runs_the_seed_burst_with_the_stream_on_and_off() -> None:
+def test_workers_benchmark_runs_the_seed_burst_shared_by_stream_and_blind() -> None:
     report = run_json(["bench.workers", "--trials", "1", "--json"])
-    for mode in ("on", "off"):
-        figures = report[f"stream_{mode}"]
+    for mode in ("shared", "stream", "blind"):
+        figures = report[mode]
         assert isinstance(figures, dict)
         assert figures["failed"] == 0
         assert isinstance(figures["spread_kw_median"], float)

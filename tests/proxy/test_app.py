@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import random
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
-from proxy.app import ROUTER
+from proxy.app import ROUTER, create_app
+from proxy.config import ProxyConfig
+from proxy.siblings import SiblingBoard, SiblingLink
 from stack.burst import seed_payloads
+from substation.app import create_app as create_substation_app
+from substation.config import SubstationConfig
 from tests.helpers import BAD_CHARGES, CHARGE_HEADERS, CHARGE_HITS, FakeClock, Grid, charge_body
 
 GridFactory = Callable[..., Awaitable[Grid]]
@@ -294,3 +300,30 @@ async def test_a_substation_taken_out_is_asked_before_a_driver_is_turned_away(
     assert [balancer.view(key).health for key in (first, second)] == ["healthy", "recovering"]
     asked = [sum(app[CHARGE_HITS].values()) for app in grid.substation_apps]
     assert asked == [2, 1]
+
+
+async def test_two_workers_sharing_a_board_book_around_each_others_charges(
+    aiohttp_server: Any, aiohttp_client: Any
+) -> None:
+    """Two proxy apps as the two workers of `--workers 2` are: one board, a link each, no
+    load stream and no poll between the charges, so only the board can tell the second."""
+    servers = [
+        await aiohttp_server(
+            create_substation_app(SubstationConfig(name=f"substation{n}", capacity_kw=500.0))
+        )
+        for n in (1, 2)
+    ]
+    urls = tuple(str(server.make_url("")).rstrip("/") for server in servers)
+    board = SiblingBoard(multiprocessing.get_context("spawn"), 2)
+    config = ProxyConfig(substations=urls, poll_interval_s=60.0, load_stream=False)
+    first, second = [
+        await aiohttp_client(create_app(config, siblings=SiblingLink(board, number)))
+        for number in (0, 1)
+    ]
+    booked = await first.post("/charge", json=charge_body("EV-1", 40))
+    assert booked.status == 201
+    view = second.server.app[ROUTER].balancer.view(urls[0])
+    assert view.load_kw == 0.0  # the second worker has no report of that booking
+    answer = await second.post("/charge", json=charge_body("EV-2", 10))
+    assert answer.status == 201
+    assert answer.headers["X-Substation"] != booked.headers["X-Substation"]

@@ -58,3 +58,12 @@ def test_a_shard_is_read_from_flag_or_env_and_checked() -> None:
     assert parse_config(base, {}).shard is None
     with pytest.raises(SystemExit):
         parse_config([*base, "--shard", "8/8"], {})
+
+
+def test_workers_share_their_bookings_unless_told_not_to() -> None:
+    base = ["--substations", "http://a:8000", "--workers", "2"]
+    assert parse_config(base, {}).share_bookings
+    assert not parse_config([*base, "--share-bookings", "off"], {}).share_bookings
+    assert not parse_config(base, {"SHARE_BOOKINGS": "off"}).share_bookings
+    with pytest.raises(SystemExit):
+        parse_config([*base, "--share-bookings", "maybe"], {})

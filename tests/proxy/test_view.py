@@ -1,0 +1,84 @@
+"""`proxy.view`: what the sibling workers of a proxy tell counts in a substation's view once."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.view import SubstationView
+
+LEDGER = "a1b2c3d4e5f6"
+
+
+def reported(load_kw: float = 100.0, seq: int = 10) -> SubstationView:
+    view = SubstationView("http://s1", "s1")
+    view.take_report(0.0, 0.0, load_kw, 500.0)
+    view.report_seq = (LEDGER, seq)
+    return view
+
+
+def test_what_siblings_have_in_flight_counts_as_load_until_they_say_it_is_answered() -> None:
+    view = reported()
+    view.set_sibling(1, 30.0)
+    view.set_sibling(2, 11.0)
+    assert view.projected_load_kw == pytest.approx(141.0)
+    assert view.in_flight_kw == pytest.approx(41.0)
+    view.set_sibling(1, 0.0)
+    view.set_sibling(2, 0.0)
+    assert view.sibling_kw == 0.0
+    assert view.projected_load_kw == 100.0
+
+
+def test_a_sibling_booking_counts_until_a_report_holds_its_sequence() -> None:
+    view = reported(seq=10)
+    view.add_sibling_booking(22.0, (LEDGER, 12), heard_at=1.0)
+    assert view.projected_load_kw == pytest.approx(122.0)
+    view.drop_reported_sibling_bookings((LEDGER, 11), sent_at=2.0)  # measured before it
+    assert view.projected_load_kw == pytest.approx(122.0)
+    view.drop_reported_sibling_bookings((LEDGER, 12), sent_at=2.0)
+    assert view.sibling_booked_kw == 0.0
+    assert view.projected_load_kw == pytest.approx(100.0)
+
+
+def test_a_sibling_booking_the_taken_report_holds_already_is_not_counted_again() -> None:
+    view = reported(seq=12)
+    view.add_sibling_booking(22.0, (LEDGER, 12), heard_at=1.0)
+    assert view.projected_load_kw == 100.0
+
+
+def test_a_poll_sent_after_a_sibling_booking_was_heard_holds_it_and_one_sent_before_not() -> None:
+    view = reported(seq=10)
+    view.add_sibling_booking(22.0, (LEDGER, 12), heard_at=5.0)
+    view.drop_reported_sibling_bookings(None, sent_at=4.9)
+    assert view.sibling_booked_kw == pytest.approx(22.0)
+    view.drop_reported_sibling_bookings(None, sent_at=5.0)
+    assert view.sibling_booked_kw == 0.0
+
+
+def test_a_report_of_a_restarted_ledger_ends_the_sibling_bookings_of_the_old_one() -> None:
+    view = reported(seq=10)
+    view.add_sibling_booking(22.0, (LEDGER, 12), heard_at=1.0)
+    view.drop_reported_sibling_bookings(("ffffffffffff", 1), sent_at=2.0)
+    assert view.sibling_booked_kw == 0.0
+
+
+def test_what_siblings_booked_lately_fades_like_this_workers_own() -> None:
+    view = reported()
+    view.add_booking(ends_at=60.0, kw=10.0, booked_at=0.0, fade_s=10.0)
+    view.set_sibling(1, 0.0, recent_kw=20.0, recent_at=0.0)
+    assert view.recently_booked_kw(0.0, 10.0) == pytest.approx(30.0)
+    assert view.recently_booked_kw(10.0, 10.0) == pytest.approx(30.0 / 2.718281828, rel=1e-6)
+    view.add_booking(ends_at=70.0, kw=5.0, booked_at=10.0, fade_s=10.0)
+    assert view.recent_kw == pytest.approx(10.0 / 2.718281828 + 5.0, rel=1e-6)  # own alone
+
+
+def test_what_a_sibling_sent_well_before_the_report_was_measured_is_held_by_it() -> None:
+    """The sibling sent its newest request here at 10.0 and has not read the answers yet (busy
+    with the rest of a burst). A report measured after 10.5 (the answer to this worker's
+    request sent then) holds them all; one measured after 10.001 may not."""
+    view = reported()
+    view.set_sibling(1, 60.0, last_sent_at=10.0)
+    view.measured_after = 10.001
+    assert view.sibling_kw == pytest.approx(60.0)
+    view.measured_after = 10.5
+    assert view.sibling_kw == 0.0
+    assert view.projected_load_kw == 100.0
