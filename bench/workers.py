@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
+import random
 import signal
 import statistics
 import subprocess
@@ -27,9 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from proxy.balancer import Balancer
+from proxy.siblings import SiblingBoard, SiblingLink, Siblings
 from stack.burst import BurstResult, run_burst
 from stack.processes import StackLayout, free_port_run, running_stack, wait_until_healthy
-
 
 MODES = {  # mode: (--load-stream, --share-bookings)
     "shared": ("on", "on"),
@@ -100,8 +103,35 @@ def main(argv: list[str]) -> int:
         }
     for row in rows:
         print(json.dumps(row), file=sys.stderr)
-    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    cost_us = telling_cost_us()
+    if args.json:
+        print(json.dumps({**summary, "telling_us_per_charge": cost_us}, indent=2))
+    else:
+        print(format_summary(summary))
+        print(f"telling and hearing, per charge: {cost_us:.2f} us")
     return 0
+
+
+def telling_cost_us(charges: int = 50_000) -> float:
+    """CPU per charge of what the workers tell each other (`proxy.siblings`), one worker's
+    side of a booked charge: two records told (asked, then booked) and two heard."""
+    board = SiblingBoard(multiprocessing.get_context("spawn"), 2)
+    keys = [f"http://127.0.0.1:{8001 + number}" for number in range(3)]
+    pair = []
+    for number in range(2):
+        grid = Balancer(rng=random.Random(number))
+        grid.set_substations(keys)
+        for key in keys:
+            grid.record_report(key, 0.0, 0.0, 500.0)
+        pair.append(Siblings(SiblingLink(board, number), grid))
+    teller, hearer = pair
+    started = time.process_time()
+    for number in range(charges):
+        key = keys[number % 3]
+        teller.tell(key)
+        teller.tell(key, (10.0, ("a1b2c3d4e5f6", number)))
+        hearer.hear(1.0)
+    return (time.process_time() - started) / charges * 1e6
 
 
 def format_summary(summary: dict[str, Any]) -> str:

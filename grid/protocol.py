@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from grid.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from grid.seen import HEADER_SEEN, format_seen, parse_seen
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_AMOUNT_KW = 350.0
@@ -48,6 +49,8 @@ class LoadReport:
     capacity_kw: float
     seq: tuple[str, int] | None = None  # (ledger id, changes): which of two reports is newer
     draining: bool = False  # carried by the load stream; answers' headers leave it out
+    # Charges taken from each proxy worker (`grid.seen`): in answers, the asking proxy's.
+    seen: Mapping[str, int] | None = None
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -57,6 +60,8 @@ class LoadReport:
         }
         if self.seq is not None:
             headers[HEADER_LOAD_SEQ] = f"{self.seq[0]}-{self.seq[1]}"
+        if self.seen:
+            headers[HEADER_SEEN] = format_seen(self.seen)
         return headers
 
     def stream_line(self) -> bytes:
@@ -69,6 +74,8 @@ class LoadReport:
             "seq": seq,
             "draining": self.draining,
         }
+        if self.seen:
+            message["seen"] = dict(self.seen)
         return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
@@ -82,6 +89,7 @@ def load_report_from_stream_line(line: bytes) -> LoadReport:
             float(message["capacity_kw"]),
             parse_load_seq(message.get("seq")),
             bool(message.get("draining", False)),
+            parse_seen(message.get("seen")),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"not a load report: {line[:80]!r}") from error
@@ -103,7 +111,8 @@ def load_report_from_headers(headers: Mapping[str, str]) -> LoadReport | None:
     if not (math.isfinite(load_kw) and math.isfinite(capacity_kw)):
         return None
     name = headers.get(HEADER_SUBSTATION, "")
-    return LoadReport(name, load_kw, capacity_kw, parse_load_seq(headers.get(HEADER_LOAD_SEQ)))
+    seq = parse_load_seq(headers.get(HEADER_LOAD_SEQ))
+    return LoadReport(name, load_kw, capacity_kw, seq, seen=parse_seen(headers.get(HEADER_SEEN)))
 
 
 def parse_load_seq(value: str | None) -> tuple[str, int] | None:

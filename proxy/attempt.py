@@ -171,7 +171,7 @@ class ChargeAttempt:
                 return self._give_up()
             self.looked.add(key)
             last_look = True
-        self._balancer.begin(key, request.amount_kw, now)
+        self._balancer.begin(key, request.amount_kw)
         self._asking, self._sent_at = key, now
         retry = bool(self.asked)
         self.asked.append(key)
@@ -214,7 +214,9 @@ def learn_answer(
     balancer.record_health(key, "answered")
     report = answer.report
     if report is not None:
-        balancer.record_report(key, now, report.load_kw, report.capacity_kw, sent_at, report.seq)
+        balancer.record_report(
+            key, now, report.load_kw, report.capacity_kw, sent_at, report.seq, report.seen
+        )
     route = answer.session
     if route is not None and answer.status in (200, 201):
         directory.remember(route, now)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -99,6 +99,7 @@ class Balancer:
         capacity_kw: float,
         sent_at: float | None = None,
         seq: tuple[str, int] | None = None,
+        seen: Mapping[str, int] | None = None,
     ) -> None:
         """A load report from a substation's answer (its `X-Substation-*` headers), arrived at
         `now` for a request sent at `sent_at`. Answers to concurrent requests arrive in any
@@ -113,8 +114,7 @@ class Balancer:
         view.report_seq = seq  # a poll (no seq) leaves the next answer free to be taken
         view.take_report(now if sent_at is None else sent_at, now, load_kw, capacity_kw)
         view.drop_reported_sibling_bookings(seq, now if sent_at is None else sent_at)
-        if sent_at is not None:
-            view.measured_after = max(view.measured_after, sent_at)
+        view.take_seen(seq, seen)
         self._changed(view)
 
     def record_booking(self, key: str, ends_at: float, granted_kw: float, booked_at: float) -> None:
@@ -162,7 +162,9 @@ class Balancer:
         if view is None:
             return
         view.streaming = True
-        self.record_report(key, now, report.load_kw, report.capacity_kw, None, report.seq)
+        self.record_report(
+            key, now, report.load_kw, report.capacity_kw, None, report.seq, report.seen
+        )
         view.polled_load_kw, view.draining = report.load_kw, report.draining
         view.name = report.substation or view.name
         self.record_health(key, "streamed")
@@ -186,17 +188,17 @@ class Balancer:
         self,
         key: str,
         worker: int,
-        pending_kw: float,
-        recent_kw: float,
-        recent_at: float,
-        last_sent_at: float,
+        ref: str,
+        in_flight: tuple[float, int, int],
+        recent: tuple[float, float],
     ) -> None:
-        """Sibling `worker` (another worker of this proxy, `proxy.siblings`) now has
-        `pending_kw` in flight to `key`, the newest sent at `last_sent_at`, and booked
-        `recent_kw` there lately as of `recent_at`."""
+        """Sibling `worker` (another worker of this proxy, `proxy.siblings`, named `ref` in its
+        requests) now has `in_flight` to `key`: (kW, requests, requests sent there in all), and
+        booked `recent` there lately: (kW, as of when)."""
         view = self._by_key.get(key)
         if view is not None:
-            view.set_sibling(worker, pending_kw, recent_kw, recent_at, last_sent_at)
+            pending_kw, requests, sent = in_flight
+            view.set_sibling(worker, pending_kw, *recent, requests, sent, ref)
             self._changed(view)
 
     def record_sibling_booking(self, key: str, kw: float, seq: tuple[str, int], now: float) -> None:
@@ -214,12 +216,12 @@ class Balancer:
                 view.set_sibling(worker, 0.0)
                 self._changed(view)
 
-    def begin(self, key: str, kw: float, sent_at: float) -> None:
-        """A request for `kw` sent to `key` at `sent_at`: in flight until `end`."""
+    def begin(self, key: str, kw: float) -> None:
+        """A request for `kw` sent to `key`: in flight until `end`."""
         view = self._by_key[key]
         view.in_flight += 1
+        view.sent_count += 1
         view.pending_kw += kw
-        view.last_sent_at = max(view.last_sent_at, sent_at)
         self._changed(view)
 
     def end(self, key: str, kw: float) -> None:

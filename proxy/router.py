@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from grid.protocol import ChargeRequest, load_report_from_headers
+from grid.seen import HEADER_PROXY_REF
 from proxy.attempt import (
     BROKEN,
     UNREACHABLE,
@@ -69,6 +70,8 @@ class ChargeRouter:
         vehicle_id = charge.request.vehicle_id
         await self._take_turn(vehicle_id)
         headers = {**JSON_HEADERS, **headers}
+        if self.siblings is not None:  # the substation counts what it took from each worker
+            headers[HEADER_PROXY_REF] = self.siblings.link.ref
         try:
             return await self._charge_once(charge.request, headers)
         except NoCapacity as refusal:

@@ -9,10 +9,12 @@ once, what it has in flight to a substation, what it booked there lately (the bu
 that first holds it. A sibling counts that session until one of its own reports reaches the
 sequence (`SubstationView.add_sibling_booking`): counted once, never twice.
 
-Reports are not passed on. A report a sibling got holds the bookings of this worker that the
-substation took but whose answers this worker has not read yet (busy sending a burst), which it
-still counts as in flight: taking it would count them twice, and in a burst the worker would
-steer away from the very substations it had just filled.
+Reports are not passed on: a report holds requests of this worker still in flight here
+(the substation took them, their answers are on the way), which it counts as in flight too.
+What the siblings have in flight is counted the same way as this worker's own, but for those
+the reports say the substation took already: every charge a worker sends is named
+(`X-Proxy-Ref: <proxy>.<worker>`), substations count what they took from each worker, and their
+reports carry the counts (`grid.seen`; `SubstationView.sibling_kw`).
 
 `SiblingBoard` is made by the parent before the workers start: one ring of records per worker
 in shared memory, each with its lock (the lock is the memory barrier, on any CPU). A worker
@@ -28,6 +30,7 @@ changed, `hear(now)` before a choice. What a record means for the view is the ba
 from __future__ import annotations
 
 import hashlib
+import secrets
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,12 +39,12 @@ from typing import Any
 
 from proxy.balancer import Balancer
 
-# key hash, kW in flight and when the newest was sent, kW booked lately and as of when, a
-# session booked: its kW (0: none), the sequence of the report that holds it and the ledger id
-# (the sequence's epoch, ASCII, at most 32 bytes).
-RECORD = struct.Struct("<Qdddddq32s")
+# key hash, kW in flight, requests in flight, requests sent there in all, kW booked lately and
+# as of when, a session booked: its kW (0: none), the sequence of the report that holds it and
+# the ledger id (the sequence's epoch, ASCII, at most 32 bytes).
+RECORD = struct.Struct("<Qdqqdddq32s")
 HEAD = struct.Struct("<Q")  # records written so far, at the ring's start
-RING_RECORDS = 16_384  # 1.3 MiB a worker; at 10,000 records a second, 1.6 s of history
+RING_RECORDS = 16_384  # 1.4 MiB a worker; at 10,000 records a second, 1.6 s of history
 
 
 def key_hash(key: str) -> int:
@@ -52,7 +55,8 @@ def key_hash(key: str) -> int:
 class SiblingRecord:
     key_hash: int
     pending_kw: float
-    last_sent_at: float
+    in_flight: int
+    sent: int  # requests sent there since the worker began
     recent_kw: float
     recent_at: float
     booked: tuple[float, tuple[str, int]] | None = None  # (kW, seq) of a session booked
@@ -64,6 +68,8 @@ class SiblingBoard:
 
     def __init__(self, context: SpawnContext, workers: int, records: int = RING_RECORDS) -> None:
         self.records = records
+        # What the workers' requests are named by (`X-Proxy-Ref: <proxy>.<worker>`, `grid.seen`).
+        self.proxy = secrets.token_hex(4)
         size = HEAD.size + RECORD.size * records
         self.rings: list[Any] = [context.RawArray("B", size) for _ in range(workers)]
         self.locks: list[Any] = [context.Lock() for _ in range(workers)]
@@ -78,10 +84,19 @@ class SiblingLink:
 
     def __init__(self, board: SiblingBoard, number: int) -> None:
         self.number = number
+        self.proxy = board.proxy
         self._records = board.records
         self._rings = [memoryview(ring).cast("B") for ring in board.rings]
         self._locks = board.locks
         self._read_upto = [self._head(worker) for worker in range(board.workers)]
+
+    @property
+    def ref(self) -> str:
+        """This worker's name in its requests (`X-Proxy-Ref`)."""
+        return self.ref_of(self.number)
+
+    def ref_of(self, worker: int) -> str:
+        return f"{self.proxy}.{worker}"
 
     def _head(self, worker: int) -> int:
         return int(HEAD.unpack_from(self._rings[worker], 0)[0])
@@ -93,7 +108,7 @@ class SiblingLink:
             head = self._head(self.number)
             offset = HEAD.size + RECORD.size * (head % self._records)
             RECORD.pack_into(
-                ring, offset, record.key_hash, record.pending_kw, record.last_sent_at,
+                ring, offset, record.key_hash, record.pending_kw, record.in_flight, record.sent,
                 record.recent_kw, record.recent_at, booked_kw, number, epoch.encode("ascii"),
             )  # fmt: skip
             HEAD.pack_into(ring, 0, head + 1)
@@ -123,11 +138,11 @@ class SiblingLink:
 
 
 def _record(fields: tuple[Any, ...]) -> SiblingRecord:
-    hashed, pending_kw, last_sent_at, recent_kw, recent_at, booked_kw, number, epoch = fields
+    hashed, pending_kw, in_flight, sent, recent_kw, recent_at, booked_kw, number, epoch = fields
     booked = None
     if booked_kw > 0.0:
         booked = (booked_kw, (epoch.rstrip(b"\0").decode("ascii"), number))
-    return SiblingRecord(hashed, pending_kw, last_sent_at, recent_kw, recent_at, booked)
+    return SiblingRecord(hashed, pending_kw, in_flight, sent, recent_kw, recent_at, booked)
 
 
 class Siblings:
@@ -152,7 +167,13 @@ class Siblings:
             hashed = self._hashes[key] = key_hash(key)
         self.link.publish(
             SiblingRecord(
-                hashed, view.pending_kw, view.last_sent_at, view.recent_kw, view.recent_at, booked
+                hashed,
+                view.pending_kw,
+                view.in_flight,
+                view.sent_count,
+                view.recent_kw,
+                view.recent_at,
+                booked,
             )
         )
 
@@ -168,10 +189,9 @@ class Siblings:
             self.balancer.record_sibling(
                 key,
                 worker,
-                record.pending_kw,
-                record.recent_kw,
-                record.recent_at,
-                record.last_sent_at,
+                self.link.ref_of(worker),
+                (record.pending_kw, record.in_flight, record.sent),
+                (record.recent_kw, record.recent_at),
             )
             if record.booked is not None:
                 kw, seq = record.booked

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from proxy.health import SERVING, HealthState
@@ -19,9 +20,6 @@ from proxy.health import SERVING, HealthState
 # sessions: at 6,000 charges a second of 2-second sessions, walking every session ending within
 # 5 s cost 2 ms.
 SLOT_S = 0.25
-# A request sent this much before another to the same substation is taken (or refused) before
-# it: the margin for the scheduling of two processes on one machine (`SubstationView.sibling_kw`).
-SIBLING_MARGIN_S = 0.002
 
 
 def slot_of(when: float) -> int:
@@ -39,15 +37,14 @@ class SubstationView:
     reported_at: float = float("-inf")
     in_flight: int = 0
     pending_kw: float = 0.0
-    # When this proxy last sent a request here (`in_flight_sent_at`), and the latest time the
-    # report taken is known to have been measured after: the sending of the request its answer
-    # is to, or of the poll (a streamed report moves nothing: it says when it was sent, not
-    # measured).
-    last_sent_at: float = float("-inf")
-    measured_after: float = float("-inf")
-    # The kW the sibling workers of this proxy (`--workers`) have in flight here, as each last
-    # told (`proxy.siblings`), and when each sent its newest request here, by worker number.
-    sibling_pending: dict[int, tuple[float, float]] = field(default_factory=dict)
+    # Requests this worker has sent here (`--workers`: its name is `X-Proxy-Ref`), and what the
+    # newest report of each ledger says it took from each worker of this proxy (`grid.seen`).
+    sent_count: int = 0
+    seen: dict[str, int] = field(default_factory=dict)
+    seen_epoch: str | None = None
+    # What the sibling workers of this proxy have in flight here, as each last told
+    # (`proxy.siblings`), by worker number: (kW, requests, requests sent here in all, its name).
+    sibling_pending: dict[int, tuple[float, int, int, str]] = field(default_factory=dict)
     # Their `recent_kw` as of their `recent_at`, by worker number: what they booked here lately
     # weighs in `recently_booked_kw` as this worker's own bookings do.
     sibling_recent: dict[int, tuple[float, float]] = field(default_factory=dict)
@@ -142,15 +139,31 @@ class SubstationView:
 
     @property
     def sibling_kw(self) -> float:
-        """The kW the siblings have in flight here that the report taken cannot hold yet. A
-        sibling that sent its newest request here well before the report was measured (its
-        answers are on their way, or it is busy sending the rest of a burst) has had every
-        request taken or refused by then: the report holds them, counting them again would
-        steer charges away from the substations they just filled."""
+        """The kW the siblings have in flight here that the reports taken do not hold yet.
+        A sibling that sent N requests here, C of which the newest report says the substation
+        took, has N - C of its requests in flight not in the load (its newest, counted at its
+        mean kW); the others are in the load or were refused, and counting them again would
+        steer charges away from the very substations they just filled."""
         if not self.sibling_pending:
             return 0.0
-        held_before = self.measured_after - SIBLING_MARGIN_S
-        return sum(kw for kw, sent_at in self.sibling_pending.values() if sent_at > held_before)
+        total = 0.0
+        for kw, requests, sent, ref in self.sibling_pending.values():
+            taken = self.seen.get(ref)
+            unheld = requests if taken is None else min(requests, max(0, sent - taken))
+            total += kw * unheld / requests
+        return total
+
+    def take_seen(self, seq: tuple[str, int] | None, seen: Mapping[str, int] | None) -> None:
+        """A report's counts of charges taken (`grid.seen`): they only grow within a ledger;
+        a new ledger (the substation restarted) starts them again."""
+        if seen is None or seq is None:
+            return
+        if seq[0] != self.seen_epoch:
+            self.seen, self.seen_epoch = dict(seen), seq[0]
+            return
+        for ref, count in seen.items():
+            if count > self.seen.get(ref, -1):
+                self.seen[ref] = count
 
     def set_sibling(
         self,
@@ -158,12 +171,15 @@ class SubstationView:
         pending_kw: float,
         recent_kw: float = 0.0,
         recent_at: float = 0.0,
-        last_sent_at: float = float("inf"),
+        requests: int = 1,
+        sent: int = 0,
+        ref: str = "",
     ) -> None:
-        """Sibling `worker` has `pending_kw` in flight here now, the newest sent at
-        `last_sent_at`, and booked `recent_kw` here lately as of `recent_at` (0 kW: nothing)."""
-        if pending_kw > 0.0:
-            self.sibling_pending[worker] = (pending_kw, last_sent_at)
+        """Sibling `worker` (named `ref`) has `requests` here in flight, `pending_kw` in all,
+        of `sent` sent here since it began, and booked `recent_kw` here lately as of
+        `recent_at` (0 kW: nothing)."""
+        if pending_kw > 0.0 and requests > 0:
+            self.sibling_pending[worker] = (pending_kw, requests, sent, ref)
         else:
             self.sibling_pending.pop(worker, None)
         if recent_kw > 0.0:

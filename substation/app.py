@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiohttp import web
 
@@ -24,6 +24,7 @@ from grid.httpio import (
 )
 from grid.ledger import SessionLedger
 from grid.protocol import LOAD_STREAM_PATH, LoadReport, parse_charge_request
+from grid.seen import HEADER_PROXY_REF, ChargesSeen
 from substation.config import SubstationConfig
 from substation.feed import FeedListener, LoadFeed
 from substation.metrics import SubstationMetrics
@@ -36,6 +37,7 @@ LEDGER = web.AppKey("ledger", SessionLedger)
 METRICS = web.AppKey("metrics", SubstationMetrics)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 FEED = web.AppKey("feed", LoadFeed)
+SEEN = web.AppKey("seen", ChargesSeen)
 # Set when the first session is booked into an empty ledger, so the expiry timer, idle until
 # then, wakes and sleeps until that session's end instead. Later sessions end after it.
 FIRST_SESSION_BOOKED = web.AppKey("first_session_booked", asyncio.Event)
@@ -46,7 +48,8 @@ EXPIRY_TICK_S = 1.0
 def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Application:
     app = web.Application(middlewares=[error_middleware])
     store = SessionStore(config.state_path) if config.state_path else None
-    feed = LoadFeed(lambda: current_report(ledger), config.report_interval_s)
+    seen = ChargesSeen()
+    feed = LoadFeed(lambda: current_report(ledger, seen.every()), config.report_interval_s)
     ledger = SessionLedger(
         config.name,
         config.capacity_kw,
@@ -58,6 +61,7 @@ def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Applic
         app.on_cleanup.append(lambda _: _close(store))
     app[CONFIG] = config
     app[LEDGER] = ledger
+    app[SEEN] = seen
     app[METRICS] = SubstationMetrics(ledger)
     app[CLOCK] = clock
     app[FEED] = feed
@@ -81,29 +85,34 @@ async def _close(store: SessionStore) -> None:
     store.close()
 
 
-def current_report(ledger: SessionLedger) -> LoadReport:
+def current_report(ledger: SessionLedger, seen: Mapping[str, int] | None = None) -> LoadReport:
     seq = (ledger.epoch, ledger.version)
-    return LoadReport(ledger.substation, ledger.load_kw, ledger.capacity_kw, seq, ledger.draining)
+    return LoadReport(
+        ledger.substation, ledger.load_kw, ledger.capacity_kw, seq, ledger.draining, seen
+    )
 
 
-def load_report(ledger: SessionLedger) -> dict[str, str]:
+def load_report(ledger: SessionLedger, seen: Mapping[str, int] | None = None) -> dict[str, str]:
     """The headers every /charge answer carries: the load after the request took effect."""
-    return current_report(ledger).headers()
+    return current_report(ledger, seen).headers()
 
 
 async def post_charge(request: web.Request) -> web.StreamResponse:
-    ledger = request.app[LEDGER]
+    ledger, seen = request.app[LEDGER], request.app[SEEN]
+    # A proxy worker's charge is counted whatever comes of it (`grid.seen`).
+    proxy_ref = request.headers.get(HEADER_PROXY_REF)
     try:
         charge = parse_charge_request(await read_charge_body(request))
         admission = ledger.admit(charge, request.app[CLOCK]())
     except ApiError as error:
-        return error_response(error, load_report(ledger))
+        seen.count(proxy_ref)
+        return error_response(error, load_report(ledger, seen.of_proxy(proxy_ref)))
+    seen.count(proxy_ref)
     if admission.created and ledger.active_sessions == 1:
         request.app[FIRST_SESSION_BOOKED].set()
     status = 201 if admission.created else 200
-    return web.json_response(
-        admission.session.to_json(), status=status, headers=load_report(ledger)
-    )
+    headers = load_report(ledger, seen.of_proxy(proxy_ref))
+    return web.json_response(admission.session.to_json(), status=status, headers=headers)
 
 
 async def get_charge(request: web.Request) -> web.StreamResponse:

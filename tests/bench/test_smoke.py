@@ -79,6 +79,7 @@ def test_stream_benchmark_quick_measures_cpu_per_report_and_proxy_memory() -> No
 @pytest.mark.stack
 def test_workers_benchmark_runs_the_seed_burst_shared_by_stream_and_blind() -> None:
     report = run_json(["bench.workers", "--trials", "1", "--json"])
+    assert isinstance(report["telling_us_per_charge"], float)
     for mode in ("shared", "stream", "blind"):
         figures = report[mode]
         assert isinstance(figures, dict)

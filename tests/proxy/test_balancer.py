@@ -35,7 +35,7 @@ def test_pending_kw_spreads_a_burst_before_any_answer() -> None:
     for _ in range(100):
         amount_kw = rng.uniform(5, 20)
         chosen = balancer.choose(amount_kw, amount_kw, attempts=1)[0]
-        balancer.begin(chosen, amount_kw, T0)
+        balancer.begin(chosen, amount_kw)
         booked[chosen] += amount_kw
     assert max(booked.values()) - min(booked.values()) <= 20
     assert sum(view.in_flight for view in balancer.views()) == 100
@@ -44,7 +44,7 @@ def test_pending_kw_spreads_a_burst_before_any_answer() -> None:
 def test_pending_returns_to_zero_when_requests_finish() -> None:
     balancer = grid([100])
     for _ in range(3):
-        balancer.begin("s0", 7.4, T0)
+        balancer.begin("s0", 7.4)
     for _ in range(3):
         balancer.end("s0", 7.4)
     view = balancer.view("s0")
@@ -91,7 +91,7 @@ def test_attempts_bound_the_candidates() -> None:
 
 def test_set_substations_keeps_what_it_knew_of_kept_ones() -> None:
     balancer = grid([100, 200])
-    balancer.begin("s1", 10, T0)
+    balancer.begin("s1", 10)
     balancer.set_substations(["s1", "s9"])
     assert [view.key for view in balancer.views()] == ["s1", "s9"]
     assert balancer.view("s1").pending_kw == 10
@@ -100,7 +100,7 @@ def test_set_substations_keeps_what_it_knew_of_kept_ones() -> None:
 def spread_after_filling(policy: Policy, count: int, requests_each: int) -> float:
     balancer = grid([500] * count, policy=policy)
     for _ in range(count * requests_each):
-        balancer.begin(balancer.choose(10, 10, attempts=1)[0], 10, T0)
+        balancer.begin(balancer.choose(10, 10, attempts=1)[0], 10)
     loads = [view.pending_kw for view in balancer.views()]
     return max(loads) - min(loads)
 
@@ -119,7 +119,7 @@ def test_least_loaded_is_the_seeds_pile_up() -> None:
     chosen = set()
     for _ in range(100):
         key = balancer.choose(10, 10, attempts=1)[0]
-        balancer.begin(key, 10, T0)
+        balancer.begin(key, 10)
         chosen.add(key)
     assert chosen == {"s0"}  # blind to what is in flight, as the seed was
 
@@ -132,8 +132,8 @@ def test_round_robin_takes_turns() -> None:
 
 def test_least_connections_follows_in_flight_counts() -> None:
     balancer = grid([100, 100, 100], policy="least-connections")
-    balancer.begin("s0", 1, T0)
-    balancer.begin("s1", 1, T0)
+    balancer.begin("s0", 1)
+    balancer.begin("s1", 1)
     assert balancer.choose(10, 10, attempts=1) == ["s2"]
 
 
@@ -178,7 +178,7 @@ def test_last_looks_go_where_requests_in_flight_or_an_old_report_may_hide_room()
     balancer.record_report("s0", T0 + 1, load_kw=90, capacity_kw=100)
     balancer.record_report("s1", T0 + 1, load_kw=60, capacity_kw=100)
     balancer.record_report("s2", T0 + 1, load_kw=95, capacity_kw=100)
-    balancer.begin("s1", 30, T0)  # 60 + 30 in flight: no room for 20 unless that one is refused
+    balancer.begin("s1", 30)  # 60 + 30 in flight: no room for 20 unless that one is refused
     assert balancer.room_for(20, 20, now=T0 + 2, asked=["s0", "s1", "s2"]) == "s1"
     # Asked everywhere but s2, which shows no room: other proxies' sessions may have ended.
     assert balancer.room_for(20, 20, now=T0 + 2, exclude=["s1"], asked=["s0", "s1"]) == "s2"
@@ -199,7 +199,7 @@ def test_a_substation_that_refused_connections_is_probed_one_request_at_a_time()
     balancer.record_health("s1", "refused")
     assert balancer.choose(20, 20, attempts=2, now=T0 + 2) == ["s0"]  # never in the ranking
     assert balancer.room_for(20, 20, now=T0 + 2, asked=["s0"]) == "s1"
-    balancer.begin("s1", 20, T0)
+    balancer.begin("s1", 20)
     assert balancer.room_for(20, 20, now=T0 + 2, asked=["s0"]) is None
     balancer.end("s1", 20)
     balancer.record_health("s1", "answered")
@@ -229,7 +229,7 @@ def test_kw_in_flight_count_as_booked_lately_so_an_answer_coming_back_tips_nothi
     balancer = grid([500, 500])
     balancer.record_report("s0", T0 + 1, load_kw=100, capacity_kw=500, sent_at=T0 + 0.9)
     balancer.record_booking("s0", T0 + 61, 100, T0 + 1)
-    balancer.begin("s1", 100, T0)
+    balancer.begin("s1", 100)
     assert balancer.choose(10, 10, attempts=1, now=T0 + 1) == ["s0"]
 
 

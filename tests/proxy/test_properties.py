@@ -44,7 +44,7 @@ def test_pending_kw_returns_to_zero_when_every_request_finished(
     balancer = Balancer()
     balancer.set_substations(f"s{n}" for n in range(5))
     for number, kw in requests:
-        balancer.begin(f"s{number}", kw, 0.0)
+        balancer.begin(f"s{number}", kw)
     for number, kw in reversed(requests):
         balancer.end(f"s{number}", kw)
     assert all((v.in_flight, v.pending_kw) == (0, 0.0) for v in balancer.views())
@@ -114,7 +114,7 @@ def test_one_pick_is_the_head_of_the_full_ranking(
         if ends_in_s is not None:
             balancer.record_booking(f"s{n}", 2.0 + ends_in_s, 11.0, 1.0)
         for _ in range(in_flight):
-            balancer.begin(f"s{n}", 11.0, 0.0)
+            balancer.begin(f"s{n}", 11.0)
     min_amount_kw = amount_kw * curtail_to
     ranked = balancer.choose(amount_kw, min_amount_kw, attempts=len(substations), now=2.0)
     assert balancer.choose(amount_kw, min_amount_kw, attempts=1, now=2.0) == ranked[:1]

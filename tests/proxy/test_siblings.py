@@ -40,7 +40,7 @@ def workers(count: int = 2) -> list[tuple[Balancer, Siblings]]:
 def test_a_record_comes_back_as_written_to_every_sibling_but_its_writer() -> None:
     shared = board(3)
     links = [SiblingLink(shared, number) for number in range(3)]
-    record = SiblingRecord(key_hash(KEYS[0]), 22.5, 4.5, 11.0, 5.0, (44.0, (LEDGER, 7)))
+    record = SiblingRecord(key_hash(KEYS[0]), 22.5, 2, 17, 11.0, 5.0, (44.0, (LEDGER, 7)))
     links[1].publish(record)
     assert list(links[0].read()) == [(1, record)]
     assert list(links[2].read()) == [(1, record)]
@@ -52,7 +52,7 @@ def test_a_reader_lapped_by_its_sibling_is_told_so_and_reads_what_the_ring_still
     shared = board(2, records=4)
     reader, writer = SiblingLink(shared, 0), SiblingLink(shared, 1)
     for kw in range(1, 7):
-        writer.publish(SiblingRecord(key_hash(KEYS[0]), float(kw), 0.0, 0.0, 0.0))
+        writer.publish(SiblingRecord(key_hash(KEYS[0]), float(kw), 1, kw, 0.0, 0.0))
     read = list(reader.read())
     assert read[0] == (1, None)
     assert [record.pending_kw for _, record in read[1:] if record] == [3.0, 4.0, 5.0, 6.0]
@@ -67,7 +67,7 @@ def test_a_burst_split_between_two_workers_is_balanced_as_one_workers() -> None:
         kw = rng.uniform(5, 20)
         siblings.hear(1.0)
         key = grid.choose(kw, kw, 1, now=1.0)[0]
-        grid.begin(key, kw, 1.0)
+        grid.begin(key, kw)
         siblings.tell(key)
         placed[key] += kw
     assert max(placed.values()) - min(placed.values()) <= 20
@@ -85,7 +85,7 @@ def test_the_second_worker_books_around_the_first_ones_bookings_only_when_told(
             if telling:
                 siblings.hear(1.0)
             key = grid.choose(kw, kw, 1, now=1.0)[0]
-            grid.begin(key, kw, 1.0)
+            grid.begin(key, kw)
             siblings.tell(key)
             placed[key] += kw
     within_one_request = max(placed.values()) - min(placed.values()) <= 20.0
@@ -94,7 +94,7 @@ def test_the_second_worker_books_around_the_first_ones_bookings_only_when_told(
 
 def test_an_answered_booking_counts_at_the_sibling_until_its_report_comes() -> None:
     (first, first_siblings), (second, second_siblings) = workers()
-    first.begin(KEYS[0], 40.0, 1.0)
+    first.begin(KEYS[0], 40.0)
     first_siblings.tell(KEYS[0])
     second_siblings.hear(1.0)
     assert second.view(KEYS[0]).projected_load_kw == pytest.approx(40.0)
@@ -118,7 +118,7 @@ def test_a_ledger_id_too_long_for_a_record_is_left_to_the_load_stream() -> None:
 def test_a_substation_the_reader_does_not_know_yet_is_skipped() -> None:
     (first, first_siblings), (second, second_siblings) = workers()
     first.set_substations([*KEYS, "http://127.0.0.1:8004"])
-    first.begin("http://127.0.0.1:8004", 10.0, 1.0)
+    first.begin("http://127.0.0.1:8004", 10.0)
     first_siblings.tell("http://127.0.0.1:8004")
     second_siblings.hear(1.0)  # nothing to count it on, and nothing breaks
     second.set_substations([*KEYS, "http://127.0.0.1:8004"])
@@ -134,7 +134,7 @@ def test_what_a_lapped_reader_was_told_stops_counting() -> None:
         Siblings(SiblingLink(shared, 0), first),
         Siblings(SiblingLink(shared, 1), second),
     )
-    first.begin(KEYS[0], 30.0, 1.0)
+    first.begin(KEYS[0], 30.0)
     writer.tell(KEYS[0])
     reader.hear(1.0)
     assert second.view(KEYS[0]).sibling_kw == pytest.approx(30.0)

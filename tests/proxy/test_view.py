@@ -71,14 +71,19 @@ def test_what_siblings_booked_lately_fades_like_this_workers_own() -> None:
     assert view.recent_kw == pytest.approx(10.0 / 2.718281828 + 5.0, rel=1e-6)  # own alone
 
 
-def test_what_a_sibling_sent_well_before_the_report_was_measured_is_held_by_it() -> None:
-    """The sibling sent its newest request here at 10.0 and has not read the answers yet (busy
-    with the rest of a burst). A report measured after 10.5 (the answer to this worker's
-    request sent then) holds them all; one measured after 10.001 may not."""
-    view = reported()
-    view.set_sibling(1, 60.0, last_sent_at=10.0)
-    view.measured_after = 10.001
-    assert view.sibling_kw == pytest.approx(60.0)
-    view.measured_after = 10.5
+def test_what_a_sibling_has_in_flight_counts_but_for_what_the_report_says_was_taken() -> None:
+    """The sibling (named ab12.1) sent 10 requests here, 4 of them in flight (60 kW). A report
+    saying the substation took 8 of its requests holds 2 of those 4 (or refused them): 2 still
+    count, at the mean kW; one saying it took all 10 holds them all."""
+    view = reported(seq=10)
+    view.set_sibling(1, 60.0, requests=4, sent=10, ref="ab12.1")
+    assert view.sibling_kw == pytest.approx(60.0)  # no count from a report yet: all of it
+    view.take_seen((LEDGER, 11), {"ab12.1": 8, "ab12.0": 3})
+    assert view.sibling_kw == pytest.approx(30.0)
+    view.take_seen((LEDGER, 12), {"ab12.1": 7})  # an older count never takes one back
+    assert view.sibling_kw == pytest.approx(30.0)
+    view.take_seen((LEDGER, 13), {"ab12.1": 10})
     assert view.sibling_kw == 0.0
     assert view.projected_load_kw == 100.0
+    view.take_seen(("ffffffffffff", 1), {"ab12.1": 1})  # restarted: its counts begin again
+    assert view.sibling_kw == pytest.approx(60.0)

@@ -57,11 +57,11 @@ def test_two_workers_share_the_port_and_both_serve(tmp_path: Path) -> None:
 @pytest.mark.stack
 def test_the_seed_burst_through_two_workers_stays_within_one_request(tmp_path: Path) -> None:
     """The seed's 100 charges at once, split by the kernel between the workers: each tells
-    the other what it has in flight and what it booked. Three bursts, each on fresh
-    substations; two of three must stay within one request (`python -m bench.workers`: 8 of
-    8, and the same bursts with the workers blind, for comparison). Not all three: what a
-    report holds of a burst still in flight depends on how the two cores were shared out, and
-    a burst now and then ends a few tenths of a kW past one request."""
+    the other what it has in flight and what it booked, and the substations' reports say which
+    of those they took already. Three bursts, each on fresh substations; two of three must stay
+    within one request (`python -m bench.workers` has the figures, and the same bursts with the
+    workers blind). Not all three: what a report holds of one worker's requests still in flight
+    depends on how the two cores were shared out in that burst."""
     rows = [
         seed_burst(free_layout(), tmp_path / f"logs-{seed}", "shared", seed) for seed in (1, 2, 3)
     ]

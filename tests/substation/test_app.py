@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from grid.protocol import parse_load_seq
+from grid.protocol import load_report_from_stream_line, parse_load_seq
 from substation.app import LEDGER, create_app
 from substation.config import SubstationConfig
 from tests.helpers import BAD_CHARGES, FakeClock, charge_body
@@ -231,3 +231,28 @@ async def test_admin_api_is_off_without_a_token(aiohttp_client: ClientFactory) -
     answer = await client.post("/admin/drain", headers={"Authorization": "Bearer anything"})
     assert answer.status == 404
     assert client.app[LEDGER].draining is False
+
+
+async def test_charges_a_proxy_worker_names_are_counted_whatever_comes_of_them(
+    aiohttp_client: ClientFactory,
+) -> None:
+    """Booked, repeated or refused, each named charge counts; the answer carries the counts of
+    the asking proxy's workers alone, the load stream every count (`grid.seen`)."""
+    client = await substation(aiohttp_client)
+    first = {"X-Proxy-Ref": "ab12.0"}
+    assert (await client.post("/charge", json=charge_body("EV-1", 60), headers=first)).status == 201
+    assert (await client.post("/charge", json=charge_body("EV-1", 60), headers=first)).status == 200
+    other = {"X-Proxy-Ref": "ffff.0"}
+    assert (await client.post("/charge", json=charge_body("EV-9", 10), headers=other)).status == 201
+    refused = await client.post(
+        "/charge", json=charge_body("EV-2", 60), headers={"X-Proxy-Ref": "ab12.1"}
+    )
+    assert refused.status == 503
+    assert refused.headers["X-Substation-Seen"] == "ab12.0=2,ab12.1=1"
+    unnamed = await client.post("/charge", json=charge_body("EV-3", 1))
+    assert "X-Substation-Seen" not in unnamed.headers
+    every_count = {"ab12.0": 2, "ffff.0": 1, "ab12.1": 1}
+    async with client.get("/load/stream") as stream, asyncio.timeout(5):
+        # The first line may be the one made at an earlier change (at most one per interval).
+        while load_report_from_stream_line(await stream.content.readline()).seen != every_count:
+            pass
