@@ -62,7 +62,8 @@ def create_app(
     app[CONFIG] = config
     app[ROUTER] = ChargeRouter(balancer, upstream, metrics, clock, config.retries)
     if siblings is not None:
-        app[ROUTER].siblings = Siblings(siblings, balancer)
+        longest_request_s = config.connect_timeout_s + config.upstream_timeout_s
+        app[ROUTER].siblings = Siblings(siblings, balancer, silent_after_s=longest_request_s)
     app[POLLER] = Poller(
         balancer,
         upstream,

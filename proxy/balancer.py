@@ -210,7 +210,9 @@ class Balancer:
             self._changed(view)
 
     def forget_sibling(self, worker: int) -> None:
-        """What sibling `worker` told can no longer be followed: none of it counts."""
+        """What sibling `worker` told of its requests in flight and of its bookings lately
+        can no longer be followed (lost, or too old): none of it counts. (The sessions it
+        booked count until a report holds them, as before.)"""
         for view in self._views:
             if worker in view.sibling_pending or worker in view.sibling_recent:
                 view.set_sibling(worker, 0.0)

@@ -148,11 +148,16 @@ def _record(fields: tuple[Any, ...]) -> SiblingRecord:
 class Siblings:
     """What this worker's balancer tells its siblings, and takes from them."""
 
-    def __init__(self, link: SiblingLink, balancer: Balancer) -> None:
+    def __init__(self, link: SiblingLink, balancer: Balancer, silent_after_s: float) -> None:
+        """`silent_after_s`: the longest a request can be in flight (the proxy's connect and
+        upstream timeouts). A sibling that told nothing for longer has nothing in flight, or
+        has died: what it told of its requests in flight stops counting."""
         self.link = link
         self.balancer = balancer
+        self.silent_after_s = silent_after_s
         self._keys: dict[int, str] = {}
         self._hashes: dict[str, int] = {}
+        self._last_heard: dict[int, float] = {}  # siblings that told something not forgotten
 
     def tell(self, key: str, booked: tuple[float, tuple[str, int]] | None = None) -> None:
         """This worker's kW in flight to `key` and booked there lately; `booked`: the kW and
@@ -178,8 +183,10 @@ class Siblings:
         )
 
     def hear(self, now: float) -> None:
-        """Take what the siblings told since the last time."""
+        """Take what the siblings told since the last time; forget what a sibling silent for
+        longer than a request can take told of its requests in flight."""
         for worker, record in self.link.read():
+            self._last_heard[worker] = now
             if record is None:
                 self.balancer.forget_sibling(worker)
                 continue
@@ -196,6 +203,10 @@ class Siblings:
             if record.booked is not None:
                 kw, seq = record.booked
                 self.balancer.record_sibling_booking(key, kw, seq, now)
+        silent = [w for w, heard in self._last_heard.items() if now - heard > self.silent_after_s]
+        for worker in silent:
+            del self._last_heard[worker]
+            self.balancer.forget_sibling(worker)
 
     def _key_of(self, hashed: int) -> str | None:
         key = self._keys.get(hashed)

@@ -32,9 +32,11 @@ def balancer(seed: int) -> Balancer:
 
 def workers(count: int = 2) -> list[tuple[Balancer, Siblings]]:
     shared = board(count)
-    return [(grid, Siblings(SiblingLink(shared, n), grid)) for n, grid in enumerate(
-        balancer(n) for n in range(count)
-    )]  # fmt: skip
+    grids = [balancer(number) for number in range(count)]
+    return [
+        (grid, Siblings(SiblingLink(shared, number), grid, silent_after_s=11.0))
+        for number, grid in enumerate(grids)
+    ]
 
 
 def test_a_record_comes_back_as_written_to_every_sibling_but_its_writer() -> None:
@@ -131,8 +133,8 @@ def test_what_a_lapped_reader_was_told_stops_counting() -> None:
     shared = board(2, records=2)
     first, second = balancer(0), balancer(1)
     writer, reader = (
-        Siblings(SiblingLink(shared, 0), first),
-        Siblings(SiblingLink(shared, 1), second),
+        Siblings(SiblingLink(shared, 0), first, silent_after_s=11.0),
+        Siblings(SiblingLink(shared, 1), second, silent_after_s=11.0),
     )
     first.begin(KEYS[0], 30.0)
     writer.tell(KEYS[0])
@@ -141,4 +143,19 @@ def test_what_a_lapped_reader_was_told_stops_counting() -> None:
     for _ in range(3):
         writer.tell(KEYS[1])  # laps the reader: KEYS[0]'s record is gone
     reader.hear(1.1)
+    assert second.view(KEYS[0]).sibling_kw == 0.0
+
+
+def test_what_a_sibling_silent_longer_than_a_request_can_take_had_in_flight_stops_counting() -> (
+    None
+):
+    """A worker that died with requests in flight tells nothing more: after the longest a
+    request can take, its siblings stop counting them."""
+    (first, first_siblings), (second, second_siblings) = workers()
+    first.begin(KEYS[0], 30.0)
+    first_siblings.tell(KEYS[0])
+    second_siblings.hear(1.0)
+    second_siblings.hear(12.0)  # 11 s of silence: still possible
+    assert second.view(KEYS[0]).sibling_kw == pytest.approx(30.0)
+    second_siblings.hear(12.5)
     assert second.view(KEYS[0]).sibling_kw == 0.0
