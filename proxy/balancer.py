@@ -226,6 +226,13 @@ class Balancer:
         view.pending_kw += kw
         self._changed(view)
 
+    def not_sent(self, key: str) -> None:
+        """The request begun at `key` never left (the connection could not be made): it is
+        not among those sent there, which the substation's counts are compared with."""
+        view = self._by_key.get(key)
+        if view is not None and view.sent_count > 0:
+            view.sent_count -= 1
+
     def end(self, key: str, kw: float) -> None:
         view = self._by_key.get(key)
         if view is None:

@@ -4,8 +4,8 @@ With `--workers N`, N processes share the port (SO_REUSEPORT) and the kernel spr
 connections across them. Each worker is a whole proxy with its own view: it counts only its
 own requests in flight, like N independent balancer replicas (the simulator's `proxies: N`),
 follows every load stream, and gets its own shard (`proxy.shard`) of the proxy's. Unless
-`--share-bookings off`, the workers also tell each other what they have in flight and the
-newest report each answer brought, through shared memory (`proxy.siblings`).
+`--share-bookings off`, the workers also tell each other what they have in flight and what
+they booked, through shared memory (`proxy.siblings`).
 """
 
 from __future__ import annotations
