@@ -109,40 +109,32 @@ class ChargeRouter:
     ) -> UpstreamAnswer:
         """One `ChargeAttempt`, driven with real answers."""
         attempt = ChargeAttempt(request, self.balancer, self.directory, self.retries)
-        self._hear_siblings()
+        siblings = self.siblings
+        if siblings is not None:
+            siblings.hear(self.clock())
         step = attempt.start(self.clock())
         answer: UpstreamAnswer | None = None
         try:
             while isinstance(step, Ask):
-                self._tell_siblings(step.substation)
+                if siblings is not None:
+                    siblings.asked(step)
                 if step.retry:
                     self.metrics.count_retry()
                 answer, outcome = await self._ask(step.substation, request, headers)
                 asked = step.substation
-                self._hear_siblings()
+                if siblings is not None:
+                    siblings.hear(self.clock())
                 step = attempt.take(outcome, self.clock())
-                self._tell_siblings(asked, outcome)
+                if siblings is not None:
+                    siblings.answered(asked, outcome)
         finally:
             attempt.abandon()
-            if isinstance(step, Ask):  # the client hung up while it was asked
-                self._tell_siblings(step.substation)
+            if siblings is not None and isinstance(step, Ask):  # the client hung up meanwhile
+                siblings.tell(step.substation)
         if isinstance(step, GiveUp):
             raise step.error
         assert answer is not None
         return answer
-
-    def _hear_siblings(self) -> None:
-        if self.siblings is not None:
-            self.siblings.hear(self.clock())
-
-    def _tell_siblings(self, key: str, outcome: Outcome | None = None) -> None:
-        if self.siblings is None:
-            return
-        booked = None
-        if isinstance(outcome, Answered) and outcome.status == 201 and outcome.session:
-            seq = outcome.report.seq if outcome.report is not None else None
-            booked = None if seq is None else (outcome.session.granted_kw, seq)
-        self.siblings.tell(key, booked)
 
     async def _ask(
         self, key: str, request: ChargeRequest, headers: Mapping[str, str]

@@ -22,8 +22,9 @@ writes only its own ring and reads the others'. A record holds the kW in flight 
 value, so a record missed is healed by the next one about the same substation; a reader lapped
 by a writer forgets all that writer told.
 
-`Siblings` is the charge path's side: `tell(key, booked)` after this worker's view of `key`
-changed, `hear(now)` before a choice. What a record means for the view is the balancer's
+`Siblings` is the charge path's side, driven alike by the proxy (`proxy.router`) and the
+simulator: `hear(now)` before a choice, `asked(step)` and `answered(key, outcome)` after each
+step of a charge attempt. What a record means for the view is the balancer's
 (`Balancer.record_sibling`, `Balancer.record_sibling_booking`): no I/O there.
 """
 
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from multiprocessing.context import SpawnContext
 from typing import Any
 
+from proxy.attempt import Answered, Ask, Outcome, Step
 from proxy.balancer import Balancer
 
 # key hash, kW in flight, requests in flight, requests sent there in all, kW booked lately and
@@ -181,6 +183,20 @@ class Siblings:
                 booked,
             )
         )
+
+    def asked(self, step: Step) -> None:
+        """After a step of a charge attempt: an `Ask` put a request in flight."""
+        if isinstance(step, Ask):
+            self.tell(step.substation)
+
+    def answered(self, key: str, outcome: Outcome) -> None:
+        """After the attempt took the outcome of asking `key`: its request is no longer in
+        flight, and a 201 booked a session there, held by reports from its sequence on."""
+        booked = None
+        if isinstance(outcome, Answered) and outcome.status == 201 and outcome.session:
+            seq = outcome.report.seq if outcome.report is not None else None
+            booked = None if seq is None else (outcome.session.granted_kw, seq)
+        self.tell(key, booked)
 
     def hear(self, now: float) -> None:
         """Take what the siblings told since the last time; forget what a sibling silent for

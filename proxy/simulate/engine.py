@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import multiprocessing
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 from grid.errors import NoCapacity
 from grid.ledger import Session, SessionLedger
 from grid.protocol import ChargeRequest
+from grid.seen import ChargesSeen
 from proxy.attempt import (
     UNREACHABLE,
     Answered,
@@ -32,7 +34,12 @@ from proxy.attempt import (
     Step,
 )
 from proxy.balancer import Balancer, Policy
-from proxy.config import DEFAULT_DOWN_POLL_INTERVAL_S, DEFAULT_RETRIES
+from proxy.config import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_DOWN_POLL_INTERVAL_S,
+    DEFAULT_RETRIES,
+    DEFAULT_UPSTREAM_TIMEOUT_S,
+)
 from proxy.directory import SessionDirectory, SessionRoute
 from proxy.polling import (
     MetricsReading,
@@ -43,7 +50,8 @@ from proxy.polling import (
     take_poll,
     wakes_waiters,
 )
-from proxy.shard import Shard
+from proxy.shard import Shard, worker_shard
+from proxy.siblings import SiblingBoard, SiblingLink, Siblings
 from proxy.simulate.measure import Measurements
 from proxy.simulate.scenario import Scenario
 from proxy.simulate.streams import SimulatedStreams, report_of
@@ -53,6 +61,7 @@ from proxy.waiting import Waiter, WaitQueue, may_wait
 # The proxy's defaults.
 RETRIES = DEFAULT_RETRIES
 DOWN_POLL_INTERVAL_S = DEFAULT_DOWN_POLL_INTERVAL_S
+LONGEST_REQUEST_S = DEFAULT_CONNECT_TIMEOUT_S + DEFAULT_UPSTREAM_TIMEOUT_S
 SAMPLE_INTERVAL_S = 1.0
 
 
@@ -68,12 +77,15 @@ class Trip:
 
 @dataclass(slots=True)
 class SimProxy:
+    """One balancer: a proxy, or one worker of a proxy with `workers` > 1."""
+
     balancer: Balancer
     schedule: PollSchedule
     directory: SessionDirectory = field(default_factory=SessionDirectory)
     queue: WaitQueue[Trip] = field(default_factory=WaitQueue)
     vehicles: VehicleLine[Trip] = field(default_factory=VehicleLine)
     pump_at: float | None = None
+    siblings: Siblings | None = None  # the other workers of its proxy, told through memory
 
 
 class Simulation:
@@ -100,18 +112,15 @@ class Simulation:
             for spec in scenario.substations
         }
         self.down: set[str] = set()
+        # What each substation took from each proxy worker that names its charges.
+        self.seen = {spec.name: ChargesSeen() for spec in scenario.substations}
         self.proxies = [
-            SimProxy(
-                Balancer(
-                    policy=policy,
-                    rng=random.Random(seed * 1000 + number),
-                    tuning=scenario.headroom,
-                    shard=Shard(number, scenario.proxies) if scenario.shards else None,
-                ),
-                PollSchedule(scenario.poll_interval_s, DOWN_POLL_INTERVAL_S, self.rng, now=0.0),
-            )
+            self._balancer_of(policy, seed, number, worker)
             for number in range(scenario.proxies)
+            for worker in range(scenario.workers)
         ]
+        if scenario.workers > 1 and scenario.share_bookings:
+            self._link_workers()
         self.measure = Measurements(self.ledgers)
         self.streams = (
             SimulatedStreams(self, scenario.report_interval_s, random.Random(f"stream-{seed}"))
@@ -121,6 +130,29 @@ class Simulation:
         self.now = 0.0
         self._events: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
+
+    def _balancer_of(self, policy: Policy, seed: int, number: int, worker: int) -> SimProxy:
+        """Proxy `number`'s worker `worker`, with the shard `--workers` would give it."""
+        scenario = self.scenario
+        shard = Shard(number, scenario.proxies) if scenario.shards else None
+        if scenario.workers > 1:
+            shard = worker_shard(shard, worker, scenario.workers)
+        # The first worker's random source is the proxy's as it was before workers were
+        # modelled, so runs of one worker a proxy draw as they did.
+        rng = random.Random(seed * 1000 + number + 100_000 * worker)
+        balancer = Balancer(policy=policy, rng=rng, tuning=scenario.headroom, shard=shard)
+        schedule = PollSchedule(scenario.poll_interval_s, DOWN_POLL_INTERVAL_S, self.rng, now=0.0)
+        return SimProxy(balancer, schedule)
+
+    def _link_workers(self) -> None:
+        """The workers of each proxy share a board, as `python -m proxy --workers N` makes."""
+        workers, context = self.scenario.workers, multiprocessing.get_context("spawn")
+        for number in range(self.scenario.proxies):
+            board = SiblingBoard(context, workers)
+            for worker in range(workers):
+                proxy = self.proxies[number * workers + worker]
+                link = SiblingLink(board, worker)
+                proxy.siblings = Siblings(link, proxy.balancer, silent_after_s=LONGEST_REQUEST_S)
 
     def run(self) -> Measurements:
         for number, proxy in enumerate(self.proxies):
@@ -171,7 +203,10 @@ class Simulation:
 
     def _arrive_with(self, number: int, request: ChargeRequest) -> None:
         self.measure.requests += 1
-        trip = Trip(request, number % len(self.proxies))
+        # The proxies take arrivals in turn; a proxy's workers take its arrivals in turn too
+        # (the kernel spreads connections over them).
+        proxies, workers = self.scenario.proxies, self.scenario.workers
+        trip = Trip(request, (number % proxies) * workers + (number // proxies) % workers)
         vehicles = self.proxies[trip.proxy].vehicles
         if vehicles.busy(request.vehicle_id):
             vehicles.wait(request.vehicle_id, trip)  # its turn comes in `_done`
@@ -182,7 +217,12 @@ class Simulation:
     def _start(self, trip: Trip) -> None:
         proxy = self.proxies[trip.proxy]
         trip.attempt = ChargeAttempt(trip.request, proxy.balancer, proxy.directory, RETRIES)
-        self._follow(trip, trip.attempt.start(self.now))
+        if proxy.siblings is not None:
+            proxy.siblings.hear(self.now)
+        step = trip.attempt.start(self.now)
+        if proxy.siblings is not None:
+            proxy.siblings.asked(step)
+        self._follow(trip, step)
 
     def _follow(self, trip: Trip, step: Step) -> None:
         if isinstance(step, Ask):
@@ -203,14 +243,20 @@ class Simulation:
         self.measure.asked(self.now, trip.proxy, key, step.last_look, key in self.down)
         outcome: Outcome = UNREACHABLE  # a failed substation refuses connections
         if key not in self.down:
-            outcome = self._admit(self.ledgers[key], trip.request)
-        self.at(self.now + self._leg(), partial(self._answer, trip, outcome))
+            siblings = self.proxies[trip.proxy].siblings
+            ref = None if siblings is None else siblings.link.ref  # X-Proxy-Ref
+            self.seen[key].count(ref)
+            outcome = self._admit(self.ledgers[key], trip.request, self.seen[key].of_proxy(ref))
+        self.at(self.now + self._leg(), partial(self._answer, trip, outcome, key))
 
-    def _admit(self, ledger: SessionLedger, request: ChargeRequest) -> Answered:
+    def _admit(
+        self, ledger: SessionLedger, request: ChargeRequest, seen: dict[str, int]
+    ) -> Answered:
         try:
             admission = ledger.admit(request, self.now)
         except NoCapacity as refusal:
-            return Answered(503, report_of(ledger), retry_after_s=float(refusal.retry_after_s))
+            report = report_of(ledger, seen)
+            return Answered(503, report, retry_after_s=float(refusal.retry_after_s))
         if admission.created:
             self.measure.admitted(admission.session)
             if self.streams is not None:
@@ -218,11 +264,18 @@ class Simulation:
                 ends_at = admission.session.ends_at
                 self.at(ends_at, partial(self.streams.changed, ledger.substation))
         route = _route(admission.session)
-        return Answered(201 if admission.created else 200, report_of(ledger), route)
+        return Answered(201 if admission.created else 200, report_of(ledger, seen), route)
 
-    def _answer(self, trip: Trip, outcome: Outcome) -> None:
+    def _answer(self, trip: Trip, outcome: Outcome, key: str) -> None:
         assert trip.attempt is not None
-        self._follow(trip, trip.attempt.take(outcome, self.now))
+        siblings = self.proxies[trip.proxy].siblings
+        if siblings is not None:
+            siblings.hear(self.now)
+        step = trip.attempt.take(outcome, self.now)
+        if siblings is not None:
+            siblings.answered(key, outcome)
+            siblings.asked(step)
+        self._follow(trip, step)
 
     def _served(self, trip: Trip) -> None:
         if trip.waiter is not None:

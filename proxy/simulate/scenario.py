@@ -56,6 +56,10 @@ class Scenario:
     # shards, every proxy choosing among all substations alike.
     shards: bool = True
     report_interval_s: float = DEFAULT_REPORT_INTERVAL_S  # at most one report per this
+    # Every proxy runs with `--workers N`: each of its charges goes to one of N balancers, which
+    # tell each other their bookings (`proxy.siblings`) unless `share_bookings` is false.
+    workers: int = 1
+    share_bookings: bool = True
 
     @property
     def one_request_utilization(self) -> float:
@@ -94,6 +98,8 @@ KEYS = frozenset(
         "load_stream",
         "shards",
         "report_interval_s",
+        "workers",
+        "share_bookings",
     }
 )
 
@@ -141,6 +147,8 @@ def _build(name: str, doc: dict[str, Any]) -> Scenario:
         load_stream=_flag(doc.get("load_stream", True), "load_stream"),
         shards=_flag(doc.get("shards", True), "shards"),
         report_interval_s=float(doc.get("report_interval_s", DEFAULT_REPORT_INTERVAL_S)),
+        workers=int(doc.get("workers", 1)),
+        share_bookings=_flag(doc.get("share_bookings", True), "share_bookings"),
     )
     _check(scenario)
     return scenario
@@ -195,6 +203,8 @@ def _check(scenario: Scenario) -> None:
         raise ValueError("min_amount_ratio must be in (0, 1]")
     if scenario.proxies < 1 or scenario.duration_s <= 0 or scenario.latency_s < 0:
         raise ValueError("proxies >= 1, duration_s > 0 and latency_s >= 0 are needed")
+    if not 1 <= scenario.workers <= 64:
+        raise ValueError("workers must be between 1 and 64")
     if any(failure.substation not in names for failure in scenario.failures):
         raise ValueError("a failure names a substation the scenario does not have")
     if not 0 < scenario.report_interval_s <= 10:

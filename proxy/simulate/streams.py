@@ -10,6 +10,7 @@ What the proxy does with a report or a break is the proxy's own code
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
@@ -45,7 +46,7 @@ class SimulatedStreams:
         """Every proxy subscribes to every substation at 0."""
         for name, feed in self._feeds.items():
             feed.subscribers = set(range(len(self._sim.proxies)))
-            self._deliver(name, report_of(self._sim.ledgers[name]), feed.subscribers)
+            self._deliver(name, self._report(name), feed.subscribers)
 
     def changed(self, name: str) -> None:
         """The ledger changed: publish now, or when the interval since the last allows."""
@@ -71,7 +72,7 @@ class SimulatedStreams:
         if name in self._sim.down:
             return
         self._feeds[name].subscribers.add(number)
-        report = report_of(self._sim.ledgers[name])
+        report = self._report(name)
         self._deliver(name, report, {number})
         # After a reconnection, the heartbeat's report puts it back in service.
         heartbeat_at = self._sim.now + STREAM_HEARTBEAT_S
@@ -79,7 +80,7 @@ class SimulatedStreams:
 
     def _heartbeat(self, name: str, number: int) -> None:
         if number in self._feeds[name].subscribers:
-            self._deliver(name, report_of(self._sim.ledgers[name]), {number})
+            self._deliver(name, self._report(name), {number})
 
     def _publish(self, name: str) -> None:
         feed, sim = self._feeds[name], self._sim
@@ -87,7 +88,10 @@ class SimulatedStreams:
         if feed.subscribers:
             ledger = sim.ledgers[name]
             ledger.expire(sim.now)
-            self._deliver(name, report_of(ledger), feed.subscribers)
+            self._deliver(name, self._report(name), feed.subscribers)
+
+    def _report(self, name: str) -> LoadReport:
+        return report_of(self._sim.ledgers[name], self._sim.seen[name].every())
 
     def _deliver(self, name: str, report: LoadReport, subscribers: set[int]) -> None:
         sim = self._sim
@@ -102,6 +106,10 @@ class SimulatedStreams:
             sim.proxies[number].balancer.record_stream(name, report, sim.now)
 
 
-def report_of(ledger: SessionLedger) -> LoadReport:
+def report_of(ledger: SessionLedger, seen: Mapping[str, int] | None = None) -> LoadReport:
+    """The substation's load report (`substation.app.current_report`), with the counts of
+    charges it took from each proxy worker that names them (`grid.seen`)."""
     seq = (ledger.epoch, ledger.version)
-    return LoadReport(ledger.substation, ledger.load_kw, ledger.capacity_kw, seq, ledger.draining)
+    return LoadReport(
+        ledger.substation, ledger.load_kw, ledger.capacity_kw, seq, ledger.draining, seen
+    )

@@ -141,6 +141,8 @@ def test_waiting_requests_get_power_instead_of_a_refusal(tmp_path: Path) -> None
         {"headroom": {"recent_wieght": 0.5}},
         {"headroom": {"full_scan_limit": 2.5}},
         {"headroom": {"lookahead_s": -1}},
+        {"workers": 0},
+        {"share_bookings": "yes"},
     ],
 )
 def test_bad_scenarios_are_refused_with_a_reason(tmp_path: Path, broken: dict[str, object]) -> None:
@@ -235,6 +237,42 @@ def test_each_simulated_proxy_gets_its_shard_unless_the_scenario_says_no(tmp_pat
     path = write_scenario(tmp_path, proxies=3, shards=False)
     alike = Simulation(load_scenario(path), "headroom", seed=0)
     assert {proxy.balancer.shard for proxy in alike.proxies} == {None}
+
+
+def test_each_proxys_workers_get_their_part_of_its_shard_and_share_one_board(
+    tmp_path: Path,
+) -> None:
+    path = write_scenario(tmp_path, proxies=2, workers=2)
+    simulation = Simulation(load_scenario(path), "headroom", seed=0)
+    assert [proxy.balancer.shard for proxy in simulation.proxies] == [
+        Shard(0, 2).worker(0, 2),
+        Shard(0, 2).worker(1, 2),
+        Shard(1, 2).worker(0, 2),
+        Shard(1, 2).worker(1, 2),
+    ]
+    refs = [proxy.siblings.link.ref for proxy in simulation.proxies if proxy.siblings]
+    assert len(refs) == 4
+    assert refs[0].split(".")[0] == refs[1].split(".")[0] != refs[2].split(".")[0]
+    blind = write_scenario(tmp_path, proxies=2, workers=2, share_bookings=False)
+    assert {p.siblings for p in Simulation(load_scenario(blind), "headroom", 0).proxies} == {None}
+
+
+def test_the_seed_burst_through_two_workers_is_within_one_request_and_blind_ones_are_not() -> None:
+    """In virtual time, as `bench.workers` measures through real processes: the seed burst
+    through one proxy's two workers, seeds 0-7. Told, every run ends within one request;
+    blind, they end about three times as far apart (one run past one request)."""
+    scenario = load_scenario(Path("scenarios/seed-burst.yaml"))
+    shared = Scenario(**{**vars_of(scenario), "workers": 2})
+    blind = Scenario(**{**vars_of(scenario), "workers": 2, "share_bookings": False})
+    told = [simulate(shared, "headroom", seed)["max_spread"] for seed in range(8)]
+    unseen = [simulate(blind, "headroom", seed)["max_spread"] for seed in range(8)]
+    assert max(told) <= scenario.one_request_utilization
+    assert max(unseen) > scenario.one_request_utilization
+    assert sum(unseen) > 2 * sum(told)
+
+
+def vars_of(scenario: Scenario) -> dict[str, object]:
+    return {name: getattr(scenario, name) for name in Scenario.__dataclass_fields__}
 
 
 def test_a_vehicle_that_asks_twice_at_once_is_booked_once_in_the_simulator_too() -> None:
