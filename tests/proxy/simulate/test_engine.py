@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -262,17 +263,13 @@ def test_the_seed_burst_through_two_workers_is_within_one_request_and_blind_ones
     through one proxy's two workers, seeds 0-7. Told, every run ends within one request;
     blind, they end about three times as far apart (one run past one request)."""
     scenario = load_scenario(Path("scenarios/seed-burst.yaml"))
-    shared = Scenario(**{**vars_of(scenario), "workers": 2})
-    blind = Scenario(**{**vars_of(scenario), "workers": 2, "share_bookings": False})
+    shared = replace(scenario, workers=2)
+    blind = replace(scenario, workers=2, share_bookings=False)
     told = [simulate(shared, "headroom", seed)["max_spread"] for seed in range(8)]
     unseen = [simulate(blind, "headroom", seed)["max_spread"] for seed in range(8)]
     assert max(told) <= scenario.one_request_utilization
     assert max(unseen) > scenario.one_request_utilization
     assert sum(unseen) > 2 * sum(told)
-
-
-def vars_of(scenario: Scenario) -> dict[str, object]:
-    return {name: getattr(scenario, name) for name in Scenario.__dataclass_fields__}
 
 
 def test_a_vehicle_that_asks_twice_at_once_is_booked_once_in_the_simulator_too() -> None:
