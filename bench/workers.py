@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.balancer import Balancer
-from proxy.siblings import SiblingBoard, SiblingLink, Siblings
+from proxy.siblings import Booked, SiblingBoard, SiblingLink, Siblings
 from stack.burst import BurstResult, run_burst
 from stack.processes import StackLayout, free_port_run, running_stack, wait_until_healthy
 
@@ -129,7 +129,7 @@ def telling_cost_us(charges: int = 50_000) -> float:
     for number in range(charges):
         key = keys[number % 3]
         teller.tell(key)
-        teller.tell(key, (10.0, ("a1b2c3d4e5f6", number)))
+        teller.tell(key, Booked(10.0, 60.0, ("a1b2c3d4e5f6", number)))
         hearer.hear(1.0)
     return (time.process_time() - started) / charges * 1e6
 

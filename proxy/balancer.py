@@ -185,36 +185,34 @@ class Balancer:
             self._changed(view)
 
     def record_sibling(
-        self,
-        key: str,
-        worker: int,
-        ref: str,
-        in_flight: tuple[float, int, int],
-        recent: tuple[float, float],
+        self, key: str, worker: int, ref: str, in_flight: tuple[float, int, int]
     ) -> None:
         """Sibling `worker` (another worker of this proxy, `proxy.siblings`, named `ref` in its
-        requests) now has `in_flight` to `key`: (kW, requests, requests sent there in all), and
-        booked `recent` there lately: (kW, as of when)."""
+        requests) now has `in_flight` to `key`: (kW, requests, requests sent there in all)."""
         view = self._by_key.get(key)
         if view is not None:
             pending_kw, requests, sent = in_flight
-            view.set_sibling(worker, pending_kw, *recent, requests, sent, ref)
+            view.set_sibling(worker, pending_kw, requests, sent, ref)
             self._changed(view)
 
-    def record_sibling_booking(self, key: str, kw: float, seq: tuple[str, int], now: float) -> None:
-        """A sibling worker booked a session of `kw` at `key`, held by its reports from `seq`
-        on: counted here until this proxy takes one of them."""
+    def record_sibling_booking(
+        self, key: str, kw: float, seq: tuple[str, int], ends_at: float, now: float
+    ) -> None:
+        """A sibling worker booked a session of `kw` at `key`, ending at `ends_at` and held by
+        the substation's reports from `seq` on: counted here until this proxy takes one of
+        them, and from then on as a session of its own (its end comes off the load when due,
+        it counts as booked lately, the outlook sees it end)."""
         view = self._by_key.get(key)
         if view is not None:
             view.add_sibling_booking(kw, seq, now)
+            self.record_booking(key, ends_at, kw, now)
             self._changed(view)
 
     def forget_sibling(self, worker: int) -> None:
-        """What sibling `worker` told of its requests in flight and of its bookings lately
-        can no longer be followed (lost, or too old): none of it counts. (The sessions it
-        booked count until a report holds them, as before.)"""
+        """What sibling `worker` told of its requests in flight can no longer be followed
+        (lost, or too old): none of it counts. (The sessions it booked count as before.)"""
         for view in self._views:
-            if worker in view.sibling_pending or worker in view.sibling_recent:
+            if worker in view.sibling_pending:
                 view.set_sibling(worker, 0.0)
                 self._changed(view)
 

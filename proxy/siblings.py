@@ -4,10 +4,12 @@ Workers share the port and the kernel splits a burst's connections between them 
 same milliseconds. The load stream tells each worker of the other's bookings a round trip
 late (`docs/balance-lab.md`: the seed burst through two blind workers ends up to two requests
 apart), and workers of one machine need not wait for the network: each tells its siblings, at
-once, what it has in flight to a substation, what it booked there lately (the bunching term of
-`proxy.headroom`), and each session it booked with the sequence of the substation's report
-that first holds it. A sibling counts that session until one of its own reports reaches the
-sequence (`SubstationView.add_sibling_booking`): counted once, never twice.
+once, what it has in flight to a substation and each session it booked there, with its end
+and the sequence of the substation's report that first holds it. A sibling counts that
+session on top of its reports until one of them reaches the sequence
+(`SubstationView.add_sibling_booking`): counted once, never twice; and from then on as one of
+its own sessions (its end comes off the load when due, it counts as booked lately, the
+outlook sees it end).
 
 Reports are not passed on: a report holds requests of this worker still in flight here
 (the substation took them, their answers are on the way), which it counts as in flight too.
@@ -41,16 +43,25 @@ from typing import Any
 from proxy.attempt import Answered, Ask, Outcome, Step
 from proxy.balancer import Balancer
 
-# key hash, kW in flight, requests in flight, requests sent there in all, kW booked lately and
-# as of when, a session booked: its kW (0: none), the sequence of the report that holds it and
-# the ledger id (the sequence's epoch, ASCII, at most 32 bytes).
-RECORD = struct.Struct("<Qdqqdddq32s")
+# key hash, kW in flight, requests in flight, requests sent there in all, a session booked:
+# its kW (0: none), when it ends, the sequence of the report that holds it and the ledger id
+# (the sequence's epoch, ASCII, at most 32 bytes).
+RECORD = struct.Struct("<Qdqqddq32s")
 HEAD = struct.Struct("<Q")  # records written so far, at the ring's start
-RING_RECORDS = 16_384  # 1.5 MiB a worker; at 10,000 records a second, 1.6 s of history
+RING_RECORDS = 16_384  # 1.3 MiB a worker; at 10,000 records a second, 1.6 s of history
 
 
 def key_hash(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """A session a worker booked: held by the substation's reports from `seq` on."""
+
+    kw: float
+    ends_at: float
+    seq: tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +70,7 @@ class SiblingRecord:
     pending_kw: float
     in_flight: int
     sent: int  # requests sent there since the worker began
-    recent_kw: float
-    recent_at: float
-    booked: tuple[float, tuple[str, int]] | None = None  # (kW, seq) of a session booked
+    booked: Booked | None = None
 
 
 class SiblingBoard:
@@ -104,14 +113,14 @@ class SiblingLink:
         return int(HEAD.unpack_from(self._rings[worker], 0)[0])
 
     def publish(self, record: SiblingRecord) -> None:
-        ring = self._rings[self.number]
-        booked_kw, (epoch, number) = record.booked or (0.0, ("", 0))
+        ring, booked = self._rings[self.number], record.booked or Booked(0.0, 0.0, ("", 0))
+        (epoch, number) = booked.seq
         with self._locks[self.number]:
             head = self._head(self.number)
             offset = HEAD.size + RECORD.size * (head % self._records)
             RECORD.pack_into(
                 ring, offset, record.key_hash, record.pending_kw, record.in_flight, record.sent,
-                record.recent_kw, record.recent_at, booked_kw, number, epoch.encode("ascii"),
+                booked.kw, booked.ends_at, number, epoch.encode("ascii"),
             )  # fmt: skip
             HEAD.pack_into(ring, 0, head + 1)
 
@@ -140,11 +149,11 @@ class SiblingLink:
 
 
 def _record(fields: tuple[Any, ...]) -> SiblingRecord:
-    hashed, pending_kw, in_flight, sent, recent_kw, recent_at, booked_kw, number, epoch = fields
+    hashed, pending_kw, in_flight, sent, booked_kw, ends_at, number, epoch = fields
     booked = None
     if booked_kw > 0.0:
-        booked = (booked_kw, (epoch.rstrip(b"\0").decode("ascii"), number))
-    return SiblingRecord(hashed, pending_kw, in_flight, sent, recent_kw, recent_at, booked)
+        booked = Booked(booked_kw, ends_at, (epoch.rstrip(b"\0").decode("ascii"), number))
+    return SiblingRecord(hashed, pending_kw, in_flight, sent, booked)
 
 
 class Siblings:
@@ -161,27 +170,18 @@ class Siblings:
         self._hashes: dict[str, int] = {}
         self._last_heard: dict[int, float] = {}  # siblings that told something not forgotten
 
-    def tell(self, key: str, booked: tuple[float, tuple[str, int]] | None = None) -> None:
-        """This worker's kW in flight to `key` and booked there lately; `booked`: the kW and
-        report sequence of a session it just booked there."""
+    def tell(self, key: str, booked: Booked | None = None) -> None:
+        """This worker's requests in flight to `key`, and a session it just booked there."""
         if not self.balancer.has(key):
             return
         view = self.balancer.view(key)
-        if booked is not None and not _fits_record(booked[1][0]):
+        if booked is not None and not _fits_record(booked.seq[0]):
             booked = None  # a ledger id we cannot pass on: the load stream will tell
         hashed = self._hashes.get(key)
         if hashed is None:
             hashed = self._hashes[key] = key_hash(key)
         self.link.publish(
-            SiblingRecord(
-                hashed,
-                view.pending_kw,
-                view.in_flight,
-                view.sent_count,
-                view.recent_kw,
-                view.recent_at,
-                booked,
-            )
+            SiblingRecord(hashed, view.pending_kw, view.in_flight, view.sent_count, booked)
         )
 
     def asked(self, step: Step) -> None:
@@ -193,9 +193,10 @@ class Siblings:
         """After the attempt took the outcome of asking `key`: its request is no longer in
         flight, and a 201 booked a session there, held by reports from its sequence on."""
         booked = None
-        if isinstance(outcome, Answered) and outcome.status == 201 and outcome.session:
+        session = outcome.session if isinstance(outcome, Answered) else None
+        if isinstance(outcome, Answered) and outcome.status == 201 and session is not None:
             seq = outcome.report.seq if outcome.report is not None else None
-            booked = None if seq is None else (outcome.session.granted_kw, seq)
+            booked = None if seq is None else Booked(session.granted_kw, session.ends_at, seq)
         self.tell(key, booked)
 
     def hear(self, now: float) -> None:
@@ -209,16 +210,13 @@ class Siblings:
             key = self._key_of(record.key_hash)
             if key is None:
                 continue
-            self.balancer.record_sibling(
-                key,
-                worker,
-                self.link.ref_of(worker),
-                (record.pending_kw, record.in_flight, record.sent),
-                (record.recent_kw, record.recent_at),
-            )
-            if record.booked is not None:
-                kw, seq = record.booked
-                self.balancer.record_sibling_booking(key, kw, seq, now)
+            in_flight = (record.pending_kw, record.in_flight, record.sent)
+            self.balancer.record_sibling(key, worker, self.link.ref_of(worker), in_flight)
+            booked = record.booked
+            if booked is not None:
+                self.balancer.record_sibling_booking(
+                    key, booked.kw, booked.seq, booked.ends_at, now
+                )
         silent = [w for w, heard in self._last_heard.items() if now - heard > self.silent_after_s]
         for worker in silent:
             del self._last_heard[worker]

@@ -45,9 +45,6 @@ class SubstationView:
     # What the sibling workers of this proxy have in flight here, as each last told
     # (`proxy.siblings`), by worker number: (kW, requests, requests sent here in all, its name).
     sibling_pending: dict[int, tuple[float, int, int, str]] = field(default_factory=dict)
-    # Their `recent_kw` as of their `recent_at`, by worker number: what they booked here lately
-    # weighs in `recently_booked_kw` as this worker's own bookings do.
-    sibling_recent: dict[int, tuple[float, float]] = field(default_factory=dict)
     # Sessions they booked here that this worker's reports do not hold yet: (ledger id, the
     # sequence of the report that holds it, kW, when heard); `sibling_booked_kw` is their sum.
     sibling_booked: deque[tuple[str, int, float, float]] = field(default_factory=deque)
@@ -59,7 +56,8 @@ class SubstationView:
     draining: bool = False
     # Its load stream is open: reports come as they change, and polls leave it alone.
     streaming: bool = False
-    # Sessions this proxy booked here, (ends_at, granted kW), in order of their end. Those that
+    # Sessions this proxy (and its sibling workers) booked here, (ends_at, granted kW), in
+    # order of their end. Those that
     # ended since the last report are taken off the reported load: between polls, the view of a
     # substation nobody sent to would otherwise stay at its old, higher load. The substation
     # measured a report some time in its round trip, so a session that ended during the round
@@ -166,26 +164,14 @@ class SubstationView:
                 self.seen[ref] = count
 
     def set_sibling(
-        self,
-        worker: int,
-        pending_kw: float,
-        recent_kw: float = 0.0,
-        recent_at: float = 0.0,
-        requests: int = 1,
-        sent: int = 0,
-        ref: str = "",
+        self, worker: int, pending_kw: float, requests: int = 1, sent: int = 0, ref: str = ""
     ) -> None:
         """Sibling `worker` (named `ref`) has `requests` here in flight, `pending_kw` in all,
-        of `sent` sent here since it began, and booked `recent_kw` here lately as of
-        `recent_at` (0 kW: nothing)."""
+        of `sent` sent here since it began (0 kW: nothing)."""
         if pending_kw > 0.0 and requests > 0:
             self.sibling_pending[worker] = (pending_kw, requests, sent, ref)
         else:
             self.sibling_pending.pop(worker, None)
-        if recent_kw > 0.0:
-            self.sibling_recent[worker] = (recent_kw, recent_at)
-        else:
-            self.sibling_recent.pop(worker, None)
 
     def add_sibling_booking(self, kw: float, seq: tuple[str, int], heard_at: float) -> None:
         """A sibling booked `kw` here, held by the substation's reports from `seq` on."""
@@ -215,10 +201,7 @@ class SubstationView:
     def recently_booked_kw(self, now: float, fade_s: float) -> float:
         """The kW booked here lately (by this proxy, and by its sibling workers), each booking
         weighing e^(-age / fade_s)."""
-        own = _faded(self.recent_kw, self.recent_at, now, fade_s)
-        if not self.sibling_recent:
-            return own
-        return own + sum(_faded(kw, at, now, fade_s) for kw, at in self.sibling_recent.values())
+        return _faded(self.recent_kw, self.recent_at, now, fade_s)
 
     @property
     def headroom_without_flight_kw(self) -> float:

@@ -12,7 +12,14 @@ import random
 import pytest
 
 from proxy.balancer import Balancer
-from proxy.siblings import SiblingBoard, SiblingLink, SiblingRecord, Siblings, key_hash
+from proxy.siblings import (
+    Booked,
+    SiblingBoard,
+    SiblingLink,
+    SiblingRecord,
+    Siblings,
+    key_hash,
+)
 
 KEYS = ["http://127.0.0.1:8001", "http://127.0.0.1:8002", "http://127.0.0.1:8003"]
 LEDGER = "a1b2c3d4e5f6"
@@ -42,7 +49,7 @@ def workers(count: int = 2) -> list[tuple[Balancer, Siblings]]:
 def test_a_record_comes_back_as_written_to_every_sibling_but_its_writer() -> None:
     shared = board(3)
     links = [SiblingLink(shared, number) for number in range(3)]
-    record = SiblingRecord(key_hash(KEYS[0]), 22.5, 2, 17, 11.0, 5.0, (44.0, (LEDGER, 7)))
+    record = SiblingRecord(key_hash(KEYS[0]), 22.5, 2, 17, Booked(44.0, 61.5, (LEDGER, 7)))
     links[1].publish(record)
     assert list(links[0].read()) == [(1, record)]
     assert list(links[2].read()) == [(1, record)]
@@ -54,7 +61,7 @@ def test_a_reader_lapped_by_its_sibling_is_told_so_and_reads_what_the_ring_still
     shared = board(2, records=4)
     reader, writer = SiblingLink(shared, 0), SiblingLink(shared, 1)
     for kw in range(1, 7):
-        writer.publish(SiblingRecord(key_hash(KEYS[0]), float(kw), 1, kw, 0.0, 0.0))
+        writer.publish(SiblingRecord(key_hash(KEYS[0]), float(kw), 1, kw))
     read = list(reader.read())
     assert read[0] == (1, None)
     assert [record.pending_kw for _, record in read[1:] if record] == [3.0, 4.0, 5.0, 6.0]
@@ -102,17 +109,21 @@ def test_an_answered_booking_counts_at_the_sibling_until_its_report_comes() -> N
     assert second.view(KEYS[0]).projected_load_kw == pytest.approx(40.0)
     first.end(KEYS[0], 40.0)  # answered: 201, held by the substation's reports from seq 3
     first.record_report(KEYS[0], 1.1, 40.0, 500.0, 1.0, (LEDGER, 3))
-    first_siblings.tell(KEYS[0], booked=(40.0, (LEDGER, 3)))
+    first_siblings.tell(KEYS[0], booked=Booked(40.0, 61.0, (LEDGER, 3)))
     second_siblings.hear(1.2)
-    assert second.view(KEYS[0]).sibling_kw == 0.0
-    assert second.view(KEYS[0]).projected_load_kw == pytest.approx(40.0)
+    view = second.view(KEYS[0])
+    assert view.sibling_kw == 0.0
+    assert view.projected_load_kw == pytest.approx(40.0)
     second.record_report(KEYS[0], 1.3, 40.0, 500.0, None, (LEDGER, 3))  # the load stream
-    assert second.view(KEYS[0]).projected_load_kw == pytest.approx(40.0)  # once, not twice
+    assert view.projected_load_kw == pytest.approx(40.0)  # once, not twice
+    assert view.recently_booked_kw(1.3, 10.0) > 39.0  # booked lately, as its own would be
+    second.settle(61.0)  # the session ended: off the load before any report says so
+    assert view.projected_load_kw == 0.0
 
 
 def test_a_ledger_id_too_long_for_a_record_is_left_to_the_load_stream() -> None:
     (_, first_siblings), (second, second_siblings) = workers()
-    first_siblings.tell(KEYS[1], booked=(40.0, ("x" * 40, 3)))
+    first_siblings.tell(KEYS[1], booked=Booked(40.0, 61.0, ("x" * 40, 3)))
     second_siblings.hear(1.0)
     assert second.view(KEYS[1]).sibling_booked_kw == 0.0
 

@@ -61,16 +61,6 @@ def test_a_report_of_a_restarted_ledger_ends_the_sibling_bookings_of_the_old_one
     assert view.sibling_booked_kw == 0.0
 
 
-def test_what_siblings_booked_lately_fades_like_this_workers_own() -> None:
-    view = reported()
-    view.add_booking(ends_at=60.0, kw=10.0, booked_at=0.0, fade_s=10.0)
-    view.set_sibling(1, 0.0, recent_kw=20.0, recent_at=0.0)
-    assert view.recently_booked_kw(0.0, 10.0) == pytest.approx(30.0)
-    assert view.recently_booked_kw(10.0, 10.0) == pytest.approx(30.0 / 2.718281828, rel=1e-6)
-    view.add_booking(ends_at=70.0, kw=5.0, booked_at=10.0, fade_s=10.0)
-    assert view.recent_kw == pytest.approx(10.0 / 2.718281828 + 5.0, rel=1e-6)  # own alone
-
-
 def test_what_a_sibling_has_in_flight_counts_but_for_what_the_report_says_was_taken() -> None:
     """The sibling (named ab12.1) sent 10 requests here, 4 of them in flight (60 kW). A report
     saying the substation took 8 of its requests holds 2 of those 4 (or refused them): 2 still
