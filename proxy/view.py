@@ -90,8 +90,12 @@ class SubstationView:
 
     @property
     def in_flight_kw(self) -> float:
-        """The kW asked here and not answered yet, by this worker and its siblings."""
-        return self.pending_kw + self.sibling_kw
+        """The kW asked here and not answered yet, by this worker and its siblings, whether
+        or not the substation took them already: booked lately, for the bunching term."""
+        siblings = self.sibling_pending
+        if not siblings:
+            return self.pending_kw
+        return self.pending_kw + sum(kw for kw, _, _, _ in siblings.values())
 
     def settle(self, now: float) -> None:
         """Take off the reported load what this proxy knows has ended since the report."""

@@ -75,5 +75,7 @@ def test_what_a_sibling_has_in_flight_counts_but_for_what_the_report_says_was_ta
     view.take_seen((LEDGER, 13), {"ab12.1": 10})
     assert view.sibling_kw == 0.0
     assert view.projected_load_kw == 100.0
+    # Held by the report or not, it was asked for lately: the bunching term counts it all.
+    assert view.in_flight_kw == pytest.approx(60.0)
     view.take_seen(("ffffffffffff", 1), {"ab12.1": 1})  # restarted: its counts begin again
     assert view.sibling_kw == pytest.approx(60.0)
