@@ -58,14 +58,15 @@ def test_two_workers_share_the_port_and_both_serve(tmp_path: Path) -> None:
 def test_the_seed_burst_through_two_workers_stays_within_one_request(tmp_path: Path) -> None:
     """The seed's 100 charges at once, split by the kernel between the workers: each tells
     the other what it has in flight and what it booked, and the substations' reports say which
-    of those they took already. Three bursts, each on fresh substations; two of three must stay
-    within one request (`python -m bench.workers` has the figures, and the same bursts with the
-    workers blind). Not all three: what a report holds of one worker's requests still in flight
-    depends on how the two cores were shared out in that burst."""
+    of those they took already. Five bursts, each on fresh substations; three must stay within
+    one request (`python -m bench.workers` has the figures, and the same bursts with the
+    workers blind). Not all five: about one burst in ten still ends past one request (what a
+    report holds of one worker's requests in flight depends on how the two cores were shared
+    out in that burst), and blind workers end past it about every other time."""
     rows = [
-        seed_burst(free_layout(), tmp_path / f"logs-{seed}", "shared", seed) for seed in (1, 2, 3)
+        seed_burst(free_layout(), tmp_path / f"logs-{seed}", "shared", seed) for seed in range(1, 6)
     ]
     for row in rows:
         print(f"seed burst through --workers 2: {row}")
     assert all(row["failed"] == 0 for row in rows)
-    assert sum(row["spread_kw"] <= row["largest_amount_kw"] for row in rows) >= 2
+    assert sum(row["spread_kw"] <= row["largest_amount_kw"] for row in rows) >= 3
