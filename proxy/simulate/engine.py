@@ -4,9 +4,10 @@ Each simulated proxy is what a real one is, without sockets: its own `Balancer` 
 `SessionDirectory`, a `ChargeAttempt` per charge (`proxy.attempt`), a `WaitQueue` served by
 `next_turn`, and a `PollSchedule` with `take_poll` (`proxy.polling`); with `workers` > 1,
 each proxy is that many such balancers, telling each other through a real `SiblingBoard`
-(`proxy.siblings`). Substations are real `SessionLedger`s. This module keeps only what is simulated: the event queue, the network (half
-a round trip each way, jittered; a failed substation refuses connections and its sessions end
-at once, counted as interrupted) and the measurements. No rule of the charge path is here.
+(`proxy.siblings`). Substations are real `SessionLedger`s. This module keeps only what is
+simulated: the event queue, the network (half a round trip each way, jittered; a failed
+substation refuses connections and its sessions end at once, counted as interrupted) and the
+measurements. No rule of the charge path is here.
 """
 
 from __future__ import annotations
