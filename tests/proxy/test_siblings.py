@@ -80,6 +80,10 @@ def test_a_burst_split_between_two_workers_is_balanced_as_one_workers() -> None:
         siblings.tell(key)
         placed[key] += kw
     assert max(placed.values()) - min(placed.values()) <= 20
+    pair[0][1].hear(1.0)  # the last word was the second worker's
+    for grid, _ in pair:  # each sees the whole burst, its own half and its sibling's
+        for key in KEYS:
+            assert grid.view(key).projected_load_kw == pytest.approx(placed[key])
 
 
 @pytest.mark.parametrize("telling", [True, False])
