@@ -11,12 +11,12 @@ Measured with `python -m proxy.simulate` (docs/balance-lab.md has the figures an
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from proxy.index import UtilizationIndex
 from proxy.outlook import Outlook
-from proxy.view import SubstationView, fits, has_room
+from proxy.view import SubstationView, fits, fits_at, has_room
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,20 +144,23 @@ def rank_all(
     tuning: HeadroomTuning,
 ) -> list[SubstationView]:
     """Rule 2 as a full order."""
-    full: list[SubstationView] = []
+    loads = [view.projected_load_kw for view in serving]
+    full = _fitting(serving, loads, amount_kw)
+    keys = evenness(serving, loads, full, amount_kw, now, tuning)
+    in_full = set(full)
     curtailed: list[SubstationView] = []
     rest: list[SubstationView] = []
-    for view in serving:
-        if fits(view, amount_kw):
-            full.append(view)
-        elif fits(view, min_amount_kw):
+    for number, view in enumerate(serving):
+        if number in in_full:
+            continue
+        if fits(view, min_amount_kw):
             curtailed.append(view)
         else:
             rest.append(view)
-    full.sort(key=evenness(serving, full, amount_kw, now, tuning))
+    ranked = [serving[full[place]] for place in sorted(range(len(full)), key=keys.__getitem__)]
     curtailed.sort(key=lambda view: -(view.projected_headroom_kw or 0.0))
     rest.sort(key=_unknown_first_then_most_headroom)
-    return full + curtailed + rest
+    return ranked + curtailed + rest
 
 
 def best_by_headroom(
@@ -168,14 +171,16 @@ def best_by_headroom(
     tuning: HeadroomTuning,
 ) -> SubstationView | None:
     """`rank_all(...)[0]`, without sorting what cannot come first."""
-    full = [view for view in serving if fits(view, amount_kw)]
+    loads = [view.projected_load_kw for view in serving]
+    full = _fitting(serving, loads, amount_kw)
     if full:
-        return min(full, key=evenness(serving, full, amount_kw, now, tuning))
+        keys = evenness(serving, loads, full, amount_kw, now, tuning)
+        return serving[full[min(range(len(full)), key=keys.__getitem__)]]
     best: SubstationView | None = None
     best_key: tuple[int, float] = (3, 0.0)
-    for view in serving:
+    for view, load_kw in zip(serving, loads, strict=True):
         # Curtailed (rank 0, most headroom first), then unknown (1), then full (2).
-        headroom = view.projected_headroom_kw
+        headroom = None if view.capacity_kw is None else view.capacity_kw - load_kw
         if headroom is not None and headroom >= min_amount_kw:
             key = (0, -headroom)
         elif headroom is None:
@@ -187,32 +192,49 @@ def best_by_headroom(
     return best
 
 
+def _fitting(serving: list[SubstationView], loads: list[float], kw: float) -> list[int]:
+    """The places in `serving` of the views that `fits` `kw`, given their projected loads."""
+    return [number for number, view in enumerate(serving) if fits_at(view, loads[number], kw)]
+
+
 def evenness(
     serving: list[SubstationView],
-    full: list[SubstationView],
+    loads: list[float],
+    full: list[int],
     amount_kw: float,
     now: float | None,
     tuning: HeadroomTuning,
-) -> Callable[[SubstationView], tuple[float, float, int]]:
-    """The sort key among substations that can take the full amount, best first: the mean
-    spread over the lookahead if booked there plus the bunching term (only with `now` and a
-    choice to make), then the utilization it would have, then its requests in flight."""
+) -> list[tuple[float, float, int]]:
+    """The sort keys of the substations that can take the full amount (their places in
+    `serving`; `loads` holds each one's projected load), lowest best: the mean spread over the
+    lookahead if booked there plus the bunching term (only with `now` and a choice to make),
+    then the utilization it would have, then its requests in flight."""
     outlook: Outlook | None = None
+    place_in_outlook: dict[int, int] = {}
     if now is not None and len(full) > 1:
-        known = [view for view in serving if view.capacity_kw]
-        outlook = Outlook(known, now, tuning.lookahead_s)
-
-    def key(view: SubstationView) -> tuple[float, float, int]:
+        known = [number for number, view in enumerate(serving) if view.capacity_kw]
+        place_in_outlook = {number: place for place, number in enumerate(known)}
+        outlook = Outlook(
+            [serving[number] for number in known],
+            now,
+            tuning.lookahead_s,
+            [loads[number] / (serving[number].capacity_kw or 1.0) for number in known],
+        )
+    keys = []
+    for number in full:
+        view, capacity_kw = serving[number], serving[number].capacity_kw
         spread = 0.0
         if outlook is not None and now is not None:
             # What is in flight is booked lately too: its answer (and so its session, which
             # `recent_kw` counts) has not come back yet.
             recent_kw = view.recently_booked_kw(now, tuning.recent_fade_s) + view.in_flight_kw
-            bunching = recent_kw / (view.capacity_kw or 1.0)
-            spread = outlook.mean_spread_with(view, amount_kw) + tuning.recent_weight * bunching
-        return (spread, view.utilization_with(amount_kw), view.in_flight)
-
-    return key
+            bunching = recent_kw / (capacity_kw or 1.0)
+            spread = (
+                outlook.mean_spread_with(place_in_outlook[number], amount_kw)
+                + tuning.recent_weight * bunching
+            )
+        keys.append((spread, view.utilization_at(loads[number], amount_kw), view.in_flight))
+    return keys
 
 
 def last_look(

@@ -26,10 +26,19 @@ class Outlook:
     """The utilization of each substation with a known capacity over [now, now + lookahead_s],
     as known now: piecewise constant, stepping down where booked sessions end (by slot)."""
 
-    def __init__(self, views: Sequence[SubstationView], now: float, lookahead_s: float) -> None:
+    def __init__(
+        self,
+        views: Sequence[SubstationView],
+        now: float,
+        lookahead_s: float,
+        utilization: Sequence[float] | None = None,
+    ) -> None:
+        """`utilization`: each view's projected utilization, when the caller has it already."""
         self._lookahead_s = lookahead_s
-        self._index = {id(view): number for number, view in enumerate(views)}
-        utilization = [view.projected_utilization for view in views]
+        self._views = views
+        if utilization is None:
+            utilization = [view.projected_utilization for view in views]
+        current = list(utilization)  # stepped down as sessions end, copied for each segment
         first, last = slot_of(now), slot_of(now + lookahead_s)
         steps: list[tuple[float, int, float]] = []  # (when, which, utilization freed)
         for number, view in enumerate(views):
@@ -47,15 +56,15 @@ class Outlook:
         start = now
         for when, number, freed in steps:
             if when > start:
-                self._segments.append((when - start, list(utilization)))
+                self._segments.append((when - start, list(current)))
                 start = when
-            utilization[number] = max(0.0, utilization[number] - freed)
-        self._segments.append((horizon - start, utilization))
+            current[number] = max(0.0, current[number] - freed)
+        self._segments.append((horizon - start, current))
 
-    def mean_spread_with(self, view: SubstationView, kw: float) -> float:
-        """The mean spread over the lookahead if `kw` more were booked at `view` now."""
-        number = self._index[id(view)]
-        added = kw / (view.capacity_kw or 1.0)
+    def mean_spread_with(self, number: int, kw: float) -> float:
+        """The mean spread over the lookahead if `kw` more were booked now at the view that is
+        `number` in the list the outlook was made from."""
+        added = kw / (self._views[number].capacity_kw or 1.0)
         total = 0.0
         for seconds, utilization in self._segments:
             before = utilization[number]

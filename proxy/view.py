@@ -228,9 +228,13 @@ class SubstationView:
 
     def utilization_with(self, kw: float) -> float:
         """Projected utilization once `kw` more is booked here."""
+        return self.utilization_at(self.projected_load_kw, kw)
+
+    def utilization_at(self, load_kw: float, kw: float) -> float:
+        """`utilization_with`, the projected load given (a choice computes it once a view)."""
         if not self.capacity_kw:
             return float("inf")
-        return (self.projected_load_kw + kw) / self.capacity_kw
+        return (load_kw + kw) / self.capacity_kw
 
 
 def _faded(kw: float, at: float, now: float, fade_s: float) -> float:
@@ -247,4 +251,10 @@ def has_room(view: SubstationView, kw: float) -> bool:
 
 def fits(view: SubstationView, kw: float) -> bool:
     """Serving, and projected to have room for `kw`."""
-    return view.serving and has_room(view, kw)
+    return fits_at(view, view.projected_load_kw, kw)
+
+
+def fits_at(view: SubstationView, load_kw: float, kw: float) -> bool:
+    """`fits`, the projected load given (a choice computes it once a view)."""
+    capacity_kw = view.capacity_kw
+    return view.serving and capacity_kw is not None and capacity_kw - load_kw >= kw
