@@ -59,6 +59,8 @@ def format_seen(seen: Mapping[str, int]) -> str:
 def parse_seen(value: object) -> dict[str, int] | None:
     """`X-Substation-Seen` (`ref=count,...`) or the stream's mapping; None if absent or not
     one (the report is still taken, without counts)."""
+    if value is None:  # the common case, before any (slow, abstract) isinstance check
+        return None
     if isinstance(value, str):
         pairs = [item.partition("=") for item in value.split(",") if item]
         value = {ref: count for ref, _, count in pairs}

@@ -130,7 +130,7 @@ class PooledUpstream:
             head.append(f"{name}: {value}\r\n".encode("latin-1"))
         head.append(b"Content-Length: %d\r\n\r\n" % len(payload))
         request = b"".join(head) + payload
-        connection = await self._connection(host, port, url)
+        connection = self._idle_connection(host, port) or await self._connect(host, port, url)
         answer = connection.exchange(request)
         timer = connection.loop.call_later(self._total_timeout_s, _expire, answer)
         try:
@@ -146,12 +146,15 @@ class PooledUpstream:
         self._release(host, port, connection)
         return result
 
-    async def _connection(self, host: str, port: int, url: str) -> _Connection:
+    def _idle_connection(self, host: str, port: int) -> _Connection | None:
         idle = self._idle.get((host, port))
         while idle:
             connection = idle.pop()
             if connection.reusable:
                 return connection
+        return None
+
+    async def _connect(self, host: str, port: int, url: str) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout_s):  # see grid.background.stop

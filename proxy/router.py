@@ -43,6 +43,9 @@ from proxy.vehicle_line import VehicleLine
 from proxy.waiting import may_wait
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+# One decoder for every answer: json.loads makes a str of the bytes after guessing their
+# encoding, on every call.
+_SESSION_DECODER = json.JSONDecoder()
 
 
 class ChargeRouter:
@@ -195,7 +198,7 @@ def answered(key: str, answer: UpstreamAnswer) -> Answered:
 
 def session_route(key: str, body: bytes) -> SessionRoute | None:
     try:
-        session = json.loads(body)
+        session = _SESSION_DECODER.decode(body.decode("utf-8"))
         return SessionRoute(
             session_id=str(session["session_id"]),
             vehicle_id=str(session["vehicle_id"]),
