@@ -220,19 +220,21 @@ def evenness(
             tuning.lookahead_s,
             [loads[number] / (serving[number].capacity_kw or 1.0) for number in known],
         )
+    spreads = (
+        [0.0] * len(full)
+        if outlook is None
+        else outlook.mean_spreads_with([place_in_outlook[number] for number in full], amount_kw)
+    )
     keys = []
-    for number in full:
-        view, capacity_kw = serving[number], serving[number].capacity_kw
+    for number, spread_after in zip(full, spreads, strict=True):
+        view = serving[number]
         spread = 0.0
         if outlook is not None and now is not None:
             # What is in flight is booked lately too: its answer (and so its session, which
             # `recent_kw` counts) has not come back yet.
             recent_kw = view.recently_booked_kw(now, tuning.recent_fade_s) + view.in_flight_kw
-            bunching = recent_kw / (capacity_kw or 1.0)
-            spread = (
-                outlook.mean_spread_with(place_in_outlook[number], amount_kw)
-                + tuning.recent_weight * bunching
-            )
+            bunching = recent_kw / (view.capacity_kw or 1.0)
+            spread = spread_after + tuning.recent_weight * bunching
         keys.append((spread, view.utilization_at(loads[number], amount_kw), view.in_flight))
     return keys
 

@@ -42,14 +42,15 @@ class Outlook:
         first, last = slot_of(now), slot_of(now + lookahead_s)
         steps: list[tuple[float, int, float]] = []  # (when, which, utilization freed)
         for number, view in enumerate(views):
-            if not view.ending_kw:
+            ending_kw = view.ending_kw
+            if not ending_kw:
                 continue
             capacity_kw = view.capacity_kw or 1.0  # views without a capacity are not passed
-            for slot in range(first, last + 1):
-                kw = view.ending_kw.get(slot)
-                if kw is not None:
-                    # Counted from the slot's start (from now for the current one).
-                    steps.append((max(now, slot * SLOT_S), number, kw / capacity_kw))
+            if (kw := ending_kw.get(first)) is not None:  # from now, in the current slot
+                steps.append((now, number, kw / capacity_kw))
+            for slot in range(first + 1, last + 1):
+                if (kw := ending_kw.get(slot)) is not None:  # from the slot's start
+                    steps.append((slot * SLOT_S, number, kw / capacity_kw))
         steps.sort()
         horizon = now + lookahead_s
         self._segments: list[tuple[float, list[float]]] = []  # (seconds, utilization of each)
@@ -61,14 +62,24 @@ class Outlook:
             current[number] = max(0.0, current[number] - freed)
         self._segments.append((horizon - start, current))
 
-    def mean_spread_with(self, number: int, kw: float) -> float:
-        """The mean spread over the lookahead if `kw` more were booked now at the view that is
-        `number` in the list the outlook was made from."""
-        added = kw / (self._views[number].capacity_kw or 1.0)
-        total = 0.0
+    def mean_spreads_with(self, numbers: Sequence[int], kw: float) -> list[float]:
+        """For each view in `numbers` (places in the list the outlook was made from), the mean
+        spread over the lookahead if `kw` more were booked there now.
+
+        Booking only raises the one view: the highest is then the segment's highest or that
+        view, and the lowest is the lowest of the others or that view. So each segment is
+        sorted once for all the views asked about, and nothing is summed but the answer."""
+        added = [kw / (self._views[number].capacity_kw or 1.0) for number in numbers]
+        totals = [0.0] * len(numbers)
         for seconds, utilization in self._segments:
-            before = utilization[number]
-            utilization[number] = before + added
-            total += seconds * (max(utilization) - min(utilization))
-            utilization[number] = before
-        return total / self._lookahead_s
+            ordered = sorted(utilization)
+            highest, lowest = ordered[-1], ordered[0]
+            lowest_of_others = ordered[1] if len(ordered) > 1 else float("inf")
+            lowest_at = utilization.index(lowest)
+            for place, number in enumerate(numbers):
+                raised = utilization[number] + added[place]
+                others_lowest = lowest_of_others if number == lowest_at else lowest
+                top = raised if raised > highest else highest
+                bottom = raised if raised < others_lowest else others_lowest
+                totals[place] += seconds * (top - bottom)
+        return [total / self._lookahead_s for total in totals]

@@ -21,8 +21,8 @@ def view(name: str, capacity_kw: float, load_kw: float) -> SubstationView:
 def test_without_bookings_it_is_the_spread_right_after_booking() -> None:
     north, south = view("north", 400, 100), view("south", 200, 100)
     outlook = Outlook([north, south], NOW, LOOKAHEAD_S)
-    assert outlook.mean_spread_with(0, 40) == pytest.approx(0.5 - 0.35)
-    assert outlook.mean_spread_with(1, 40) == pytest.approx(0.7 - 0.25)
+    assert outlook.mean_spreads_with([0], 40)[0] == pytest.approx(0.5 - 0.35)
+    assert outlook.mean_spreads_with([1], 40)[0] == pytest.approx(0.7 - 0.25)
 
 
 def test_a_session_ending_within_the_lookahead_counts_for_the_time_after_it() -> None:
@@ -31,16 +31,16 @@ def test_a_session_ending_within_the_lookahead_counts_for_the_time_after_it() ->
     outlook = Outlook([north, south], NOW, LOOKAHEAD_S)
     after = LOOKAHEAD_S - 1.0
     # 10 kW at north: 0.1 apart for 1 s, then 0.6 - 0.4 = 0.1 the other way.
-    assert outlook.mean_spread_with(0, 10) == pytest.approx(0.1)
+    assert outlook.mean_spreads_with([0], 10)[0] == pytest.approx(0.1)
     # 10 kW at south: 0.1 for 1 s, then 0.6 - 0.3 = 0.3 for the rest.
-    assert outlook.mean_spread_with(1, 10) == pytest.approx((0.1 + 0.3 * after) / LOOKAHEAD_S)
+    assert outlook.mean_spreads_with([1], 10)[0] == pytest.approx((0.1 + 0.3 * after) / LOOKAHEAD_S)
 
 
 def test_sessions_ending_beyond_the_lookahead_change_nothing() -> None:
     north, south = view("north", 100, 50), view("south", 100, 50)
     north.add_booking(NOW + LOOKAHEAD_S + 1, 20.0, NOW - 54.0, FADE_S)
     outlook = Outlook([north, south], NOW, LOOKAHEAD_S)
-    assert outlook.mean_spread_with(0, 10) == outlook.mean_spread_with(1, 10)
+    assert outlook.mean_spreads_with([0], 10)[0] == outlook.mean_spreads_with([1], 10)[0]
 
 
 def test_headroom_books_where_power_is_about_to_free_among_equals() -> None:
