@@ -85,3 +85,17 @@ def test_workers_benchmark_runs_the_seed_burst_shared_by_stream_and_blind() -> N
         assert isinstance(figures, dict)
         assert figures["failed"] == 0
         assert isinstance(figures["spread_kw_median"], float)
+
+
+@pytest.mark.stack
+def test_layers_benchmark_measures_each_front_and_the_layers_between() -> None:
+    for tool, package in (("wrk", "wrk"), ("nginx", "nginx")):
+        require_tool(tool, package)
+    report = run_json(["bench.layers", "--rounds", "1", "--seconds", "1", "--json"])
+    fronts = report["fronts"]
+    assert isinstance(fronts, dict) and set(fronts) == {"floor", "floor as an app", "ours"}
+    for figures in fronts.values():
+        assert figures["requests_per_s"] > 100  # every front relayed charges
+        assert figures["cpu_us"] == pytest.approx(figures["user_us"] + figures["system_us"], 0.1)
+    assert isinstance(report["application_layer_us"], float)
+    assert isinstance(report["charge_path_us"], float)
