@@ -36,7 +36,8 @@ class HeadroomTuning:
     # the same emptiest substation in the moment before the stream tells each of the others'.
     herd_choices: int = 16
     # With a shard (`proxy.shard`), the lowest utilization after booking among the proxy's own
-    # substations, unless the index's pick anywhere (rule 3) would be lower by more than this:
+    # substations, unless the index's pick anywhere (rule 3) would be lower by more than this
+    # even with a second charge of the same size booked there (its owner's, at the same moment):
     # then that one (how the substations no proxy is sending to at the moment get filled).
     shard_slack: float = 0.05
     # At most this many last looks for one charge: among thousands of substations seen a poll
@@ -76,7 +77,8 @@ def rank(
     4. With a shard (the balancer keeps `own_index`, the substations this proxy owns) and one
        substation to find: the lowest after booking among its own, exactly (no other proxy
        books there by choice, so there is no herd to break), unless the index's pick
-       anywhere would be lower by more than `shard_slack`; then rule 3.
+       anywhere would be lower by more than `shard_slack` even after booking twice the
+       amount (its owner may be booking it too); then rule 3.
     """
     if index is not None and own_index is not None and attempts == 1:
         own_pick = _own_first(index, own_index, amount_kw, exclude, tuning, rng)
@@ -129,7 +131,9 @@ def _own_first(
     elsewhere = index.best(amount_kw, exclude, tuning.herd_choices, rng)
     if own is None:
         return elsewhere
-    if elsewhere is not None and elsewhere.utilization_with(amount_kw) < (
+    # Elsewhere is some other proxy's own emptiest, which it may be booking this very moment:
+    # going there pays only if it would still be emptier with a second charge like this one.
+    if elsewhere is not None and elsewhere.utilization_with(2 * amount_kw) < (
         own.utilization_with(amount_kw) - tuning.shard_slack
     ):
         return elsewhere

@@ -54,3 +54,22 @@ def test_a_proxy_prefers_its_own_emptiest_unless_others_are_much_emptier() -> No
         balancer.record_report(key, 1.0, 50.0, 1000.0)  # 5 %: no one has been sending there
     picks = {balancer.choose(10, 10, 1)[0] for _ in range(20)}
     assert picks <= set(others) and len(picks) > 1  # elsewhere, and not all to one (no herd)
+
+
+def test_a_proxy_books_elsewhere_only_if_it_stays_emptier_with_a_second_charge_there() -> None:
+    # What is emptiest elsewhere is another proxy's own emptiest: it may book it at the same
+    # moment, so a charge goes there only if the place would still be emptier after both.
+    balancer = Balancer(shard=Shard(0, 2), rng=random.Random(5))
+    keys = KEYS[:40]
+    balancer.set_substations(keys)
+    own = [key for key in keys if Shard(0, 2).owns(key)]
+    others = [key for key in keys if not Shard(0, 2).owns(key)]
+    for key in own:
+        balancer.record_report(key, 0.0, 200.0, 1000.0)  # 20 %: 25 % after 50 kW
+    for key in others:
+        balancer.record_report(key, 0.0, 120.0, 1000.0)  # 17 % after 50 kW, 22 % after 100 kW
+    for _ in range(20):
+        assert balancer.choose(50, 50, 1)[0] in own  # 22 % is not 5 points under 25 %
+    for key in others:
+        balancer.record_report(key, 1.0, 80.0, 1000.0)  # 18 % after 100 kW: 7 points under
+    assert {balancer.choose(50, 50, 1)[0] for _ in range(20)} <= set(others)
