@@ -1,7 +1,8 @@
 """`python -m bench.profile`: where the proxy's CPU goes on the charge path, by part.
 
 The proxy (`python -m proxy`) in front of three NGINX upstreams answering a fixed session (as
-`bench.proxy`'s fast upstreams), wrk posting charges for `--seconds`, and py-spy sampling the
+`bench.proxy`'s fast upstreams; `--upstreams substations`: three of ours, whose sessions end
+within the outlook's lookahead), wrk posting charges for `--seconds`, and py-spy sampling the
 proxy meanwhile (`--rate` a second, idle time left out). Each sample goes to the part of the
 path its innermost frame of ours belongs to (`part_of`); samples with no frame of ours go to
 aiohttp's server (its protocol, request parsing, response writing) or to the event loop.
@@ -29,6 +30,7 @@ PARTS = [
     ("(proxy/pool.py", "upstream write (pool)"),
     ("(proxy/headroom.py", "balancer (choice)"),
     ("(proxy/index.py", "balancer (choice)"),
+    ("(proxy/outlook.py", "balancer (choice)"),
     ("(proxy/balancer.py", "balancer (choice)"),
     ("(proxy/view.py", "balancer (choice)"),
     ("learn_answer", "learning (load report, health, session)"),
@@ -72,10 +74,10 @@ def shares(collapsed: str) -> collections.Counter[str]:
     return by_part
 
 
-def profile(seconds: float, rate: int, scratch: Path) -> tuple[str, float]:
+def profile(seconds: float, rate: int, scratch: Path, upstreams: str) -> tuple[str, float]:
     procs = Processes(scratch)
     try:
-        upstream_ports, _ = start_upstreams("fast", procs, scratch)
+        upstream_ports, _ = start_upstreams(upstreams, procs, scratch)
         (port,) = free_ports(1)
         urls = ",".join(f"http://127.0.0.1:{upstream}" for upstream in upstream_ports)
         argv = [sys.executable, "-m", "proxy", "--port", str(port), "--substations", urls]
@@ -107,9 +109,15 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=400, help="py-spy samples a second")
+    parser.add_argument(
+        "--upstreams",
+        choices=("fast", "substations"),
+        default="fast",
+        help="NGINX answering a fixed session, or our substations (as bench.proxy's two kinds)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as scratch:
-        collapsed, requests_per_s = profile(args.seconds, args.rate, Path(scratch))
+        collapsed, requests_per_s = profile(args.seconds, args.rate, Path(scratch), args.upstreams)
     by_part = shares(collapsed)
     total = sum(by_part.values())
     for part, count in by_part.most_common():

@@ -19,6 +19,8 @@ def test_a_sample_goes_to_the_innermost_frame_of_ours() -> None:
     choose = [*HANDLER, "ChargeAttempt.start (proxy/attempt.py:124)"]
     choose += ["Balancer.choose (proxy/balancer.py:210)", "rank (proxy/headroom.py:90)"]
     assert part_of(choose) == "balancer (choice)"
+    outlook = [*choose, "evenness (proxy/headroom.py:229)", "Outlook.__init__ (proxy/outlook.py:5)"]
+    assert part_of(outlook) == "balancer (choice)"
     assert part_of([*HANDLER, "Response.__init__ (aiohttp/web_response.py:600)"]) == (
         "handler (aiohttp calls made by post_charge)"
     )
