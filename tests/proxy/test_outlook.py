@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy.balancer import Balancer
 from proxy.headroom import DEFAULT_TUNING
 from proxy.outlook import Outlook
-from proxy.view import SubstationView
+from proxy.view import SLOT_S, SubstationView, slot_of
 
 NOW = 1_000.0
 LOOKAHEAD_S = DEFAULT_TUNING.lookahead_s
@@ -53,3 +57,56 @@ def test_headroom_books_where_power_is_about_to_free_among_equals() -> None:
     assert balancer.choose(10, 10, attempts=2, now=NOW) == ["south", "north"]
     # Without the lookahead (no `now`), the first listed of two equals.
     assert balancer.choose(10, 10, attempts=1) == ["north"]
+
+
+def spread_booking_one(views: list[SubstationView], number: int, kw: float) -> float:
+    """The outlook's mean spread with `kw` booked at view `number`, by brute force: every view's
+    utilization recomputed from scratch at the start of every interval between two ends."""
+    first, last = slot_of(NOW), slot_of(NOW + LOOKAHEAD_S)
+    steps = sorted(
+        (max(NOW, slot * SLOT_S), place, ending_kw / (each.capacity_kw or 1.0))
+        for place, each in enumerate(views)
+        for slot, ending_kw in each.ending_kw.items()
+        if first <= slot <= last
+    )
+    bounds = [*sorted({NOW} | {when for when, _, _ in steps}), NOW + LOOKAHEAD_S]
+    total = 0.0
+    for start, stop in itertools.pairwise(bounds):
+        shares = []
+        for place, each in enumerate(views):
+            share = each.projected_utilization
+            for when, stepping, freed in steps:
+                if stepping == place and when <= start:
+                    share = max(0.0, share - freed)
+            shares.append(share + (kw / (each.capacity_kw or 1.0) if place == number else 0.0))
+        total += (stop - start) * (max(shares) - min(shares))
+    return total / LOOKAHEAD_S
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(100, 1000),
+            st.floats(0, 1),
+            st.lists(st.tuples(st.floats(0.01, 4.99), st.floats(1, 50)), max_size=4),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.floats(1, 50),
+)
+def test_the_spreads_for_every_candidate_at_once_are_those_of_each_alone(
+    substations: list[tuple[float, float, list[tuple[float, float]]]], kw: float
+) -> None:
+    views = []
+    for number, (capacity_kw, share, ending) in enumerate(substations):
+        place = view(f"s{number}", capacity_kw, share * capacity_kw)
+        for ends_in_s, ending_kw in ending:
+            place.add_booking(NOW + ends_in_s, ending_kw, NOW - 55.0, FADE_S)
+        views.append(place)
+    outlook = Outlook(views, NOW, LOOKAHEAD_S)
+    together = outlook.mean_spreads_with(list(range(len(views))), kw)
+    for number in range(len(views)):
+        assert together[number] == outlook.mean_spreads_with([number], kw)[0]
+        assert together[number] == pytest.approx(spread_booking_one(views, number, kw), abs=1e-9)
