@@ -37,12 +37,17 @@ def test_a_bad_shard_is_refused(text: str) -> None:
         parse_shard(text)
 
 
-def test_a_proxy_prefers_its_own_emptiest_unless_others_are_much_emptier() -> None:
+def first_of_two_shards() -> tuple[Balancer, list[str], list[str]]:
+    """A balancer with shard 0/2 of 40 substations: it, its own and the others'."""
     balancer = Balancer(shard=Shard(0, 2), rng=random.Random(5))
     keys = KEYS[:40]
     balancer.set_substations(keys)
     own = [key for key in keys if Shard(0, 2).owns(key)]
-    others = [key for key in keys if not Shard(0, 2).owns(key)]
+    return balancer, own, [key for key in keys if key not in own]
+
+
+def test_a_proxy_prefers_its_own_emptiest_unless_others_are_much_emptier() -> None:
+    balancer, own, others = first_of_two_shards()
     for key in own:
         balancer.record_report(key, 0.0, 300.0, 1000.0)  # its own at 30 %
     balancer.record_report(own[0], 0.0, 200.0, 1000.0)  # but one at 20 %
@@ -59,11 +64,7 @@ def test_a_proxy_prefers_its_own_emptiest_unless_others_are_much_emptier() -> No
 def test_a_proxy_books_elsewhere_only_if_it_stays_emptier_with_a_second_charge_there() -> None:
     # What is emptiest elsewhere is another proxy's own emptiest: it may book it at the same
     # moment, so a charge goes there only if the place would still be emptier after both.
-    balancer = Balancer(shard=Shard(0, 2), rng=random.Random(5))
-    keys = KEYS[:40]
-    balancer.set_substations(keys)
-    own = [key for key in keys if Shard(0, 2).owns(key)]
-    others = [key for key in keys if not Shard(0, 2).owns(key)]
+    balancer, own, others = first_of_two_shards()
     for key in own:
         balancer.record_report(key, 0.0, 200.0, 1000.0)  # 20 %: 25 % after 50 kW
     for key in others:
