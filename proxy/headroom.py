@@ -40,6 +40,13 @@ class HeadroomTuning:
     # even with a second charge of the same size booked there (its owner's, at the same moment):
     # then that one (how the substations no proxy is sending to at the moment get filled).
     shard_slack: float = 0.05
+    # Rule 4 takes, of the `own_choices` substations of its shard lowest after booking, the one
+    # least booked lately: each kW booked there in the last few `recent_fade_s` counts as
+    # `own_recent_weight` kW more of utilization. Sessions booked together end together: the
+    # shard's single emptiest substation would otherwise take every charge of its moment, and
+    # lose them all at once a session later.
+    own_choices: int = 4
+    own_recent_weight: float = 0.1
     # At most this many last looks for one charge: among thousands of substations seen a poll
     # late, each refusal corrects only the one asked.
     last_looks: int = 8
@@ -75,13 +82,14 @@ def rank(
        among the `herd_choices` lowest (anti-herding); none takes the full amount: the
        same for the curtailed amount; none at all: rule 2 on the present alone.
     4. With a shard (the balancer keeps `own_index`, the substations this proxy owns) and one
-       substation to find: the lowest after booking among its own, exactly (no other proxy
-       books there by choice, so there is no herd to break), unless the index's pick
-       anywhere would be lower by more than `shard_slack` even after booking twice the
-       amount (its owner may be booking it too); then rule 3.
+       substation to find: among its own (no other proxy books there by choice, so there is
+       no herd to break), of the `own_choices` lowest after booking the least booked lately
+       (`own_recent_weight`; without `now`, the lowest), unless the index's pick anywhere
+       would be lower by more than `shard_slack` even after booking twice the amount (its
+       owner may be booking it too); then rule 3.
     """
     if index is not None and own_index is not None and attempts == 1:
-        own_pick = _own_first(index, own_index, amount_kw, exclude, tuning, rng)
+        own_pick = _own_first(index, own_index, amount_kw, exclude, now, tuning, rng)
         if own_pick is not None:
             return [own_pick]
     if index is not None:
@@ -123,11 +131,14 @@ def _own_first(
     own_index: UtilizationIndex,
     amount_kw: float,
     exclude: Collection[str],
+    now: float | None,
     tuning: HeadroomTuning,
     rng: random.Random,
 ) -> SubstationView | None:
     """Rule 4: the full amount only; None leaves the curtailed amount to rule 3."""
-    own = own_index.best(amount_kw, exclude)
+    own = _least_bunched(
+        own_index.lowest(amount_kw, exclude, tuning.own_choices), amount_kw, now, tuning
+    )
     elsewhere = index.best(amount_kw, exclude, tuning.herd_choices, rng)
     if own is None:
         return elsewhere
@@ -138,6 +149,22 @@ def _own_first(
     ):
         return elsewhere
     return own
+
+
+def _least_bunched(
+    views: list[SubstationView], amount_kw: float, now: float | None, tuning: HeadroomTuning
+) -> SubstationView | None:
+    """Of `views`, the lowest utilization after booking plus `own_recent_weight` times the share
+    of its capacity booked there lately; without `now`, the lowest utilization after booking."""
+
+    def key(view: SubstationView) -> float:
+        utilization = view.utilization_with(amount_kw)
+        if now is None:
+            return utilization
+        recent_kw = view.recently_booked_kw(now, tuning.recent_fade_s)
+        return utilization + tuning.own_recent_weight * recent_kw / (view.capacity_kw or 1.0)
+
+    return min(views, key=key, default=None)
 
 
 def rank_all(

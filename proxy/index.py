@@ -80,16 +80,23 @@ class UtilizationIndex:
             return min(
                 self._heads(kw, exclude), key=lambda view: view.utilization_with(kw), default=None
             )
-        lowest = heapq.nsmallest(
-            among,
+        lowest = self.lowest(kw, exclude, among)
+        return rng.choice(lowest) if lowest else None
+
+    def lowest(
+        self, kw: float, exclude: Collection[str] = (), count: int = 1
+    ) -> list[SubstationView]:
+        """Up to `count` substations with room for `kw`, the lowest utilization after booking
+        it first (within the classes' spread): at most `count` read from each class."""
+        return heapq.nsmallest(
+            count,
             (
                 view
                 for number in self._classes
-                for view in itertools.islice(self._walk(number, kw, exclude), among)
+                for view in itertools.islice(self._walk(number, kw, exclude), count)
             ),
             key=lambda view: view.utilization_with(kw),
         )
-        return rng.choice(lowest) if lowest else None
 
     def _heads(self, kw: float, exclude: Collection[str]) -> Iterator[SubstationView]:
         """Each class's first member, in utilization order, with room for `kw`."""

@@ -74,3 +74,17 @@ def test_a_proxy_books_elsewhere_only_if_it_stays_emptier_with_a_second_charge_t
     for key in others:
         balancer.record_report(key, 1.0, 80.0, 1000.0)  # 18 % after 100 kW: 7 points under
     assert {balancer.choose(50, 50, 1)[0] for _ in range(20)} <= set(others)
+
+
+def test_of_its_own_emptiest_a_proxy_takes_the_one_least_booked_lately() -> None:
+    # Sessions booked together end together: the shard's emptiest does not take every charge.
+    balancer, own, _ = first_of_two_shards()
+    for key in own:
+        balancer.record_report(key, 0.0, 600.0, 1000.0)  # 60 %
+    balancer.record_report(own[0], 0.0, 300.0, 1000.0)  # 30 %, but 100 kW booked a moment ago
+    balancer.record_booking(own[0], 60.0, 100.0, 0.0)
+    balancer.record_report(own[1], 0.0, 305.0, 1000.0)  # 30.5 %, nothing booked lately
+    assert balancer.choose(10, 10, 1, now=0.5) == [own[1]]
+    assert balancer.choose(10, 10, 1) == [own[0]]  # without a time, the lowest after booking
+    balancer.record_report(own[1], 1.0, 400.0, 1000.0)  # 40 %: no longer among the near-equal
+    assert balancer.choose(10, 10, 1, now=1.0) == [own[0]]
