@@ -8,7 +8,8 @@ every few tenths of a second (so `headroom`'s outlook has steps to walk), and a 
 real answer (its session and load report, as `substation.app` writes them). Each part runs
 `--calls` times a round; the best of `--rounds` is printed, which is what the code costs when
 the machine lets it run. "whole charge" is `ChargeRouter.charge` with an upstream that answers
-at once: the parts above it and the router's own steps (one charge per vehicle, the attempt).
+at once: the choice, the answer read and learning, with the router's own steps (one charge per
+vehicle, the attempt); validation, relay and metrics are the handler's, outside it.
 A figure to read, not a test.
 """
 
@@ -37,8 +38,11 @@ from proxy.upstream import UpstreamAnswer
 
 NOW = 1_000_000.0
 SESSION_S = 60.0
-SUBSTATIONS = {"http://127.0.0.1:8001": 400.0, "http://127.0.0.1:8002": 300.0}
-SUBSTATIONS["http://127.0.0.1:8003"] = 250.0
+SUBSTATIONS = {  # key: capacity in kW
+    "http://127.0.0.1:8001": 400.0,
+    "http://127.0.0.1:8002": 300.0,
+    "http://127.0.0.1:8003": 250.0,
+}
 BODY = b'{"vehicle_id": "EV-1234", "amount": 11}'
 
 
