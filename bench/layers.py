@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import peers
-from bench.proxy import CLOCK_TICKS, Processes, free_ports, run_wrk, wait_for_charge
+from bench.proxy import (
+    CLOCK_TICKS,
+    Processes,
+    free_ports,
+    run_wrk,
+    start_upstreams,
+    wait_for_charge,
+)
 
 FRONTS = {
     "floor": ["-m", "bench.floor"],
@@ -82,12 +89,7 @@ def run(settings: argparse.Namespace, scratch: Path) -> dict[str, dict[str, floa
     procs = Processes(scratch)
     fronts: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
     try:
-        upstream_ports = free_ports(3)
-        prefix = scratch / "nginx-upstreams"
-        prefix.mkdir()
-        conf = prefix / "nginx.conf"
-        conf.write_text(peers.nginx_upstreams_conf(prefix, upstream_ports))
-        procs.start("nginx-upstreams", ["nginx", "-p", str(prefix), "-c", str(conf)])
+        upstream_ports, _ = start_upstreams("fast", procs, scratch)
         upstreams = ",".join(f"http://127.0.0.1:{port}" for port in upstream_ports)
         for name, port in zip(FRONTS, free_ports(len(FRONTS)), strict=True):
             fronts[name] = (f"http://127.0.0.1:{port}", start_front(name, port, upstreams, scratch))
