@@ -211,7 +211,7 @@ def best_by_headroom(
     best_key: tuple[int, float] = (3, 0.0)
     for view, load_kw in zip(serving, loads, strict=True):
         # Curtailed (rank 0, most headroom first), then unknown (1), then full (2).
-        headroom = None if view.capacity_kw is None else view.capacity_kw - load_kw
+        headroom = view.headroom_at(load_kw)
         if headroom is not None and headroom >= min_amount_kw:
             key = (0, -headroom)
         elif headroom is None:

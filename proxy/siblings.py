@@ -193,10 +193,10 @@ class Siblings:
         """After the attempt took the outcome of asking `key`: its request is no longer in
         flight, and a 201 booked a session there, held by reports from its sequence on."""
         booked = None
-        session = outcome.session if isinstance(outcome, Answered) else None
-        if isinstance(outcome, Answered) and outcome.status == 201 and session is not None:
-            seq = outcome.report.seq if outcome.report is not None else None
-            booked = None if seq is None else Booked(session.granted_kw, session.ends_at, seq)
+        if isinstance(outcome, Answered) and outcome.status == 201:
+            session, report = outcome.session, outcome.report
+            if session is not None and report is not None and report.seq is not None:
+                booked = Booked(session.granted_kw, session.ends_at, report.seq)
         self.tell(key, booked)
 
     def hear(self, now: float) -> None:

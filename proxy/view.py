@@ -216,9 +216,13 @@ class SubstationView:
 
     @property
     def projected_headroom_kw(self) -> float | None:
+        return self.headroom_at(self.projected_load_kw)
+
+    def headroom_at(self, load_kw: float) -> float | None:
+        """`projected_headroom_kw`, the projected load given (a choice computes it once)."""
         if self.capacity_kw is None:
             return None
-        return self.capacity_kw - self.projected_load_kw
+        return self.capacity_kw - load_kw
 
     @property
     def projected_utilization(self) -> float:
@@ -256,5 +260,5 @@ def fits(view: SubstationView, kw: float) -> bool:
 
 def fits_at(view: SubstationView, load_kw: float, kw: float) -> bool:
     """`fits`, the projected load given (a choice computes it once a view)."""
-    capacity_kw = view.capacity_kw
-    return view.serving and capacity_kw is not None and capacity_kw - load_kw >= kw
+    headroom = view.headroom_at(load_kw)
+    return view.serving and headroom is not None and headroom >= kw
