@@ -1,20 +1,23 @@
-"""How many charges a substation has taken from each proxy worker, for the load reports.
+"""How much a substation has been asked for by each proxy worker, for the load reports.
 
-The workers of one proxy (`--workers`) tell each other what they have in flight
-(`proxy.siblings`). A load report a worker gets may already hold some of a sibling's requests
-still in flight (the substation took them; their answers are on their way), and counting them
-again would steer charges away from the very substations they just filled. So each charge a
-proxy worker sends names it (`X-Proxy-Ref: <proxy>.<worker>`), the substation counts what it
-took from each, and its load reports carry the counts (`X-Substation-Seen` for the workers of
-the asking proxy; every count on the load stream). A worker that sent N requests of which the
-report has seen C has N - C of them not held by it.
+A load report a proxy worker takes (an answer, the load stream) may already hold some of its
+requests still in flight, and of its sibling workers' (`--workers`, `proxy.siblings`): the
+substation took them first, their answers are on their way. Counting them again, in the load
+and in flight, steered charges away from the very substations that had just answered: a burst
+spread over a round trip ended more than one request apart. So each charge a proxy worker
+sends names it (`X-Proxy-Ref: <proxy>.<worker>`), a proxy of one worker's too, the substation
+adds up the kW each asked of it (in whole watts, so that both ends' sums agree exactly), and its
+load reports carry the sums (`X-Substation-Seen` for the workers of the asking proxy; every sum
+on the load stream). A worker that sent W watts of requests there, of which the report has seen
+S, has W - S of them in flight not held by it: exactly, whatever order they arrived in.
 
-Pure: names in, counts out. A substation keeps the `MAX_REFS` names it heard from last.
+Pure: names and kW in, sums out. A substation keeps the `MAX_REFS` names it heard from last.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -24,25 +27,43 @@ PROXY_REF_PATTERN = re.compile(r"[0-9a-f]{1,16}\.[0-9]{1,4}")
 MAX_REFS = 64
 
 
+def new_proxy_name() -> str:
+    """A name for one proxy process (its workers share it): random, as replicas know nothing
+    of each other."""
+    return secrets.token_hex(4)
+
+
+def proxy_ref(proxy: str, worker: int) -> str:
+    """What worker `worker` of proxy `proxy` names its charges (`X-Proxy-Ref`)."""
+    return f"{proxy}.{worker}"
+
+
+def watts(kw: float) -> int:
+    """`kw` in whole watts: both ends round each charge's amount (the same number, from the
+    same body) alike, so their sums agree exactly, where sums of floats would not."""
+    return round(kw * 1000)
+
+
 class ChargesSeen:
-    """Charges taken (booked, repeated or refused) from each proxy worker since this
-    substation's ledger began."""
+    """The watts asked of this substation by each proxy worker since its ledger began, in
+    every charge it took (booked, repeated or refused)."""
 
     def __init__(self, limit: int = MAX_REFS) -> None:
         self._limit = limit
         self._counts: OrderedDict[str, int] = OrderedDict()
 
-    def count(self, ref: str | None) -> None:
-        """One charge taken from `ref`; a missing or malformed name is not counted."""
+    def count(self, ref: str | None, amount_kw: float) -> None:
+        """A charge for `amount_kw` taken from `ref`; a missing or malformed name is not
+        counted."""
         if ref is None or not PROXY_REF_PATTERN.fullmatch(ref):
             return
-        self._counts[ref] = self._counts.get(ref, 0) + 1
+        self._counts[ref] = self._counts.get(ref, 0) + watts(amount_kw)
         self._counts.move_to_end(ref)
         if len(self._counts) > self._limit:
             self._counts.popitem(last=False)
 
     def of_proxy(self, ref: str | None) -> dict[str, int]:
-        """The counts of every worker of the proxy `ref` belongs to."""
+        """The sums of every worker of the proxy `ref` belongs to."""
         if ref is None or not PROXY_REF_PATTERN.fullmatch(ref):
             return {}
         proxy = ref.partition(".")[0] + "."

@@ -21,6 +21,7 @@ from grid.httpio import (
     read_charge_body,
 )
 from grid.protocol import HEADER_SUBSTATION, LOAD_REPORT_HEADERS, SESSION_ID_PATTERN
+from grid.seen import new_proxy_name, proxy_ref
 from proxy.balancer import Balancer
 from proxy.charge import parse_proxy_charge
 from proxy.config import ProxyConfig
@@ -55,7 +56,9 @@ def create_app(
     """The proxy app; `upstream` is the seam to the substations (tests may pass their own);
     `siblings` links a worker of `--workers` to the others (`proxy.siblings`)."""
     upstream = upstream or PooledUpstream(config.connect_timeout_s, config.upstream_timeout_s)
-    balancer = Balancer(policy=config.policy, shard=config.shard)
+    # Every charge is named (`X-Proxy-Ref`), a proxy of one worker's too (`grid.seen`).
+    ref = proxy_ref(new_proxy_name(), 0) if siblings is None else siblings.ref
+    balancer = Balancer(policy=config.policy, shard=config.shard, ref=ref)
     balancer.set_substations(config.substations)
     metrics = ProxyMetrics()
     app = web.Application(middlewares=[error_middleware])

@@ -133,7 +133,7 @@ class ChargeAttempt:
             self.refusals.append(outcome.retry_after_s)
         elif isinstance(outcome, Unreachable):
             self._balancer.record_health(key, "refused")
-            self._balancer.not_sent(key)
+            self._balancer.not_sent(key, self._request.amount_kw)
         else:
             self._balancer.record_health(key, "timed_out")
             if isinstance(outcome, TimedOut):

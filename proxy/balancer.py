@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from grid.protocol import LoadReport
+from grid.seen import watts
 from proxy import headroom
 from proxy.headroom import DEFAULT_TUNING, HeadroomTuning
 from proxy.health import HealthEvent, next_health
@@ -38,6 +39,9 @@ class Balancer:
     policy: Policy = "headroom"
     rng: random.Random = field(default_factory=random.Random)
     tuning: HeadroomTuning = DEFAULT_TUNING
+    # This worker's name in the charges it sends (`X-Proxy-Ref`, `grid.seen`): the substations'
+    # counts of what they took under it tell which requests in flight a report holds already.
+    ref: str | None = None
     _views: list[SubstationView] = field(default_factory=list)
     _by_key: dict[str, SubstationView] = field(default_factory=dict)
     _turn: int = 0
@@ -69,7 +73,9 @@ class Balancer:
     def set_substations(self, keys: Iterable[str]) -> None:
         """Follow the configured or discovered list; views of kept substations stay."""
         wanted = list(dict.fromkeys(keys))
-        self._views = [self._by_key.get(key) or SubstationView(key, key) for key in wanted]
+        self._views = [
+            self._by_key.get(key) or SubstationView(key, key, own_ref=self.ref) for key in wanted
+        ]
         self._by_key = {view.key: view for view in self._views}
         self._index = self._own_index = None
         if self.policy == "headroom" and len(self._views) > self.tuning.full_scan_limit:
@@ -188,11 +194,11 @@ class Balancer:
         self, key: str, worker: int, ref: str, in_flight: tuple[float, int, int]
     ) -> None:
         """Sibling `worker` (another worker of this proxy, `proxy.siblings`, named `ref` in its
-        requests) now has `in_flight` to `key`: (kW, requests, requests sent there in all)."""
+        requests) now has `in_flight` to `key`: (kW, requests, watts asked there in all)."""
         view = self._by_key.get(key)
         if view is not None:
-            pending_kw, requests, sent = in_flight
-            view.set_sibling(worker, pending_kw, requests, sent, ref)
+            pending_kw, requests, sent_w = in_flight
+            view.set_sibling(worker, pending_kw, requests, sent_w, ref)
             self._changed(view)
 
     def record_sibling_booking(
@@ -220,16 +226,16 @@ class Balancer:
         """A request for `kw` sent to `key`: in flight until `end`."""
         view = self._by_key[key]
         view.in_flight += 1
-        view.sent_count += 1
+        view.sent_w += watts(kw)
         view.pending_kw += kw
         self._changed(view)
 
-    def not_sent(self, key: str) -> None:
-        """The request begun at `key` never left (the connection could not be made): it is
-        not among those sent there, which the substation's counts are compared with."""
+    def not_sent(self, key: str, kw: float) -> None:
+        """The request for `kw` begun at `key` never left (the connection could not be made):
+        it is not among those asked there, which the substation's sums are compared with."""
         view = self._by_key.get(key)
-        if view is not None and view.sent_count > 0:
-            view.sent_count -= 1
+        if view is not None:
+            view.sent_w = max(0, view.sent_w - watts(kw))
 
     def end(self, key: str, kw: float) -> None:
         view = self._by_key.get(key)

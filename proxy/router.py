@@ -73,8 +73,8 @@ class ChargeRouter:
         vehicle_id = charge.request.vehicle_id
         await self._take_turn(vehicle_id)
         headers = {**JSON_HEADERS, **headers}
-        if self.siblings is not None:  # the substation counts what it took from each worker
-            headers[HEADER_PROXY_REF] = self.siblings.link.ref
+        if self.balancer.ref is not None:  # the substation counts what it took from each worker
+            headers[HEADER_PROXY_REF] = self.balancer.ref
         try:
             return await self._charge_once(charge.request, headers)
         except NoCapacity as refusal:

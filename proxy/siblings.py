@@ -33,17 +33,17 @@ step of a charge attempt. What a record means for the view is the balancer's
 from __future__ import annotations
 
 import hashlib
-import secrets
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.context import SpawnContext
 from typing import Any
 
+from grid.seen import new_proxy_name, proxy_ref
 from proxy.attempt import Answered, Ask, Outcome, Step
 from proxy.balancer import Balancer
 
-# key hash, kW in flight, requests in flight, requests sent there in all, a session booked:
+# key hash, kW in flight, requests in flight, watts asked there in all, a session booked:
 # its kW (0: none), when it ends, the sequence of the report that holds it and the ledger id
 # (the sequence's epoch, ASCII, at most 32 bytes).
 RECORD = struct.Struct("<Qdqqddq32s")
@@ -69,7 +69,7 @@ class SiblingRecord:
     key_hash: int
     pending_kw: float
     in_flight: int
-    sent: int  # requests sent there since the worker began
+    sent_w: int  # watts asked there since the worker began (`grid.seen`)
     booked: Booked | None = None
 
 
@@ -77,10 +77,16 @@ class SiblingBoard:
     """One ring per worker; made before the workers start and handed to each (picklable
     while spawning)."""
 
-    def __init__(self, context: SpawnContext, workers: int, records: int = RING_RECORDS) -> None:
+    def __init__(
+        self,
+        context: SpawnContext,
+        workers: int,
+        records: int = RING_RECORDS,
+        proxy: str | None = None,
+    ) -> None:
         self.records = records
         # What the workers' requests are named by (`X-Proxy-Ref: <proxy>.<worker>`, `grid.seen`).
-        self.proxy = secrets.token_hex(4)
+        self.proxy = proxy or new_proxy_name()
         size = HEAD.size + RECORD.size * records
         self.rings: list[Any] = [context.RawArray("B", size) for _ in range(workers)]
         self.locks: list[Any] = [context.Lock() for _ in range(workers)]
@@ -107,7 +113,7 @@ class SiblingLink:
         return self.ref_of(self.number)
 
     def ref_of(self, worker: int) -> str:
-        return f"{self.proxy}.{worker}"
+        return proxy_ref(self.proxy, worker)
 
     def _head(self, worker: int) -> int:
         return int(HEAD.unpack_from(self._rings[worker], 0)[0])
@@ -119,7 +125,7 @@ class SiblingLink:
             head = self._head(self.number)
             offset = HEAD.size + RECORD.size * (head % self._records)
             RECORD.pack_into(
-                ring, offset, record.key_hash, record.pending_kw, record.in_flight, record.sent,
+                ring, offset, record.key_hash, record.pending_kw, record.in_flight, record.sent_w,
                 booked.kw, booked.ends_at, number, epoch.encode("ascii"),
             )  # fmt: skip
             HEAD.pack_into(ring, 0, head + 1)
@@ -149,11 +155,11 @@ class SiblingLink:
 
 
 def _record(fields: tuple[Any, ...]) -> SiblingRecord:
-    hashed, pending_kw, in_flight, sent, booked_kw, ends_at, number, epoch = fields
+    hashed, pending_kw, in_flight, sent_w, booked_kw, ends_at, number, epoch = fields
     booked = None
     if booked_kw > 0.0:
         booked = Booked(booked_kw, ends_at, (epoch.rstrip(b"\0").decode("ascii"), number))
-    return SiblingRecord(hashed, pending_kw, in_flight, sent, booked)
+    return SiblingRecord(hashed, pending_kw, in_flight, sent_w, booked)
 
 
 class Siblings:
@@ -181,7 +187,7 @@ class Siblings:
         if hashed is None:
             hashed = self._hashes[key] = key_hash(key)
         self.link.publish(
-            SiblingRecord(hashed, view.pending_kw, view.in_flight, view.sent_count, booked)
+            SiblingRecord(hashed, view.pending_kw, view.in_flight, view.sent_w, booked)
         )
 
     def asked(self, step: Step) -> None:
@@ -210,7 +216,7 @@ class Siblings:
             key = self._key_of(record.key_hash)
             if key is None:
                 continue
-            in_flight = (record.pending_kw, record.in_flight, record.sent)
+            in_flight = (record.pending_kw, record.in_flight, record.sent_w)
             self.balancer.record_sibling(key, worker, self.link.ref_of(worker), in_flight)
             booked = record.booked
             if booked is not None:

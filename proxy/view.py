@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from grid.seen import watts
 from proxy.health import SERVING, HealthState
 
 # Ends of bookings are counted by slots of this long (`SubstationView.ending_kw`), so that the
@@ -37,13 +38,17 @@ class SubstationView:
     reported_at: float = float("-inf")
     in_flight: int = 0
     pending_kw: float = 0.0
-    # Requests this worker has sent here (`--workers`: its name is `X-Proxy-Ref`), and what the
-    # newest report of each ledger says it took from each worker of this proxy (`grid.seen`).
-    sent_count: int = 0
+    # The watts this worker has asked here in all (its charges are named `own_ref`:
+    # `X-Proxy-Ref`), of them those asked before the substation's ledger began (`sent_base_w`:
+    # it restarted), and what the newest report of the ledger says it took from each worker of
+    # this proxy (`grid.seen`, in watts).
+    own_ref: str | None = None
+    sent_w: int = 0
+    sent_base_w: int = 0
     seen: dict[str, int] = field(default_factory=dict)
     seen_epoch: str | None = None
     # What the sibling workers of this proxy have in flight here, as each last told
-    # (`proxy.siblings`), by worker number: (kW, requests, requests sent here in all, its name).
+    # (`proxy.siblings`), by worker number: (kW, requests, watts asked here in all, its name).
     sibling_pending: dict[int, tuple[float, int, int, str]] = field(default_factory=dict)
     # Sessions they booked here that this worker's reports do not hold yet: (ledger id, the
     # sequence of the report that holds it, kW, when heard); `sibling_booked_kw` is their sum.
@@ -83,7 +88,7 @@ class SubstationView:
     def projected_load_kw(self) -> float:
         return (
             max(0.0, self.load_kw - self.ended_since_report_kw)
-            + self.pending_kw
+            + self.unheld_kw
             + self.sibling_kw
             + self.sibling_booked_kw
         )
@@ -140,27 +145,48 @@ class SubstationView:
         return booking
 
     @property
+    def unheld_kw(self) -> float:
+        """The kW this worker has in flight here that the report taken does not hold yet.
+        An answer or a streamed report can hold requests of this worker whose own answers are
+        still on their way (the substation took them first): counted in the load and again in
+        flight, they steered a burst's charges away from the substations that answered first.
+        The report's sum of what this worker asked (`seen`) says exactly how much it holds;
+        without one (a poll, a substation that does not sum), all in flight counts. A request
+        sent that never arrived keeps counting: the view errs to load only by what it cannot
+        know."""
+        pending_kw = self.pending_kw
+        if not pending_kw:
+            return pending_kw
+        taken_w = None if self.own_ref is None else self.seen.get(self.own_ref)
+        if taken_w is None:
+            return pending_kw
+        unheld_w = self.sent_w - self.sent_base_w - taken_w
+        return pending_kw if unheld_w * 0.001 >= pending_kw else max(0.0, unheld_w * 0.001)
+
+    @property
     def sibling_kw(self) -> float:
         """The kW the siblings have in flight here that the reports taken do not hold yet.
-        A sibling that sent N requests here, C of which the newest report says the substation
-        took, has N - C of its requests in flight not in the load (its newest, counted at its
-        mean kW); the others are in the load or were refused, and counting them again would
-        steer charges away from the very substations they just filled."""
+        A sibling that asked W watts here, S of which the newest report says the substation
+        took, has W - S of its kW in flight not in the load; the rest are in the load or were
+        refused, and counting them again would steer charges away from the very substations
+        they just filled (`grid.seen`)."""
         if not self.sibling_pending:
             return 0.0
         total = 0.0
-        for kw, requests, sent, ref in self.sibling_pending.values():
-            taken = self.seen.get(ref)
-            unheld = requests if taken is None else min(requests, max(0, sent - taken))
-            total += kw * unheld / requests
+        for kw, _, sent_w, ref in self.sibling_pending.values():
+            taken_w = self.seen.get(ref)
+            unheld_kw = kw if taken_w is None else max(0, sent_w - taken_w) * 0.001
+            total += kw if unheld_kw > kw else unheld_kw
         return total
 
     def take_seen(self, seq: tuple[str, int] | None, seen: Mapping[str, int] | None) -> None:
-        """A report's counts of charges taken (`grid.seen`): they only grow within a ledger;
-        a new ledger (the substation restarted) starts them again."""
+        """A report's sums of the watts asked by each worker (`grid.seen`): they only grow
+        within a ledger; a new ledger (the substation restarted) starts them again."""
         if seen is None or seq is None:
             return
         if seq[0] != self.seen_epoch:
+            if self.seen_epoch is not None:  # a new ledger: it sums from its start
+                self.sent_base_w = self.sent_w - watts(self.pending_kw)
             self.seen, self.seen_epoch = dict(seen), seq[0]
             return
         for ref, count in seen.items():
@@ -168,12 +194,12 @@ class SubstationView:
                 self.seen[ref] = count
 
     def set_sibling(
-        self, worker: int, pending_kw: float, requests: int = 1, sent: int = 0, ref: str = ""
+        self, worker: int, pending_kw: float, requests: int = 1, sent_w: int = 0, ref: str = ""
     ) -> None:
         """Sibling `worker` (named `ref`) has `requests` here in flight, `pending_kw` in all,
-        of `sent` sent here since it began (0 kW: nothing)."""
+        of `sent_w` watts asked here since it began (0 kW: nothing)."""
         if pending_kw > 0.0 and requests > 0:
-            self.sibling_pending[worker] = (pending_kw, requests, sent, ref)
+            self.sibling_pending[worker] = (pending_kw, requests, sent_w, ref)
         else:
             self.sibling_pending.pop(worker, None)
 

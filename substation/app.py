@@ -103,11 +103,13 @@ async def post_charge(request: web.Request) -> web.StreamResponse:
     proxy_ref = request.headers.get(HEADER_PROXY_REF)
     try:
         charge = parse_charge_request(await read_charge_body(request))
+    except ApiError as error:  # no amount to count: a proxy sends only valid charges
+        return error_response(error, load_report(ledger, seen.of_proxy(proxy_ref)))
+    seen.count(proxy_ref, charge.amount_kw)
+    try:
         admission = ledger.admit(charge, request.app[CLOCK]())
     except ApiError as error:
-        seen.count(proxy_ref)
         return error_response(error, load_report(ledger, seen.of_proxy(proxy_ref)))
-    seen.count(proxy_ref)
     if admission.created and ledger.active_sessions == 1:
         request.app[FIRST_SESSION_BOOKED].set()
     status = 201 if admission.created else 200

@@ -24,7 +24,7 @@ from typing import Any
 from grid.errors import NoCapacity
 from grid.ledger import Session, SessionLedger
 from grid.protocol import ChargeRequest
-from grid.seen import ChargesSeen
+from grid.seen import ChargesSeen, proxy_ref
 from proxy.attempt import (
     UNREACHABLE,
     Answered,
@@ -142,7 +142,9 @@ class Simulation:
         # The first worker's random source is the proxy's as it was before workers were
         # modelled, so runs of one worker a proxy draw as they did.
         rng = random.Random(seed * 1000 + number + 100_000 * worker)
-        balancer = Balancer(policy=policy, rng=rng, tuning=scenario.headroom, shard=shard)
+        # Named as `python -m proxy` names its workers' charges (`X-Proxy-Ref`, `grid.seen`).
+        ref = proxy_ref(f"{number:x}", worker)
+        balancer = Balancer(policy=policy, rng=rng, tuning=scenario.headroom, shard=shard, ref=ref)
         schedule = PollSchedule(scenario.poll_interval_s, DOWN_POLL_INTERVAL_S, self.rng, now=0.0)
         return SimProxy(balancer, schedule)
 
@@ -150,7 +152,7 @@ class Simulation:
         """The workers of each proxy share a board, as `python -m proxy --workers N` makes."""
         workers, context = self.scenario.workers, multiprocessing.get_context("spawn")
         for number in range(self.scenario.proxies):
-            board = SiblingBoard(context, workers)
+            board = SiblingBoard(context, workers, proxy=f"{number:x}")
             for worker in range(workers):
                 proxy = self.proxies[number * workers + worker]
                 link = SiblingLink(board, worker)
@@ -245,9 +247,8 @@ class Simulation:
         self.measure.asked(self.now, trip.proxy, key, step.last_look, key in self.down)
         outcome: Outcome = UNREACHABLE  # a failed substation refuses connections
         if key not in self.down:
-            siblings = self.proxies[trip.proxy].siblings
-            ref = None if siblings is None else siblings.link.ref  # X-Proxy-Ref
-            self.seen[key].count(ref)
+            ref = self.proxies[trip.proxy].balancer.ref  # X-Proxy-Ref
+            self.seen[key].count(ref, trip.request.amount_kw)
             outcome = self._admit(self.ledgers[key], trip.request, self.seen[key].of_proxy(ref))
         self.at(self.now + self._leg(), partial(self._answer, trip, outcome, key))
 

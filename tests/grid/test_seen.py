@@ -1,28 +1,37 @@
-"""`grid.seen`: the charges a substation took from each proxy worker, as its reports say."""
+"""`grid.seen`: the watts a substation was asked for by each proxy worker, as its reports say."""
 
 from __future__ import annotations
 
 import pytest
 
 from grid.protocol import LoadReport, load_report_from_headers, load_report_from_stream_line
-from grid.seen import ChargesSeen, format_seen, parse_seen
+from grid.seen import ChargesSeen, format_seen, parse_seen, watts
 
 
-def test_charges_are_counted_by_worker_and_a_proxy_sees_only_its_own_workers() -> None:
+def test_watts_are_summed_by_worker_and_a_proxy_sees_only_its_own_workers() -> None:
     seen = ChargesSeen()
-    for ref in ["ab12.0", "ab12.1", "ab12.0", "ffff.0", None, "not a ref", "AB12.0"]:
-        seen.count(ref)
-    assert seen.of_proxy("ab12.1") == {"ab12.0": 2, "ab12.1": 1}
-    assert seen.of_proxy("ffff.3") == {"ffff.0": 1}
+    refs = ["ab12.0", "ab12.1", "ab12.0", "ffff.0", None, "not a ref", "AB12.0"]
+    for ref, kw in zip(refs, [11.0, 7.5, 0.1, 22.0, 5.0, 5.0, 5.0], strict=True):
+        seen.count(ref, kw)
+    assert seen.of_proxy("ab12.1") == {"ab12.0": 11_100, "ab12.1": 7_500}
+    assert seen.of_proxy("ffff.3") == {"ffff.0": 22_000}
     assert seen.of_proxy(None) == {}
-    assert seen.every() == {"ab12.0": 2, "ab12.1": 1, "ffff.0": 1}
+    assert seen.every() == {"ab12.0": 11_100, "ab12.1": 7_500, "ffff.0": 22_000}
+
+
+def test_sums_of_watts_agree_exactly_where_sums_of_kw_would_not() -> None:
+    amounts_kw = [0.1, 0.2, 0.3, 11.0001, 7.0004]
+    seen = ChargesSeen()
+    for kw in amounts_kw:
+        seen.count("ab12.0", kw)
+    assert seen.every()["ab12.0"] == sum(watts(kw) for kw in reversed(amounts_kw)) == 18_600
 
 
 def test_a_substation_keeps_the_workers_it_heard_from_last() -> None:
     seen = ChargesSeen(limit=2)
     for ref in ["a.0", "b.0", "a.0", "c.0"]:
-        seen.count(ref)
-    assert seen.every() == {"a.0": 2, "c.0": 1}
+        seen.count(ref, 1.0)
+    assert seen.every() == {"a.0": 2_000, "c.0": 1_000}
 
 
 @pytest.mark.parametrize(

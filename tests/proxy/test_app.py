@@ -231,6 +231,26 @@ async def test_only_the_proxys_own_headers_reach_a_substation(start_grid: GridFa
     assert set(answer.headers) >= {"X-Substation", "X-Substation-Load-kW", "Content-Type"}
 
 
+async def test_a_proxy_of_one_worker_names_its_charges_and_learns_what_was_asked_of_it(
+    start_grid: GridFactory,
+) -> None:
+    """`X-Proxy-Ref` on every charge, and the substation's sum of the watts asked under it
+    back in the view, so that a report holding requests still in flight is not counted twice
+    (`grid.seen`)."""
+    grid = await start_grid([500])
+    for vehicle, kw in (("EV-1", 10), ("EV-2", 7.5)):
+        assert (await grid.proxy.post("/charge", json=charge_body(vehicle, kw))).status == 201
+    balancer = grid.proxy.app[ROUTER].balancer
+    ref = balancer.ref
+    assert ref is not None
+    headers = grid.substation_apps[0][CHARGE_HEADERS]
+    assert [asked["X-Proxy-Ref"] for asked in headers] == [ref, ref]
+    [view] = balancer.views()
+    assert view.seen == {ref: 17_500}
+    assert view.sent_w == 17_500
+    assert view.unheld_kw == 0.0
+
+
 async def test_random_traffic_books_exactly_what_the_answers_say(start_grid: GridFactory) -> None:
     grid = await start_grid([300, 200, 100])
     rng = random.Random(11)

@@ -178,14 +178,15 @@ def test_a_refused_connection_takes_the_substation_out_and_a_timeout_makes_it_su
 
 
 def test_a_request_that_never_left_is_not_counted_as_sent() -> None:
-    """Sent counts are compared with what substations say they took (`grid.seen`): one that
-    could not be connected to took nothing, and a timed-out request may have been taken."""
+    """The watts asked are compared with what substations say they took (`grid.seen`): one
+    that could not be connected to took nothing, and a timed-out request may have been taken."""
     balancer, directory = grid_view()
     attempt = ChargeAttempt(REQUEST, balancer, directory, retries=2)
     attempt.start(NOW)
     attempt.take(UNREACHABLE, NOW)
     attempt.take(TimedOut("b is slow"), NOW)
-    assert [balancer.view(key).sent_count for key in "abc"] == [0, 1, 0]
+    asked_w = round(REQUEST.amount_kw * 1000)
+    assert [balancer.view(key).sent_w for key in "abc"] == [0, asked_w, 0]
 
 
 def test_an_abandoned_attempt_leaves_nothing_in_flight() -> None:

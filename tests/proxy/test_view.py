@@ -61,21 +61,54 @@ def test_a_report_of_a_restarted_ledger_ends_the_sibling_bookings_of_the_old_one
     assert view.sibling_booked_kw == 0.0
 
 
-def test_what_a_sibling_has_in_flight_counts_but_for_what_the_report_says_was_taken() -> None:
-    """The sibling (named ab12.1) sent 10 requests here, 4 of them in flight (60 kW). A report
-    saying the substation took 8 of its requests holds 2 of those 4 (or refused them): 2 still
-    count, at the mean kW; one saying it took all 10 holds them all."""
+def test_what_this_worker_has_in_flight_counts_but_for_what_the_report_holds() -> None:
+    """Three requests in flight here (10, 20 and 5 kW, asked in that order). A report whose
+    sum of this worker's asking holds the 20 and 5 kW ones (they arrived first) leaves exactly
+    the 10 kW one counted on top of its load; a restarted ledger sums from its own start."""
     view = reported(seq=10)
-    view.set_sibling(1, 60.0, requests=4, sent=10, ref="ab12.1")
-    assert view.sibling_kw == pytest.approx(60.0)  # no count from a report yet: all of it
-    view.take_seen((LEDGER, 11), {"ab12.1": 8, "ab12.0": 3})
+    view.own_ref = "ab12.0"
+    view.seen, view.seen_epoch = {"ab12.0": 40_000}, LEDGER  # what it took before: 40 kW
+    view.sent_w = 40_000
+    for kw in (10.0, 20.0, 5.0):
+        view.in_flight += 1
+        view.sent_w += round(kw * 1000)
+        view.pending_kw += kw
+    assert view.projected_load_kw == pytest.approx(135.0)  # nothing held yet: all in flight
+    view.take_report(1.0, 1.0, 125.0, 500.0)  # the 20 and 5 kW are in its load ...
+    view.take_seen((LEDGER, 12), {"ab12.0": 65_000})  # ... and in its sum
+    assert view.unheld_kw == pytest.approx(10.0)
+    assert view.projected_load_kw == pytest.approx(135.0)
+    assert view.in_flight_kw == pytest.approx(35.0)  # booked lately, held or not
+    view.take_seen(("ffffffffffff", 1), {"ab12.0": 0})  # restarted while all three in flight
+    assert view.unheld_kw == pytest.approx(35.0)
+    view.take_seen(("ffffffffffff", 2), {"ab12.0": 35_000})
+    assert view.unheld_kw == 0.0
+
+
+def test_a_view_without_a_sum_for_this_worker_counts_all_it_has_in_flight() -> None:
+    view = reported(seq=10)
+    view.own_ref = "ab12.0"
+    view.in_flight, view.sent_w, view.pending_kw = 2, 30_000, 30.0
+    view.take_seen((LEDGER, 11), {"ab12.1": 30_000})  # a sibling's sum, not this worker's
+    assert view.unheld_kw == 30.0
+    assert view.projected_load_kw == pytest.approx(130.0)
+
+
+def test_what_a_sibling_has_in_flight_counts_but_for_what_the_report_says_was_taken() -> None:
+    """The sibling (named ab12.1) asked 150 kW here in all, 60 kW of it in flight. A report
+    saying the substation took 120 kW of its asking holds 30 of those 60 kW (or refused
+    them): 30 still count; one saying it took all 150 holds them all."""
+    view = reported(seq=10)
+    view.set_sibling(1, 60.0, requests=4, sent_w=150_000, ref="ab12.1")
+    assert view.sibling_kw == pytest.approx(60.0)  # no sum from a report yet: all of it
+    view.take_seen((LEDGER, 11), {"ab12.1": 120_000, "ab12.0": 3_000})
     assert view.sibling_kw == pytest.approx(30.0)
-    view.take_seen((LEDGER, 12), {"ab12.1": 7})  # an older count never takes one back
+    view.take_seen((LEDGER, 12), {"ab12.1": 110_000})  # an older sum never takes one back
     assert view.sibling_kw == pytest.approx(30.0)
-    view.take_seen((LEDGER, 13), {"ab12.1": 10})
+    view.take_seen((LEDGER, 13), {"ab12.1": 150_000})
     assert view.sibling_kw == 0.0
     assert view.projected_load_kw == 100.0
     # Held by the report or not, it was asked for lately: the bunching term counts it all.
     assert view.in_flight_kw == pytest.approx(60.0)
-    view.take_seen(("ffffffffffff", 1), {"ab12.1": 1})  # restarted: its counts begin again
+    view.take_seen(("ffffffffffff", 1), {"ab12.1": 1_000})  # restarted: its sums begin again
     assert view.sibling_kw == pytest.approx(60.0)

@@ -236,8 +236,9 @@ async def test_admin_api_is_off_without_a_token(aiohttp_client: ClientFactory) -
 async def test_charges_a_proxy_worker_names_are_counted_whatever_comes_of_them(
     aiohttp_client: ClientFactory,
 ) -> None:
-    """Booked, repeated or refused, each named charge counts; the answer carries the counts of
-    the asking proxy's workers alone, the load stream every count (`grid.seen`)."""
+    """Booked, repeated or refused, each named charge's kW count (in watts); the answer
+    carries the sums of the asking proxy's workers alone, the load stream every sum
+    (`grid.seen`)."""
     client = await substation(aiohttp_client)
     first = {"X-Proxy-Ref": "ab12.0"}
     assert (await client.post("/charge", json=charge_body("EV-1", 60), headers=first)).status == 201
@@ -248,10 +249,10 @@ async def test_charges_a_proxy_worker_names_are_counted_whatever_comes_of_them(
         "/charge", json=charge_body("EV-2", 60), headers={"X-Proxy-Ref": "ab12.1"}
     )
     assert refused.status == 503
-    assert refused.headers["X-Substation-Seen"] == "ab12.0=2,ab12.1=1"
+    assert refused.headers["X-Substation-Seen"] == "ab12.0=120000,ab12.1=60000"
     unnamed = await client.post("/charge", json=charge_body("EV-3", 1))
     assert "X-Substation-Seen" not in unnamed.headers
-    every_count = {"ab12.0": 2, "ffff.0": 1, "ab12.1": 1}
+    every_count = {"ab12.0": 120_000, "ffff.0": 10_000, "ab12.1": 60_000}
     async with client.get("/load/stream") as stream, asyncio.timeout(5):
         # The first line may be the one made at an earlier change (at most one per interval).
         while load_report_from_stream_line(await stream.content.readline()).seen != every_count:
