@@ -11,7 +11,9 @@ capacities, so the best is among the classes' heads: at most `kw / capacity x (C
 class, O(classes x log n), whatever the number of substations; an update is O(log n).
 
 Pure, like the views it orders: the balancer calls `update` whenever a view's projected load,
-capacity or health changes. No clock, no I/O.
+capacity or health changes, and the index keeps each view's projected load as of then, so a
+choice reads numbers instead of working each one out again (the same arithmetic as the view's:
+`test_index` checks it against the views after random changes). No clock, no I/O.
 """
 
 from __future__ import annotations
@@ -20,27 +22,35 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 from sortedcontainers import SortedList
 
-from proxy.view import SubstationView, has_room
+from proxy.view import SubstationView
 
 CLASS_RATIO = 1.1
 # Entries read per class beyond the best, when picking at random within the band: bounds a
 # choice's cost where many substations sit within the band.
 BAND_LIMIT = 64
 
+_Entry = tuple[SubstationView, float, float]  # a view, its projected load kW, its capacity kW
+
 
 class UtilizationIndex:
     def __init__(self) -> None:
         self._classes: dict[int, SortedList] = {}  # class -> SortedList of (utilization, order)
         self._entries: dict[str, tuple[int, float, int]] = {}  # key -> (class, utilization, order)
-        self._views: dict[int, SubstationView] = {}  # order -> view
+        # order -> (view, its projected load kW, its capacity kW), as of its last update
+        self._views: dict[int, _Entry] = {}
         self._order = itertools.count()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def indexed_loads(self) -> Iterator[tuple[SubstationView, float]]:
+        """Each view in the index with the projected load it is indexed at."""
+        for view, load_kw, _ in self._views.values():
+            yield view, load_kw
 
     def update(self, view: SubstationView) -> None:
         """Take the view's present state: in the index while serving with a known capacity."""
@@ -50,10 +60,11 @@ class UtilizationIndex:
             return
         number = math.floor(math.log(capacity_kw, CLASS_RATIO))
         order = next(self._order)
-        utilization = view.projected_utilization
+        load_kw = view.projected_load_kw
+        utilization = load_kw / capacity_kw  # as `projected_utilization`
         self._classes.setdefault(number, SortedList()).add((utilization, order))
         self._entries[view.key] = (number, utilization, order)
-        self._views[order] = view
+        self._views[order] = (view, load_kw, capacity_kw)
 
     def remove(self, key: str) -> None:
         entry = self._entries.pop(key, None)
@@ -77,9 +88,8 @@ class UtilizationIndex:
         the classes' spread); with `among` > 1 and `rng`, one at random among the `among`
         lowest."""
         if among <= 1 or rng is None:
-            return min(
-                self._heads(kw, exclude), key=lambda view: view.utilization_with(kw), default=None
-            )
+            head = min(self._heads(kw, exclude), key=_after_booking(kw), default=None)
+            return None if head is None else head[0]
         lowest = self.lowest(kw, exclude, among)
         return rng.choice(lowest) if lowest else None
 
@@ -88,36 +98,46 @@ class UtilizationIndex:
     ) -> list[SubstationView]:
         """Up to `count` substations with room for `kw`, the lowest utilization after booking
         it first (within the classes' spread): at most `count` read from each class."""
-        return heapq.nsmallest(
+        found = heapq.nsmallest(
             count,
             (
-                view
+                entry
                 for number in self._classes
-                for view in itertools.islice(self._walk(number, kw, exclude), count)
+                for entry in itertools.islice(self._walk(number, kw, exclude), count)
             ),
-            key=lambda view: view.utilization_with(kw),
+            key=_after_booking(kw),
         )
+        return [view for view, _, _ in found]
 
-    def _heads(self, kw: float, exclude: Collection[str]) -> Iterator[SubstationView]:
+    def _heads(self, kw: float, exclude: Collection[str]) -> Iterator[_Entry]:
         """Each class's first member, in utilization order, with room for `kw`."""
         for number in self._classes:
             found = next(self._walk(number, kw, exclude), None)
             if found is not None:
                 yield found
 
-    def _walk(self, number: int, kw: float, exclude: Collection[str]) -> Iterator[SubstationView]:
-        """A class's members with room for `kw`, from the lowest utilization, at most
-        `BAND_LIMIT` read. Within a class, room shrinks as utilization grows (but for the
-        class's spread), so the walk stops at the first full."""
+    def _walk(self, number: int, kw: float, exclude: Collection[str]) -> Iterator[_Entry]:
+        """A class's members with room for `kw` (as `has_room`), from the lowest utilization,
+        at most `BAND_LIMIT` read. Within a class, room shrinks as utilization grows (but for
+        the class's spread), so the walk stops at the first full."""
         views = self._views
         for read, (_, order) in enumerate(self._classes[number]):
             if read >= BAND_LIMIT + len(exclude):
                 return
-            view = views[order]
-            if view.key in exclude:
+            entry = views[order]
+            if entry[0].key in exclude:
                 continue
-            if not has_room(view, kw):
+            if entry[2] - entry[1] < kw:  # no room: capacity - projected load < kw
                 if read >= len(exclude) + 2:
                     return
                 continue
-            yield view
+            yield entry
+
+
+def _after_booking(kw: float) -> Callable[[_Entry], float]:
+    """An entry's utilization once `kw` more is booked there (as `utilization_with`)."""
+
+    def utilization(entry: _Entry) -> float:
+        return (entry[1] + kw) / entry[2]
+
+    return utilization

@@ -5,8 +5,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from proxy.balancer import Balancer
+from proxy.health import HealthEvent
 from proxy.index import UtilizationIndex
+from proxy.shard import Shard
 from proxy.view import SubstationView
 
 
@@ -70,3 +75,57 @@ def test_anti_herding_picks_at_random_among_the_lowest_few() -> None:
     rng = random.Random(1)
     picks = {index.best(5, among=4, rng=rng).key for _ in range(200)}  # type: ignore[union-attr]
     assert picks == {"s0", "s1", "s2", "s3"}
+
+
+HEALTH_EVENTS: list[HealthEvent] = ["refused", "poll_ok", "timed_out"]
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["begin", "end", "report", "book", "settle", "health", "sibling", "sibling_booking"]
+        ),
+        st.integers(0, 11),  # which substation
+        st.floats(0.5, 60),  # kW, or seconds
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(STEPS)
+def test_the_index_holds_every_views_projected_load_after_any_change(
+    steps: list[tuple[str, int, float]],
+) -> None:
+    """A choice reads the loads the index holds, not the views': they must be the same numbers
+    after whatever the balancer is told (`Balancer._changed` on every change)."""
+    balancer = Balancer(shard=Shard(0, 2), rng=random.Random(0), ref="ab12.0")
+    keys = [f"s{n}" for n in range(12)]
+    balancer.set_substations(keys)
+    in_flight: list[tuple[str, float]] = []
+    now, seq = 1.0, 0
+    for action, number, amount in steps:
+        key = keys[number]
+        now += 0.25
+        if action == "begin":
+            balancer.begin(key, amount)
+            in_flight.append((key, amount))
+        elif action == "end" and in_flight:
+            balancer.end(*in_flight.pop(number % len(in_flight)))
+        elif action == "report":
+            seq += 1
+            seen = {"ab12.0": int(amount * 1000), "ab12.1": int(amount * 500)}
+            balancer.record_report(key, now, amount * 5, 400.0, now - 0.01, ("e1", seq), seen)
+        elif action == "book":
+            balancer.record_booking(key, now + amount / 10, amount, now)
+        elif action == "settle":
+            balancer.settle(now + amount / 10)
+        elif action == "health":
+            balancer.record_health(key, HEALTH_EVENTS[number % 3])
+        elif action == "sibling":
+            balancer.record_sibling(key, 1, "ab12.1", (amount, 2, int(amount * 800)))
+        else:
+            seq += 1
+            balancer.record_sibling_booking(key, amount, ("e1", seq), now + 5, now)
+        for index in (balancer._index, balancer._own_index):  # what a choice reads
+            assert index is not None
+            for view, load_kw in index.indexed_loads():
+                assert load_kw == view.projected_load_kw, (action, view.key)
