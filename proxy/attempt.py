@@ -100,6 +100,7 @@ class ChargeAttempt:
         "_sent_at",
         "asked",
         "looked",
+        "looked_again",
         "refusals",
     )
 
@@ -118,6 +119,7 @@ class ChargeAttempt:
         self._sent_at = 0.0
         self.asked: list[str] = []  # in order, last looks included
         self.looked: set[str] = set()  # asked on a last look: once each
+        self.looked_again: set[str] = set()  # and again, as room was freed there since
         self.refusals: list[float] = []  # the Retry-After of each refusal
 
     def start(self, now: float) -> Step:
@@ -169,6 +171,8 @@ class ChargeAttempt:
                 asked=self.asked,
             )
             if key is None:
+                key = self._freed_since_looked(now)
+            if key is None:
                 return self._give_up()
             self.looked.add(key)
             last_look = True
@@ -189,6 +193,20 @@ class ChargeAttempt:
             request.amount_kw, request.min_amount_kw, 1, now=now, exclude=self.asked
         )
         return picks[0] if picks else None
+
+    def _freed_since_looked(self, now: float) -> str | None:
+        """A substation that refused on its last look but shows room for the curtailed amount
+        now (a session this proxy booked there ended since, or a report says so): asked once
+        more, within the last looks' budget. Otherwise a driver is turned away from power the
+        proxy knows is free (a session ending in the round trip of a last look elsewhere)."""
+        looks = len(self.looked) + len(self.looked_again)
+        if looks >= self._balancer.tuning.last_looks:
+            return None
+        for key in sorted(self.looked - self.looked_again):
+            if self._balancer.has_room_for(key, self._request.min_amount_kw, now):
+                self.looked_again.add(key)
+                return key
+        return None
 
     def _give_up(self) -> GiveUp:
         if not self.refusals:

@@ -28,7 +28,7 @@ from proxy.headroom import DEFAULT_TUNING, HeadroomTuning
 from proxy.health import HealthEvent, next_health
 from proxy.index import UtilizationIndex
 from proxy.shard import Shard
-from proxy.view import SubstationView
+from proxy.view import SubstationView, fits
 
 Policy = Literal["headroom", "least-connections", "least-loaded", "round-robin", "random"]
 POLICIES: tuple[Policy, ...] = get_args(Policy)
@@ -295,6 +295,12 @@ class Balancer:
             self._views, amount_kw, min_amount_kw, now, exclude, asked, self.tuning, self._index
         )
         return None if found is None else found.key
+
+    def has_room_for(self, key: str, kw: float, now: float) -> bool:
+        """Substation `key` is serving and projected, as of `now`, to have room for `kw`."""
+        self.settle(now)
+        view = self._by_key.get(key)
+        return view is not None and fits(view, kw)
 
     def _rank_baseline(self, serving: list[SubstationView], attempts: int) -> list[SubstationView]:
         """The baselines' order; for one attempt, only its head."""

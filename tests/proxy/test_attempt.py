@@ -140,6 +140,26 @@ def test_after_the_retries_a_last_look_goes_where_a_refusal_reported_room() -> N
     ]
 
 
+def test_a_substation_that_refused_a_last_look_is_asked_again_once_a_session_there_ended() -> None:
+    """b refused its last look full, but a session this proxy booked there ended while that
+    answer was on its way (after b measured its load): the proxy knows the power is free, so
+    b is asked once more instead of turning the driver away; and only once more."""
+    balancer, directory = grid_view()
+    balancer.record_booking("b", NOW + 0.2, 30.0, NOW - 59.8)
+    attempt = ChargeAttempt(REQUEST, balancer, directory, retries=2)
+    steps = [attempt.start(NOW)]
+    for load_kw, now in ((100.0, NOW), (50.0, NOW), (100.0, NOW), (100.0, NOW + 0.3)):
+        asked = steps[-1]
+        assert isinstance(asked, Ask)
+        report = LoadReport(asked.substation, load_kw, 100.0)
+        steps.append(attempt.take(Answered(503, report, retry_after_s=2), now))
+    assert [shown(step) for step in steps] == ["ask a", "retry b", "retry c", "look b", "look b"]
+    report = LoadReport("b", 100.0, 100.0)  # refused again: full, nothing ended since
+    assert shown(attempt.take(Answered(503, report, retry_after_s=2), NOW + 0.4)).startswith(
+        "give up no_capacity"
+    )
+
+
 def test_no_serving_substation_gives_up_at_once() -> None:
     def all_down(balancer: Balancer) -> None:
         for key in LOADS_KW:
