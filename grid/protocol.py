@@ -49,7 +49,7 @@ class LoadReport:
     capacity_kw: float
     seq: tuple[str, int] | None = None  # (ledger id, changes): which of two reports is newer
     draining: bool = False  # carried by the load stream; answers' headers leave it out
-    # Charges taken from each proxy worker (`grid.seen`): in answers, the asking proxy's.
+    # Watts asked by each proxy worker (`grid.seen`): in answers, the asking proxy's workers'.
     seen: Mapping[str, int] | None = None
 
     def headers(self) -> dict[str, str]:

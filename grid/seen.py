@@ -50,27 +50,27 @@ class ChargesSeen:
 
     def __init__(self, limit: int = MAX_REFS) -> None:
         self._limit = limit
-        self._counts: OrderedDict[str, int] = OrderedDict()
+        self._asked_w: OrderedDict[str, int] = OrderedDict()
 
     def count(self, ref: str | None, amount_kw: float) -> None:
         """A charge for `amount_kw` taken from `ref`; a missing or malformed name is not
         counted."""
         if ref is None or not PROXY_REF_PATTERN.fullmatch(ref):
             return
-        self._counts[ref] = self._counts.get(ref, 0) + watts(amount_kw)
-        self._counts.move_to_end(ref)
-        if len(self._counts) > self._limit:
-            self._counts.popitem(last=False)
+        self._asked_w[ref] = self._asked_w.get(ref, 0) + watts(amount_kw)
+        self._asked_w.move_to_end(ref)
+        if len(self._asked_w) > self._limit:
+            self._asked_w.popitem(last=False)
 
     def of_proxy(self, ref: str | None) -> dict[str, int]:
         """The sums of every worker of the proxy `ref` belongs to."""
         if ref is None or not PROXY_REF_PATTERN.fullmatch(ref):
             return {}
         proxy = ref.partition(".")[0] + "."
-        return {name: count for name, count in self._counts.items() if name.startswith(proxy)}
+        return {name: count for name, count in self._asked_w.items() if name.startswith(proxy)}
 
     def every(self) -> dict[str, int]:
-        return dict(self._counts)
+        return dict(self._asked_w)
 
 
 def format_seen(seen: Mapping[str, int]) -> str:

@@ -40,7 +40,7 @@ class Balancer:
     rng: random.Random = field(default_factory=random.Random)
     tuning: HeadroomTuning = DEFAULT_TUNING
     # This worker's name in the charges it sends (`X-Proxy-Ref`, `grid.seen`): the substations'
-    # counts of what they took under it tell which requests in flight a report holds already.
+    # sums of the watts asked under it tell how much in flight a report holds already.
     ref: str | None = None
     _views: list[SubstationView] = field(default_factory=list)
     _by_key: dict[str, SubstationView] = field(default_factory=dict)

@@ -11,12 +11,11 @@ session on top of its reports until one of them reaches the sequence
 its own sessions (its end comes off the load when due, it counts as booked lately, the
 outlook sees it end).
 
-Reports are not passed on: a report holds requests of this worker still in flight here
-(the substation took them, their answers are on the way), which it counts as in flight too.
-What the siblings have in flight is counted the same way as this worker's own, but for those
-the reports say the substation took already: every charge a worker sends is named
-(`X-Proxy-Ref: <proxy>.<worker>`), substations count what they took from each worker, and their
-reports carry the counts (`grid.seen`; `SubstationView.sibling_kw`).
+Reports are not passed on: each worker takes its own. What the siblings have in flight counts
+as this worker's own does, but for what the reports say the substation took already: every
+charge a worker sends is named (`X-Proxy-Ref: <proxy>.<worker>`), substations sum the watts
+each worker asked of them, and their reports carry the sums (`grid.seen`;
+`SubstationView.sibling_kw`, `SubstationView.unheld_kw`).
 
 `SiblingBoard` is made by the parent before the workers start: one ring of records per worker
 in shared memory, each with its lock (the lock is the memory barrier, on any CPU). A worker

@@ -107,8 +107,8 @@ class SimulatedStreams:
 
 
 def report_of(ledger: SessionLedger, seen: Mapping[str, int] | None = None) -> LoadReport:
-    """The substation's load report (`substation.app.current_report`), with the counts of
-    charges it took from each proxy worker that names them (`grid.seen`)."""
+    """The substation's load report (`substation.app.current_report`), with the watts
+    each proxy worker that names its charges asked of it (`grid.seen`)."""
     seq = (ledger.epoch, ledger.version)
     return LoadReport(
         ledger.substation, ledger.load_kw, ledger.capacity_kw, seq, ledger.draining, seen
