@@ -33,15 +33,14 @@ CLASS_RATIO = 1.1
 # choice's cost where many substations sit within the band.
 BAND_LIMIT = 64
 
-_Entry = tuple[SubstationView, float, float]  # a view, its projected load kW, its capacity kW
+_Entry = tuple[SubstationView, float]  # a view and its projected load kW as of its update
 
 
 class UtilizationIndex:
     def __init__(self) -> None:
         self._classes: dict[int, SortedList] = {}  # class -> SortedList of (utilization, order)
         self._entries: dict[str, tuple[int, float, int]] = {}  # key -> (class, utilization, order)
-        # order -> (view, its projected load kW, its capacity kW), as of its last update
-        self._views: dict[int, _Entry] = {}
+        self._views: dict[int, _Entry] = {}  # order -> (view, its projected load kW)
         self._order = itertools.count()
 
     def __len__(self) -> int:
@@ -49,8 +48,7 @@ class UtilizationIndex:
 
     def indexed_loads(self) -> Iterator[tuple[SubstationView, float]]:
         """Each view in the index with the projected load it is indexed at."""
-        for view, load_kw, _ in self._views.values():
-            yield view, load_kw
+        yield from self._views.values()
 
     def update(self, view: SubstationView) -> None:
         """Take the view's present state: in the index while serving with a known capacity."""
@@ -64,7 +62,7 @@ class UtilizationIndex:
         utilization = load_kw / capacity_kw  # as `projected_utilization`
         self._classes.setdefault(number, SortedList()).add((utilization, order))
         self._entries[view.key] = (number, utilization, order)
-        self._views[order] = (view, load_kw, capacity_kw)
+        self._views[order] = (view, load_kw)
 
     def remove(self, key: str) -> None:
         entry = self._entries.pop(key, None)
@@ -107,7 +105,7 @@ class UtilizationIndex:
             ),
             key=_after_booking(kw),
         )
-        return [view for view, _, _ in found]
+        return [view for view, _ in found]
 
     def _heads(self, kw: float, exclude: Collection[str]) -> Iterator[_Entry]:
         """Each class's first member, in utilization order, with room for `kw`."""
@@ -127,7 +125,8 @@ class UtilizationIndex:
             entry = views[order]
             if entry[0].key in exclude:
                 continue
-            if entry[2] - entry[1] < kw:  # no room: capacity - projected load < kw
+            headroom_kw = entry[0].headroom_at(entry[1])
+            if headroom_kw is None or headroom_kw < kw:  # as `has_room`, on the indexed load
                 if read >= len(exclude) + 2:
                     return
                 continue
@@ -138,6 +137,6 @@ def _after_booking(kw: float) -> Callable[[_Entry], float]:
     """An entry's utilization once `kw` more is booked there (as `utilization_with`)."""
 
     def utilization(entry: _Entry) -> float:
-        return (entry[1] + kw) / entry[2]
+        return entry[0].utilization_at(entry[1], kw)
 
     return utilization

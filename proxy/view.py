@@ -161,7 +161,7 @@ class SubstationView:
         if taken_w is None:
             return pending_kw
         unheld_w = self.sent_w - self.sent_base_w - taken_w
-        return pending_kw if unheld_w * 0.001 >= pending_kw else max(0.0, unheld_w * 0.001)
+        return min(pending_kw, max(0.0, unheld_w * 0.001))
 
     @property
     def sibling_kw(self) -> float:
@@ -175,8 +175,7 @@ class SubstationView:
         total = 0.0
         for kw, _, sent_w, ref in self.sibling_pending.values():
             taken_w = self.seen.get(ref)
-            unheld_kw = kw if taken_w is None else max(0, sent_w - taken_w) * 0.001
-            total += kw if unheld_kw > kw else unheld_kw
+            total += kw if taken_w is None else min(kw, max(0, sent_w - taken_w) * 0.001)
         return total
 
     def take_seen(self, seq: tuple[str, int] | None, seen: Mapping[str, int] | None) -> None:

@@ -143,7 +143,7 @@ class Simulation:
         # modelled, so runs of one worker a proxy draw as they did.
         rng = random.Random(seed * 1000 + number + 100_000 * worker)
         # Named as `python -m proxy` names its workers' charges (`X-Proxy-Ref`, `grid.seen`).
-        ref = proxy_ref(f"{number:x}", worker)
+        ref = proxy_ref(_proxy_name(number), worker)
         balancer = Balancer(policy=policy, rng=rng, tuning=scenario.headroom, shard=shard, ref=ref)
         schedule = PollSchedule(scenario.poll_interval_s, DOWN_POLL_INTERVAL_S, self.rng, now=0.0)
         return SimProxy(balancer, schedule)
@@ -152,7 +152,7 @@ class Simulation:
         """The workers of each proxy share a board, as `python -m proxy --workers N` makes."""
         workers, context = self.scenario.workers, multiprocessing.get_context("spawn")
         for number in range(self.scenario.proxies):
-            board = SiblingBoard(context, workers, proxy=f"{number:x}")
+            board = SiblingBoard(context, workers, proxy=_proxy_name(number))
             for worker in range(workers):
                 proxy = self.proxies[number * workers + worker]
                 link = SiblingLink(board, worker)
@@ -384,3 +384,9 @@ def _route(session: Session) -> SessionRoute:
         session.ends_at,
         session.granted_kw,
     )
+
+
+def _proxy_name(number: int) -> str:
+    """Proxy `number`'s name, its workers' and its board's alike (random in `python -m proxy`;
+    here fixed, so that runs repeat)."""
+    return f"{number:x}"

@@ -100,6 +100,8 @@ def test_the_index_holds_every_views_projected_load_after_any_change(
     balancer = Balancer(shard=Shard(0, 2), rng=random.Random(0), ref="ab12.0")
     keys = [f"s{n}" for n in range(12)]
     balancer.set_substations(keys)
+    for key in keys:  # every one indexed from the start, so every change below is to an entry
+        balancer.record_poll(key, 0.0, load_kw=100.0, capacity_kw=400.0, draining=False)
     in_flight: list[tuple[str, float]] = []
     now, seq = 1.0, 0
     for action, number, amount in steps:
