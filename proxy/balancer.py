@@ -24,10 +24,10 @@ from typing import Literal, get_args
 from grid.protocol import LoadReport
 from grid.seen import watts
 from proxy import headroom
-from proxy.headroom import DEFAULT_TUNING, HeadroomTuning
 from proxy.health import HealthEvent, next_health
 from proxy.index import UtilizationIndex
 from proxy.shard import Shard
+from proxy.tuning import DEFAULT_TUNING, HeadroomTuning
 from proxy.view import SubstationView, fits
 
 Policy = Literal["headroom", "least-connections", "least-loaded", "round-robin", "random"]

@@ -3,7 +3,7 @@
 What it may know: the views (`proxy.view`) as the balancer settled them for `now`, the request's
 full and curtailed kW, and the substations to leave out. What it must not do: change a view,
 read a clock or do I/O. Its only state is the random source for sampling. The tuning is one
-frozen value (`HeadroomTuning`); the simulator varies it with `--set headroom={...}`.
+frozen value (`proxy.tuning.HeadroomTuning`); the simulator varies it with `--set headroom={...}`.
 
 Measured with `python -m proxy.simulate` (docs/balance-lab.md has the figures and history).
 """
@@ -12,47 +12,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 
 from proxy.index import UtilizationIndex
 from proxy.outlook import Outlook
+from proxy.tuning import HeadroomTuning
 from proxy.view import SubstationView, fits, fits_at, has_room
-
-
-@dataclass(frozen=True, slots=True)
-class HeadroomTuning:
-    # How far ahead the evenness of the grid is judged (`proxy.outlook` has why 5 s).
-    lookahead_s: float = 5.0
-    # Sessions booked together end together: each kW booked at a substation lately counts
-    # against it as this much of a kW of spread, so that the bookings of a busy minute, and
-    # their ends a session later, do not bunch on one substation.
-    recent_weight: float = 0.4
-    # How fast a booking stops counting as recent: its weight is e^(-age / recent_fade_s).
-    recent_fade_s: float = 10.0
-    # Above this many substations, choose from the utilization index (see `rank`).
-    full_scan_limit: int = 8
-    # Anti-herding above `full_scan_limit`: pick at random among this many substations with
-    # the lowest utilization after booking. Proxies that share a view would otherwise all book
-    # the same emptiest substation in the moment before the stream tells each of the others'.
-    herd_choices: int = 16
-    # With a shard (`proxy.shard`), the lowest utilization after booking among the proxy's own
-    # substations, unless the index's pick anywhere (rule 3) would be lower by more than this
-    # even with a second charge of the same size booked there (its owner's, at the same moment):
-    # then that one (how the substations no proxy is sending to at the moment get filled).
-    shard_slack: float = 0.05
-    # Rule 4 takes, of the `own_choices` substations of its shard lowest after booking, the one
-    # least booked lately: each kW booked there in the last few `recent_fade_s` counts as
-    # `own_recent_weight` kW more of utilization. Sessions booked together end together: the
-    # shard's single emptiest substation would otherwise take every charge of its moment, and
-    # lose them all at once a session later.
-    own_choices: int = 4
-    own_recent_weight: float = 0.1
-    # At most this many last looks for one charge: among thousands of substations seen a poll
-    # late, each refusal corrects only the one asked.
-    last_looks: int = 8
-
-
-DEFAULT_TUNING = HeadroomTuning()
 
 
 def rank(

@@ -11,7 +11,7 @@ proxy.simulate` (rush-hour.yaml, seeds 0-3): spread_p95 0.093-0.101 greedy, 0.07
 0.095), and 15-30 s weighed ends that later arrivals would have made up for (0.073-0.080, but
 0.115-0.157 on substation-failure.yaml against 0.095-0.124 with 5 s).
 
-The lookahead is `HeadroomTuning.lookahead_s` (`proxy.headroom`). Pure: views and `now` in, a
+The lookahead is `HeadroomTuning.lookahead_s` (`proxy.tuning`). Pure: views and `now` in, a
 number out.
 """
 

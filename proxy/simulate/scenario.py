@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from grid.protocol import DEFAULT_REPORT_INTERVAL_S
-from proxy.headroom import DEFAULT_TUNING, HeadroomTuning
+from proxy.tuning import DEFAULT_TUNING, HeadroomTuning
 
 DEFAULT_LATENCY_S = 0.01
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from bench.path import NOW, AnsweringUpstream, busy_balancer
-from proxy.headroom import DEFAULT_TUNING
+from proxy.tuning import DEFAULT_TUNING
 from proxy.view import slot_of
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from grid.protocol import LoadReport
 from proxy.balancer import POLICIES, Balancer, Policy
-from proxy.headroom import DEFAULT_TUNING
+from proxy.tuning import DEFAULT_TUNING
 
 T0 = 1_800_000_000.0
 

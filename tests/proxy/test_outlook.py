@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.balancer import Balancer
-from proxy.headroom import DEFAULT_TUNING
 from proxy.outlook import Outlook
+from proxy.tuning import DEFAULT_TUNING
 from proxy.view import SLOT_S, SubstationView, slot_of
 
 NOW = 1_000.0

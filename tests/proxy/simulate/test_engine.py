@@ -15,10 +15,10 @@ import yaml
 
 from grid.protocol import ChargeRequest, parse_charge_request
 from proxy.balancer import POLICIES, Policy
-from proxy.headroom import HeadroomTuning
 from proxy.shard import Shard
 from proxy.simulate.engine import Simulation, simulate
 from proxy.simulate.scenario import Scenario, ScenarioError, load_scenario
+from proxy.tuning import HeadroomTuning
 from stack.burst import seed_payloads
 from tests.helpers import Grid
 
