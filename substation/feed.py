@@ -79,8 +79,10 @@ class LoadFeed:
             await asyncio.sleep(self._interval_s)
 
 
-class FeedListener(LedgerListener):
-    """Tells the feed of every change of the ledger, and passes it on (to the SQLite store)."""
+class FeedListener:
+    """Tells the feed of every change of the ledger, and passes it on (to the SQLite store).
+    A `LedgerListener` by its methods (the protocol is structural: no base class, which the
+    compiled ledger would not let an interpreted class take, `setup.py`)."""
 
     def __init__(self, feed: LoadFeed, then: LedgerListener | None) -> None:
         self._feed = feed
