@@ -9,6 +9,10 @@ per request, fixed connections), interleaved A B C D E, for several rounds; then
 of about 1,000 requests a second for latency. Printed: req/s, p50, p99, the front process's CPU
 microseconds per request, ours/HAProxy and ours/NGINX per round and their medians. Figures
 move from run to run on a shared machine; ratios hold.
+
+Ours and our substations run as the image runs them, their pure core compiled (`setup.py`,
+built by `bench.compiled` into the scratch directory first, about 20 s); `--build source` runs
+them from this checkout's sources instead.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import peers
+from bench import compiled, peers
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # "floor" is the least an aiohttp proxy does (bench.floor): what of ours is aiohttp's own cost.
@@ -50,15 +54,19 @@ class Row:
 
 
 class Processes:
-    """Everything this benchmark starts, stopped by PID at the end."""
+    """Everything this benchmark starts, stopped by PID at the end. Ours (the proxy and the
+    substations) start in `ours_from` if given: a compiled build's directory (`bench.compiled`),
+    whose modules they then import."""
 
-    def __init__(self, scratch: Path) -> None:
+    def __init__(self, scratch: Path, ours_from: Path | None = None) -> None:
         self.scratch = scratch
+        self.ours_from = ours_from
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def start(self, name: str, argv: list[str], ours: bool = False) -> subprocess.Popen[bytes]:
+        where = self.ours_from if ours else None
         with (self.scratch / f"{name}.log").open("wb") as log:
-            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=where)
         self.started.append(process)
         return process
 
@@ -164,7 +172,7 @@ def start_upstreams(kind: str, procs: Processes, scratch: Path) -> tuple[list[in
         for index, port in enumerate(ports, start=1):
             argv = [sys.executable, "-m", "substation", "--name", f"substation{index}"]
             argv += ["--port", str(port), "--capacity-kw", "1e9", "--session-seconds", "2"]
-            pids.append(procs.start(f"substation{index}", argv).pid)
+            pids.append(procs.start(f"substation{index}", argv, ours=True).pid)
     for port in ports:
         wait_for_charge(f"http://127.0.0.1:{port}")
     return ports, pids
@@ -186,7 +194,7 @@ def start_fronts(
     nginx_conf = nginx_prefix / "nginx.conf"
     nginx_conf.write_text(peers.nginx_front_conf(nginx_prefix, nginx_port, upstream_ports))
     fronts = {
-        "ours": (f"http://127.0.0.1:{ours_port}", procs.start("ours", ours)),
+        "ours": (f"http://127.0.0.1:{ours_port}", procs.start("ours", ours, ours=True)),
         "haproxy": (
             f"http://127.0.0.1:{haproxy_port}",
             procs.start("haproxy", ["haproxy", "-db", "-f", str(haproxy_conf)]),
@@ -297,6 +305,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="per wrk run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1, help="our proxy's worker processes")
+    parser.add_argument(
+        "--build",
+        choices=("compiled", "source"),
+        default="compiled",
+        help="ours as the image runs it (default), or from this checkout's sources",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.seconds = 1, 1.0
@@ -315,7 +329,8 @@ def main(argv: list[str]) -> int:
         scratch = Path(scratch_dir)
         settings.script = scratch / "charge.lua"
         settings.script.write_text(peers.WRK_SCRIPT)
-        procs = Processes(scratch)
+        ours_from = compiled.build(scratch / "compiled") if settings.build == "compiled" else None
+        procs = Processes(scratch, ours_from)
         stack.callback(procs.stop_all)
         header = f"{'upstream':<12}{'front':<9}{'run':<6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
         print(header + f"{'cpu us':>9}{'errors':>8}", file=sys.stderr)
@@ -326,6 +341,7 @@ def main(argv: list[str]) -> int:
             latency += kind_latency
     summary = summarize(rows, latency, settings.rounds)
     summary["workers"] = settings.workers
+    summary["build"] = settings.build
     summary["rows"] = [asdict(row) for row in rows + latency]
     if settings.json:
         print(json.dumps(summary, indent=2))

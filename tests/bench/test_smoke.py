@@ -34,6 +34,7 @@ def test_proxy_benchmark_quick_prints_every_row() -> None:
         "added_p50_ms_at_1k",
     ):
         assert isinstance(report[key], float)
+    assert report["build"] == "compiled"  # ours as the image runs it
     rows = {(row["upstream"], row["front"], row["round"]) for row in report["rows"]}
     for upstream in ("fast", "substations"):
         for front in FRONTS:
