@@ -20,22 +20,23 @@ class HeadroomTuning:
     recent_weight: float = 0.4
     # How fast a booking stops counting as recent: its weight is e^(-age / recent_fade_s).
     recent_fade_s: float = 10.0
-    # Above this many substations, choose from the utilization index (see `rank`).
+    # Above this many substations, choose from the utilization index (`proxy.headroom.rank`).
     full_scan_limit: int = 8
     # Anti-herding above `full_scan_limit`: pick at random among this many substations with
     # the lowest utilization after booking. Proxies that share a view would otherwise all book
     # the same emptiest substation in the moment before the stream tells each of the others'.
     herd_choices: int = 16
     # With a shard (`proxy.shard`), the lowest utilization after booking among the proxy's own
-    # substations, unless the index's pick anywhere (rule 3) would be lower by more than this
-    # even with a second charge of the same size booked there (its owner's, at the same moment):
-    # then that one (how the substations no proxy is sending to at the moment get filled).
+    # substations, unless the index's pick anywhere (`proxy.headroom.rank`, rule 3) would be
+    # lower by more than this even with a second charge of the same size booked there (its
+    # owner's, at the same moment): then that one (how the substations no proxy is sending to
+    # at the moment get filled).
     shard_slack: float = 0.05
-    # Rule 4 takes, of the `own_choices` substations of its shard lowest after booking, the one
-    # least booked lately: each kW booked there in the last few `recent_fade_s` counts as
-    # `own_recent_weight` kW more of utilization. Sessions booked together end together: the
-    # shard's single emptiest substation would otherwise take every charge of its moment, and
-    # lose them all at once a session later.
+    # Rule 4 (`proxy.headroom.rank`) takes, of the `own_choices` substations of its shard
+    # lowest after booking, the one least booked lately: each kW booked there in the last few
+    # `recent_fade_s` counts as `own_recent_weight` kW more of utilization. Sessions booked
+    # together end together: the shard's single emptiest substation would otherwise take every
+    # charge of its moment, and lose them all at once a session later.
     own_choices: int = 4
     own_recent_weight: float = 0.1
     # At most this many last looks for one charge: among thousands of substations seen a poll
