@@ -15,8 +15,10 @@ RUN packages="gcc libc6-dev" \
     && apt-get update -qq && apt-get install -y -qq --no-install-recommends $packages \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
-COPY requirements/compile.lock ./requirements/compile.lock
-RUN pip install --no-cache-dir --no-deps -r requirements/compile.lock
+# mypyc type-checks what it compiles against the run-time dependencies' types (httptools,
+# multidict), so they are installed here too.
+COPY requirements/service.lock requirements/compile.lock ./requirements/
+RUN pip install --no-cache-dir --no-deps -r requirements/service.lock -r requirements/compile.lock
 COPY pyproject.toml setup.py README.md ./
 COPY grid ./grid
 COPY proxy ./proxy
