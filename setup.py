@@ -10,8 +10,8 @@ truth: it runs interpreted in development and in the tests, and `tests/test_comp
 builds the wheel and holds it to the source's figures and to every test of the services.
 
 The image builds it (Dockerfile); `GRID_COMPILE=1 pip install --no-build-isolation .` with
-mypy and a C compiler does the same anywhere. An editable install (`make`) never compiles:
-a stale extension would shadow every later edit of its module.
+mypy and a C compiler does the same anywhere. `make` installs editable and without it: in
+an editable install a stale extension would shadow every later edit of its module.
 
 Left interpreted: the apps and the background loops (their time is aiohttp's and the
 sockets'; not tried), the hold and the wait queue (mypyc refused `proxy/holding.py`, and the
