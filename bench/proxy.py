@@ -12,7 +12,8 @@ move from run to run on a shared machine; ratios hold.
 
 Ours and our substations run as the image runs them, their pure core compiled (`setup.py`,
 built by `bench.compiled` into the scratch directory first, about 20 s); `--build source` runs
-them from this checkout's sources instead.
+them from this checkout's sources instead. The floor runs from the same build as ours, since
+it relays over our pool.
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ class Row:
 
 
 class Processes:
-    """Everything this benchmark starts, stopped by PID at the end. Ours (the proxy and the
-    substations) start in `ours_from` if given: a compiled build's directory (`bench.compiled`),
-    whose modules they then import."""
+    """Everything this benchmark starts, stopped by PID at the end. Ours (the proxy, the
+    substations and the floor) start in `ours_from` if given: a compiled build's directory
+    (`bench.compiled`), whose modules they then import."""
 
     def __init__(self, scratch: Path, ours_from: Path | None = None) -> None:
         self.scratch = scratch
@@ -203,7 +204,8 @@ def start_fronts(
             f"http://127.0.0.1:{nginx_port}",
             procs.start("nginx-front", ["nginx", "-p", str(nginx_prefix), "-c", str(nginx_conf)]),
         ),
-        "floor": (f"http://127.0.0.1:{floor_port}", procs.start("floor", floor)),
+        # The floor relays over our pool: from the same build as ours (compiled or not).
+        "floor": (f"http://127.0.0.1:{floor_port}", procs.start("floor", floor, ours=True)),
     }
     for url, _ in fronts.values():
         wait_for_charge(url)

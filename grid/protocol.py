@@ -52,6 +52,23 @@ class LoadReport:
     # Watts asked by each proxy worker (`grid.seen`): in answers, the asking proxy's workers'.
     seen: Mapping[str, int] | None = None
 
+    def __init__(
+        self,
+        substation: str,
+        load_kw: float,
+        capacity_kw: float,
+        seq: tuple[str, int] | None = None,
+        draining: bool = False,
+        seen: Mapping[str, int] | None = None,
+    ) -> None:
+        # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).
+        object.__setattr__(self, "substation", substation)
+        object.__setattr__(self, "load_kw", load_kw)
+        object.__setattr__(self, "capacity_kw", capacity_kw)
+        object.__setattr__(self, "seq", seq)
+        object.__setattr__(self, "draining", draining)
+        object.__setattr__(self, "seen", seen)
+
     def headers(self) -> dict[str, str]:
         headers = {
             HEADER_SUBSTATION: self.substation,
@@ -134,6 +151,19 @@ class ChargeRequest:
     # The body as it came, once validated, when it has no field of a service's own: the proxy
     # forwards it as is instead of writing it again. Not part of what the request means.
     validated_body: bytes | None = field(default=None, compare=False, repr=False)
+
+    def __init__(
+        self,
+        vehicle_id: str,
+        amount_kw: float,
+        min_amount_kw: float,
+        validated_body: bytes | None = None,
+    ) -> None:
+        # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).
+        object.__setattr__(self, "vehicle_id", vehicle_id)
+        object.__setattr__(self, "amount_kw", amount_kw)
+        object.__setattr__(self, "min_amount_kw", min_amount_kw)
+        object.__setattr__(self, "validated_body", validated_body)
 
     def substation_body(self) -> bytes:
         """The body a substation accepts for this request (no field of the proxy's own)."""

@@ -40,6 +40,20 @@ class Answered:
     retry_after_s: float = 1.0
 
 
+    def __init__(
+        self,
+        status: int,
+        report: LoadReport | None = None,
+        session: SessionRoute | None = None,
+        retry_after_s: float = 1.0,
+    ) -> None:
+        # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "report", report)
+        object.__setattr__(self, "session", session)
+        object.__setattr__(self, "retry_after_s", retry_after_s)
+
+
 @dataclass(frozen=True, slots=True)
 class Unreachable:
     """The connection could not be made: nothing was sent."""
@@ -70,11 +84,22 @@ class Ask:
     last_look: bool  # asked after the retries, because it may have room after all
 
 
+    def __init__(self, substation: str, retry: bool, last_look: bool) -> None:
+        # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).
+        object.__setattr__(self, "substation", substation)
+        object.__setattr__(self, "retry", retry)
+        object.__setattr__(self, "last_look", last_look)
+
+
 @dataclass(frozen=True, slots=True)
 class Finished:
     """The last answer goes to the driver as it is (a session, or an error that is final)."""
 
     status: int
+
+    def __init__(self, status: int) -> None:
+        # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).
+        object.__setattr__(self, "status", status)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,12 @@ class ProxyCharge:
     max_wait_s: float = 0.0  # 0: a refusal everywhere is answered at once
 
 
+    def __init__(self, request: ChargeRequest, max_wait_s: float = 0.0) -> None:
+        # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).
+        object.__setattr__(self, "request", request)
+        object.__setattr__(self, "max_wait_s", max_wait_s)
+
+
 def parse_proxy_charge(body: bytes) -> ProxyCharge:
     """Validate a `POST /charge` body sent to the proxy; raise `InvalidRequest` as a substation
     would, or for a `max_wait_s` outside [0, MAX_WAIT_S]."""

@@ -20,6 +20,22 @@ class SessionRoute:
     granted_kw: float = 0.0
 
 
+    def __init__(
+        self,
+        session_id: str,
+        vehicle_id: str,
+        substation: str,
+        ends_at: float,
+        granted_kw: float = 0.0,
+    ) -> None:
+        # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).
+        object.__setattr__(self, "session_id", session_id)
+        object.__setattr__(self, "vehicle_id", vehicle_id)
+        object.__setattr__(self, "substation", substation)
+        object.__setattr__(self, "ends_at", ends_at)
+        object.__setattr__(self, "granted_kw", granted_kw)
+
+
 class SessionDirectory:
     def __init__(self) -> None:
         self._by_session: dict[str, SessionRoute] = {}

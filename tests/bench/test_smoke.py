@@ -100,3 +100,16 @@ def test_layers_benchmark_measures_each_front_and_the_layers_between() -> None:
         assert figures["cpu_us"] == pytest.approx(figures["user_us"] + figures["system_us"], 0.1)
     assert isinstance(report["application_layer_us"], float)
     assert isinstance(report["charge_path_us"], float)
+
+
+@pytest.mark.stack
+def test_instructions_benchmark_counts_each_front_under_callgrind() -> None:
+    for tool, package in (("wrk", "wrk"), ("nginx", "nginx"), ("valgrind", "valgrind")):
+        require_tool(tool, package)
+    report = run_json(["bench.instructions", "--build", "source", "--seconds", "1", "--json"])
+    counts = report["instructions_per_request"]
+    assert isinstance(counts, dict) and set(counts) == {"floor", "floor as an app", "ours"}
+    # Counted only while wrk drove it: a request is thousands of instructions, not billions.
+    assert all(10_000 < count < 50_000_000 for count in counts.values())
+    assert counts["ours"] > counts["floor as an app"] > counts["floor"]  # each adds work
+    assert report["ratio_ours_vs_floor"] == round(counts["ours"] / counts["floor"], 3)

@@ -1,0 +1,117 @@
+"""`python -m bench.instructions`: the proxy's work per charge, counted in CPU instructions.
+
+CPU time per request moves by ±15 % between runs on a shared 2-core machine, even interleaved
+(`bench.layers`); the instructions a process executes do not depend on what else runs beside
+it. This runs `bench.layers`' three fronts in turn (the floor, the floor as an app, ours)
+before the same three NGINX upstreams, each under valgrind's callgrind with its counting
+switched on only while wrk drives it (`--seconds`, 16 connections, after a warm-up), and
+prints the instructions each executed per request answered, and ours against the floor.
+Ours and the floor run as the image runs them (`setup.py`'s pure core compiled, built by
+`bench.compiled` first), or from the sources with `--build source`. A figure to read, not a
+test: it counts work, not time (a cache miss or a system call's time in the kernel is not an
+instruction of the process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import compiled, peers
+from bench.layers import FRONTS
+from bench.proxy import Processes, free_ports, run_wrk, start_upstreams, wait_for_charge
+
+CONNECTIONS = 16
+WARM_UP_S = 3.0
+
+
+def counted_instructions(dump: Path) -> int:
+    """The instructions (callgrind's `Ir`) a dump holds: its `totals:` line."""
+    for line in dump.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    raise ValueError(f"{dump} has no totals line")
+
+
+def callgrind_control(option: str, pid: int) -> None:
+    subprocess.run(["callgrind_control", option, str(pid)], check=True, capture_output=True)
+
+
+def count_front(name: str, procs: Processes, upstreams: str, settings: argparse.Namespace) -> int:
+    """Instructions per request of one front, started under callgrind and stopped after."""
+    (port,) = free_ports(1)
+    dumps = settings.scratch / f"callgrind-{port}"
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+    argv += [f"--callgrind-out-file={dumps}", sys.executable, *FRONTS[name]]
+    argv += ["--port", str(port), "--substations", upstreams]
+    front = procs.start(f"front-{port}", argv, ours=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_charge(url, timeout_s=180)  # a process under valgrind starts slowly
+        run_wrk(url, WARM_UP_S, CONNECTIONS, settings.script)
+        callgrind_control("--instr=on", front.pid)
+        answered: int = run_wrk(url, settings.seconds, CONNECTIONS, settings.script)["requests"]
+        callgrind_control("--instr=off", front.pid)
+        callgrind_control("--dump", front.pid)
+    finally:
+        procs.stop(front)
+    # `--dump` writes the counts so far to the out file with ".1" added (its first dump).
+    return round(counted_instructions(Path(f"{dumps}.1")) / max(1, answered))
+
+
+def run(settings: argparse.Namespace) -> dict[str, int]:
+    scratch: Path = settings.scratch
+    ours_from = compiled.build(scratch / "compiled") if settings.build == "compiled" else None
+    procs = Processes(scratch, ours_from)
+    try:
+        upstream_ports, _ = start_upstreams("fast", procs, scratch)
+        upstreams = ",".join(f"http://127.0.0.1:{port}" for port in upstream_ports)
+        return {name: count_front(name, procs, upstreams, settings) for name in FRONTS}
+    finally:
+        procs.stop_all()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=20.0, help="wrk's run, counted")
+    parser.add_argument("--build", choices=("compiled", "source"), default="compiled")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    settings = parser.parse_args(argv)
+    for tool in ("wrk", "nginx", "valgrind"):
+        if shutil.which(tool) is None:
+            print(f"bench.instructions needs {tool}: apt-get install {tool}", file=sys.stderr)
+            return 2
+    with tempfile.TemporaryDirectory(prefix="bench-instructions-") as scratch_dir:
+        settings.scratch = Path(scratch_dir)
+        settings.script = settings.scratch / "charge.lua"
+        settings.script.write_text(peers.WRK_SCRIPT)
+        per_request = run(settings)
+    floor = per_request["floor"]
+    report = {
+        "build": settings.build,
+        "instructions_per_request": per_request,
+        "ratio_ours_vs_floor": round(per_request["ours"] / floor, 3),
+        "ratio_app_vs_floor": round(per_request["floor as an app"] / floor, 3),
+    }
+    if settings.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{'front':<18}{'instructions a request':>24}   ({settings.build})")
+    for name, count in per_request.items():
+        print(f"{name:<18}{count:>24,}")
+    print(
+        f"ours / floor: {report['ratio_ours_vs_floor']}x; the floor as an app / floor: "
+        f"{report['ratio_app_vs_floor']}x"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")  # the same hashes, so the same work, each run
+    sys.exit(main(sys.argv[1:]))
