@@ -39,7 +39,6 @@ class Answered:
     session: SessionRoute | None = None
     retry_after_s: float = 1.0
 
-
     def __init__(
         self,
         status: int,
@@ -82,7 +81,6 @@ class Ask:
     substation: str  # the substation's key (base URL)
     retry: bool  # not the first substation asked for this charge
     last_look: bool  # asked after the retries, because it may have room after all
-
 
     def __init__(self, substation: str, retry: bool, last_look: bool) -> None:
         # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).

@@ -20,7 +20,6 @@ class ProxyCharge:
     request: ChargeRequest
     max_wait_s: float = 0.0  # 0: a refusal everywhere is answered at once
 
-
     def __init__(self, request: ChargeRequest, max_wait_s: float = 0.0) -> None:
         # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).
         object.__setattr__(self, "request", request)

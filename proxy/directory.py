@@ -19,7 +19,6 @@ class SessionRoute:
     ends_at: float
     granted_kw: float = 0.0
 
-
     def __init__(
         self,
         session_id: str,

@@ -24,7 +24,6 @@ class UpstreamAnswer:
     headers: Mapping[str, str]
     body: bytes
 
-
     def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
         # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).
         object.__setattr__(self, "status", status)
