@@ -8,9 +8,10 @@ nothing of aiohttp or sockets: it takes bytes and a content type, returns values
 from __future__ import annotations
 
 import json
+import json.scanner
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -225,7 +226,7 @@ def parse_charge_fields(
 
 def _decode_object(body: bytes) -> dict[str, Any]:
     try:
-        decoded = _DECODER.decode(body.decode("utf-8"))
+        decoded = decode_json(_SCAN_STRICT, body.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise InvalidRequest("body is not UTF-8") from error
     except (ValueError, RecursionError) as error:
@@ -251,6 +252,25 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _DECODER = json.JSONDecoder(
     parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicate_keys
 )
+JsonScanner = Callable[[str, int], tuple[Any, int]]
+# The decoder's C scanner, called by `decode_json` (typeshed types its argument by duck).
+_SCAN_STRICT: JsonScanner = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
+_JSON_SPACE = " \t\n\r"  # what JSON allows around a value (json.decoder.WHITESPACE)
+
+
+def decode_json(scan: JsonScanner, text: str) -> Any:
+    """`json.JSONDecoder.decode` without its Python wrapper (two regular expressions and two
+    calls, about half the time of a small body's decoding): the same value or the same error."""
+    start = len(text) - len(text.lstrip(_JSON_SPACE))
+    try:
+        value, end = scan(text, start)
+    except StopIteration as stop:
+        raise json.JSONDecodeError("Expecting value", text, stop.value) from None
+    if end != len(text):
+        resumes = len(text) - len(text[end:].lstrip(_JSON_SPACE))
+        if resumes != len(text):
+            raise json.JSONDecodeError("Extra data", text, resumes)
+    return value
 
 
 def number_field(fields: dict[str, Any], name: str) -> float | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import json.scanner
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from grid.protocol import ChargeRequest, load_report_from_headers
+from grid.protocol import ChargeRequest, JsonScanner, decode_json, load_report_from_headers
 from grid.seen import HEADER_PROXY_REF
 from proxy.attempt import (
     BROKEN,
@@ -45,7 +46,8 @@ from proxy.waiting import may_wait
 JSON_HEADERS = {"Content-Type": "application/json"}
 # One decoder for every answer: json.loads makes a str of the bytes after guessing their
 # encoding, on every call.
-_SESSION_DECODER = json.JSONDecoder()
+# The plain decoder's C scanner (`grid.protocol.decode_json`).
+_SCAN_SESSION: JsonScanner = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 class ChargeRouter:
@@ -198,7 +200,7 @@ def answered(key: str, answer: UpstreamAnswer) -> Answered:
 
 def session_route(key: str, body: bytes) -> SessionRoute | None:
     try:
-        session = _SESSION_DECODER.decode(body.decode("utf-8"))
+        session = decode_json(_SCAN_SESSION, body.decode("utf-8"))
         return SessionRoute(
             session_id=str(session["session_id"]),
             vehicle_id=str(session["vehicle_id"]),

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import json.scanner
+
 import pytest
 
+from grid import protocol
 from grid.errors import ApiError
 from grid.protocol import (
     ChargeRequest,
@@ -94,3 +98,37 @@ def test_times_are_rfc3339_utc_with_milliseconds() -> None:
 )
 def test_load_seq_is_read_or_ignored(value: str | None, expected: tuple[str, int] | None) -> None:
     assert parse_load_seq(value) == expected
+
+
+JSON_TEXTS = [
+    '{"vehicle_id": "EV-1", "amount": 11}',
+    ' \t\r\n{"amount": 11} \n',
+    "[1, 2]",
+    '"EV-1"',
+    "11",
+    "",
+    "   ",
+    "{",
+    '{"amount": 11} x',
+    '{"amount": 11}{"amount": 12}',
+    '{"amount": 11}\u00a0',  # a no-break space is not JSON's whitespace
+    '\u00a0{"amount": 11}',
+    '{"amount": NaN}',
+    '{"amount": 1, "amount": 2}',
+    '{"vehicle_id": "EV-\\ud800"}',
+    "[" * 100 + "]" * 100,
+]
+
+
+@pytest.mark.parametrize("text", JSON_TEXTS)
+def test_decode_json_is_the_decoders_own_decode(text: str) -> None:
+    for decoder in (protocol._DECODER, json.JSONDecoder()):
+        scan: protocol.JsonScanner = json.scanner.make_scanner(decoder)  # type: ignore[arg-type]
+        try:
+            expected: object = decoder.decode(text)
+        except ValueError as error:  # JSONDecodeError, or what a hook refused
+            with pytest.raises(type(error)) as raised:
+                protocol.decode_json(scan, text)
+            assert str(raised.value) == str(error)
+        else:
+            assert protocol.decode_json(scan, text) == expected
