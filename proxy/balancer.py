@@ -151,12 +151,16 @@ class Balancer:
         draining: bool,
         name: str | None = None,
         sent_at: float | None = None,
+        seq: tuple[str, int] | None = None,
+        seen: Mapping[str, int] | None = None,
     ) -> None:
-        """A successful poll of the substation's `/metrics`."""
+        """A successful poll of the substation's `/metrics`: its load taken as an answer's is,
+        by the sequence of the report its answer carries (a substation that sends none: taken
+        as the newest)."""
         view = self._by_key.get(key)
         if view is None:
             return
-        self.record_report(key, now, load_kw, capacity_kw, sent_at)
+        self.record_report(key, now, load_kw, capacity_kw, sent_at, seq, seen)
         view.polled_load_kw, view.draining = load_kw, draining
         view.name = name or view.name
         self.record_health(key, "poll_ok")  # and the index with it

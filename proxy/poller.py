@@ -12,10 +12,13 @@ import contextlib
 import random
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from grid import background
+from grid.protocol import load_report_from_headers
+from grid.seen import HEADER_PROXY_REF
 from proxy.balancer import Balancer
 from proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 from proxy.polling import (
@@ -71,6 +74,8 @@ class Poller:
         self._rng = rng or random.Random()
         # Told after every round: charges waiting for room may try again on what it found.
         self._after_round = after_round
+        # Polls are named as charges are, so a substation's answer sums what this proxy asked.
+        self._named = {} if balancer.ref is None else {HEADER_PROXY_REF: balancer.ref}
 
     async def poll_round(self) -> None:
         await self.poll("round")
@@ -91,10 +96,14 @@ class Poller:
 
     async def _read(self, key: str) -> PollResult:
         try:
-            answer = await self._upstream.send("GET", f"{key}/metrics", None, {})
+            answer = await self._upstream.send("GET", f"{key}/metrics", None, self._named)
             if answer.status != 200:
                 return PollFailed()
-            return parse_metrics(answer.body.decode())
+            reading = parse_metrics(answer.body.decode())
+            report = load_report_from_headers(answer.headers)
+            if report is None:  # a substation that sends no report: its load, as the newest
+                return reading
+            return replace(reading, seq=report.seq, seen=report.seen)
         except UpstreamUnreachable:
             return PollRefused()
         except (UpstreamTimeout, UpstreamBroken, ValueError):

@@ -10,6 +10,7 @@ monotonic clock; the simulator in virtual time. No I/O, no clock: `now` is an ar
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,12 +24,15 @@ PollKind = Literal["round", "out_of_service"]
 
 @dataclass(frozen=True, slots=True)
 class MetricsReading:
-    """What a substation's `/metrics` says."""
+    """What a substation's `/metrics` says, and the sequence and sums of watts seen (`seq`,
+    `seen`) of the load report its answer carries, as every answer of a substation does."""
 
     name: str | None
     load_kw: float
     capacity_kw: float
     draining: bool
+    seq: tuple[str, int] | None = None
+    seen: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,4 +123,6 @@ def take_poll(balancer: Balancer, key: str, result: PollResult, sent_at: float, 
             draining=result.draining,
             name=result.name,
             sent_at=sent_at,
+            seq=result.seq,
+            seen=result.seen,
         )

@@ -137,9 +137,13 @@ async def delete_charge(request: web.Request) -> web.StreamResponse:
 
 
 async def get_metrics(request: web.Request) -> web.StreamResponse:
-    request.app[LEDGER].expire(request.app[CLOCK]())
+    ledger = request.app[LEDGER]
+    ledger.expire(request.app[CLOCK]())
     body, headers = request.app[METRICS].render(request.headers.getall("Accept", []))
-    return web.Response(body=body, headers=headers)
+    # The load report every answer carries, of the same moment as the text: a proxy's poll is
+    # taken by its sequence, as an answer is, and with the sums of what that proxy asked.
+    seen = request.app[SEEN].of_proxy(request.headers.get(HEADER_PROXY_REF))
+    return web.Response(body=body, headers={**headers, **load_report(ledger, seen)})
 
 
 async def get_healthz(request: web.Request) -> web.StreamResponse:

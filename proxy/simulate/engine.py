@@ -351,7 +351,15 @@ class Simulation:
             if key not in self.down:
                 ledger = self.ledgers[key]
                 ledger.expire(self.now)
-                result = MetricsReading(None, ledger.load_kw, ledger.capacity_kw, False)
+                seq, seen = (ledger.epoch, ledger.version), self.seen[key]
+                result = MetricsReading(
+                    None,
+                    ledger.load_kw,
+                    ledger.capacity_kw,
+                    False,
+                    seq,
+                    seen.of_proxy(proxy.balancer.ref),
+                )
             take_poll(proxy.balancer, key, result, self.now, self.now)
 
     def _fail(self, name: str) -> None:

@@ -13,7 +13,7 @@ from grid.protocol import ChargeRequest
 from proxy.app import POLLER, ROUTER
 from proxy.poller import Poller, parse_metrics, resolve_substations
 from substation.metrics import SubstationMetrics
-from tests.helpers import Grid
+from tests.helpers import Grid, charge_body
 
 GridFactory = Callable[..., Awaitable[Grid]]
 
@@ -52,6 +52,20 @@ async def test_a_poll_round_learns_load_capacity_and_names(start_grid: GridFacto
         ("substation1", 30, 30, 500),
         ("substation2", 31, 31, 250),
     ]
+
+
+async def test_a_poll_takes_the_sequence_and_the_sums_the_substation_answers_with(
+    start_grid: GridFactory,
+) -> None:
+    grid = await start_grid([500], load_stream=False)
+    async with grid.proxy.post("/charge", json=charge_body("EV-1", 30)) as answer:
+        assert answer.status == 201
+    ledger, balancer = grid.ledgers()[0], grid.proxy.app[ROUTER].balancer
+    ledger.admit(ChargeRequest("EV-2", 20, 20), time.time())  # booked by someone else
+    await grid.proxy.app[POLLER].poll_round()
+    (view,) = balancer.views()
+    assert (view.load_kw, view.report_seq) == (50, (ledger.epoch, ledger.version))
+    assert balancer.ref is not None and view.seen == {balancer.ref: 30_000}  # watts it asked
 
 
 async def test_a_poll_refused_a_connection_takes_a_substation_out_at_once(

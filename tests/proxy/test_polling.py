@@ -53,6 +53,25 @@ def test_a_poll_reading_is_taken_and_failures_move_health() -> None:
     assert balancer.view("b").health == "down"
 
 
+def test_a_poll_is_taken_by_its_sequence_as_an_answer_is() -> None:
+    """A poll read before an answer the proxy has taken, but arriving after it, is older: taken,
+    it would lose the bookings between them (and, its sums of watts being older too, count
+    some requests in flight twice)."""
+    balancer = Balancer(ref="p.0")
+    balancer.set_substations(["a"])
+    balancer.record_report("a", 10.0, 100.0, 400.0, 9.9, ("e", 7), {"p.0": 100_000})
+    older = MetricsReading("north", 60.0, 400.0, False, ("e", 5), {"p.0": 60_000})
+    take_poll(balancer, "a", older, 9.8, 10.1)
+    view = balancer.view("a")
+    assert (view.load_kw, view.report_seq, view.seen) == (100, ("e", 7), {"p.0": 100_000})
+    newer = MetricsReading("north", 120.0, 400.0, False, ("e", 8), {"p.0": 120_000})
+    take_poll(balancer, "a", newer, 10.2, 10.3)
+    assert (view.load_kw, view.report_seq, view.seen) == (120, ("e", 8), {"p.0": 120_000})
+    # A substation that sends no report with its metrics: its load is taken as the newest.
+    take_poll(balancer, "a", MetricsReading("north", 90.0, 400.0, False), 10.4, 10.5)
+    assert (view.load_kw, view.report_seq) == (90, None)
+
+
 def test_reconnects_back_off_doubling_and_jittered_up_to_a_bound() -> None:
     backoff = ReconnectBackoff(random.Random(3), first_s=0.05, most_s=2.0)
     delays = [backoff.next_delay() for _ in range(8)]

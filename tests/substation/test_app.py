@@ -9,7 +9,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from grid.protocol import load_report_from_stream_line, parse_load_seq
+from grid.protocol import (
+    load_report_from_headers,
+    load_report_from_stream_line,
+    parse_load_seq,
+)
 from substation.app import LEDGER, create_app
 from substation.config import SubstationConfig
 from tests.helpers import BAD_CHARGES, FakeClock, charge_body
@@ -147,6 +151,22 @@ async def test_metrics_have_every_spec_name(aiohttp_client: ClientFactory) -> No
     assert 'substation_draining{substation="north"} 0' in text
     for outcome in ("accepted", "curtailed", "rejected", "stopped", "expired"):
         assert f'substation_sessions_total{{outcome="{outcome}",substation="north"}}' in text
+
+
+async def test_metrics_answer_with_the_load_report_and_the_asking_proxys_sums(
+    aiohttp_client: ClientFactory,
+) -> None:
+    client = await substation(aiohttp_client)
+    await client.post("/charge", json=charge_body("EV-1", 40), headers={"X-Proxy-Ref": "a1.0"})
+    await client.post("/charge", json=charge_body("EV-2", 10), headers={"X-Proxy-Ref": "b2.0"})
+    ledger = client.server.app[LEDGER]
+    answer = await client.get("/metrics", headers={"X-Proxy-Ref": "a1.1"})
+    report = load_report_from_headers(answer.headers)
+    assert report is not None
+    assert (report.load_kw, report.seq) == (50, (ledger.epoch, ledger.version))
+    assert report.seen == {"a1.0": 40_000}  # the asking proxy's workers', in watts
+    unnamed = load_report_from_headers((await client.get("/metrics")).headers)
+    assert unnamed is not None and unnamed.seen is None
 
 
 @pytest.mark.parametrize(
