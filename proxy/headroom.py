@@ -251,8 +251,8 @@ def last_look(
     anyone can know); a serving one whose room only requests in flight take (they may yet be
     refused); a serving one not asked yet (other proxies' sessions may have ended there since
     its report; a full one refuses cheaply); a down one that refused connections (asking sends
-    nothing unless it is back; one at a time). At most `last_looks` in all; among many
-    substations, the index's best for the curtailed amount."""
+    nothing unless it is back, so every charge refused elsewhere may probe it). At most
+    `last_looks` in all; among many substations, the index's best for the curtailed amount."""
     if len(exclude) >= tuning.last_looks:
         return None
     if index is not None:
@@ -288,7 +288,7 @@ def _most_room_but_for_flight(views: list[SubstationView], kw: float) -> Substat
 
 
 def _probe_worthy(view: SubstationView) -> bool:
-    return view.health == "down" and view.unreachable and not view.in_flight
+    return view.health == "down" and view.unreachable
 
 
 def _unknown_first_then_most_headroom(view: SubstationView) -> tuple[int, float]:
