@@ -159,7 +159,7 @@ async def test_metrics_answer_with_the_load_report_and_the_asking_proxys_sums(
     client = await substation(aiohttp_client)
     await client.post("/charge", json=charge_body("EV-1", 40), headers={"X-Proxy-Ref": "a1.0"})
     await client.post("/charge", json=charge_body("EV-2", 10), headers={"X-Proxy-Ref": "b2.0"})
-    ledger = client.server.app[LEDGER]
+    ledger = client.app[LEDGER]
     answer = await client.get("/metrics", headers={"X-Proxy-Ref": "a1.1"})
     report = load_report_from_headers(answer.headers)
     assert report is not None
