@@ -44,9 +44,8 @@ from proxy.vehicle_line import VehicleLine
 from proxy.waiting import may_wait
 
 JSON_HEADERS = {"Content-Type": "application/json"}
-# One decoder for every answer: json.loads makes a str of the bytes after guessing their
-# encoding, on every call.
-# The plain decoder's C scanner (`grid.protocol.decode_json`).
+# One decoder's C scanner for every answer (`grid.protocol.decode_json`): json.loads guesses
+# the bytes' encoding, and a decoder's `decode` wraps the scanner in two regular expressions.
 _SCAN_SESSION: JsonScanner = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 

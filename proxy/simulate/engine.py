@@ -351,15 +351,10 @@ class Simulation:
             if key not in self.down:
                 ledger = self.ledgers[key]
                 ledger.expire(self.now)
-                seq, seen = (ledger.epoch, ledger.version), self.seen[key]
-                result = MetricsReading(
-                    None,
-                    ledger.load_kw,
-                    ledger.capacity_kw,
-                    False,
-                    seq,
-                    seen.of_proxy(proxy.balancer.ref),
-                )
+                # With the report its answer carries (`substation.app.get_metrics`).
+                seq = (ledger.epoch, ledger.version)
+                seen = self.seen[key].of_proxy(proxy.balancer.ref)
+                result = MetricsReading(None, ledger.load_kw, ledger.capacity_kw, False, seq, seen)
             take_poll(proxy.balancer, key, result, self.now, self.now)
 
     def _fail(self, name: str) -> None:
