@@ -170,7 +170,11 @@ def best_by_headroom(
     full = _fitting(serving, loads, amount_kw)
     if full:
         keys = evenness(serving, loads, full, amount_kw, now, tuning)
-        return serving[full[min(range(len(full)), key=keys.__getitem__)]]
+        best_at = 0  # the first of the lowest keys, as `min` gives
+        for place in range(1, len(keys)):
+            if keys[place] < keys[best_at]:
+                best_at = place
+        return serving[full[best_at]]
     best: SubstationView | None = None
     best_key: tuple[int, float] = (3, 0.0)
     for view, load_kw in zip(serving, loads, strict=True):
@@ -205,24 +209,22 @@ def evenness(
     lookahead if booked there plus the bunching term (only with `now` and a choice to make),
     then the utilization it would have, then its requests in flight."""
     outlook: Outlook | None = None
-    place_in_outlook: dict[int, int] = {}
+    spreads = [0.0] * len(full)
     if now is not None and len(full) > 1:
         known = [number for number, view in enumerate(serving) if view.capacity_kw]
-        place_in_outlook = {number: place for place, number in enumerate(known)}
         outlook = Outlook(
             [serving[number] for number in known],
             now,
             tuning.lookahead_s,
             [loads[number] / (serving[number].capacity_kw or 1.0) for number in known],
         )
-    spreads = (
-        [0.0] * len(full)
-        if outlook is None
-        else outlook.mean_spreads_with([place_in_outlook[number] for number in full], amount_kw)
-    )
+        # Each one that fits has a capacity: its place in the outlook is its place in `known`.
+        in_outlook = full if len(known) == len(serving) else [known.index(n) for n in full]
+        spreads = outlook.mean_spreads_with(in_outlook, amount_kw)
     keys = []
-    for number, spread_after in zip(full, spreads, strict=True):
+    for place, number in enumerate(full):
         view = serving[number]
+        spread_after = spreads[place]
         spread = 0.0
         if outlook is not None and now is not None:
             # What is in flight is booked lately too: its answer (and so its session, which

@@ -28,7 +28,7 @@ class Outlook:
 
     def __init__(
         self,
-        views: Sequence[SubstationView],
+        views: list[SubstationView],
         now: float,
         lookahead_s: float,
         utilization: Sequence[float] | None = None,
@@ -42,15 +42,19 @@ class Outlook:
         first, last = slot_of(now), slot_of(now + lookahead_s)
         steps: list[tuple[float, int, float]] = []  # (when, which, utilization freed)
         for number, view in enumerate(views):
-            ending_kw = view.ending_kw
-            if not ending_kw:
+            slots = view.ending_slots
+            if not slots:
                 continue
+            ending_kw = view.ending_kw
             capacity_kw = view.capacity_kw or 1.0  # views without a capacity are not passed
-            if (kw := ending_kw.get(first)) is not None:  # from now, in the current slot
-                steps.append((now, number, kw / capacity_kw))
-            for slot in range(first + 1, last + 1):
-                if (kw := ending_kw.get(slot)) is not None:  # from the slot's start
-                    steps.append((slot * SLOT_S, number, kw / capacity_kw))
+            for slot in slots:  # in order (after `settle`, none is before `first`)
+                if slot < first:
+                    continue
+                if slot > last:
+                    break
+                # From now in the current slot, from the slot's start in a later one.
+                when = now if slot == first else slot * SLOT_S
+                steps.append((when, number, ending_kw[slot] / capacity_kw))
         steps.sort()
         horizon = now + lookahead_s
         self._segments: list[tuple[float, list[float]]] = []  # (seconds, utilization of each)
@@ -62,24 +66,37 @@ class Outlook:
             current[number] = max(0.0, current[number] - freed)
         self._segments.append((horizon - start, current))
 
-    def mean_spreads_with(self, numbers: Sequence[int], kw: float) -> list[float]:
+    def mean_spreads_with(self, numbers: list[int], kw: float) -> list[float]:
         """For each view in `numbers` (places in the list the outlook was made from), the mean
         spread over the lookahead if `kw` more were booked there now.
 
         Booking only raises the one view: the highest is then the segment's highest or that
-        view, and the lowest is the lowest of the others or that view. So each segment is
-        sorted once for all the views asked about, and nothing is summed but the answer."""
+        view, and the lowest is the lowest of the others or that view. So each segment's
+        highest, lowest and second lowest are found once for all the views asked about, and
+        nothing is summed but the answer."""
         added = [kw / (self._views[number].capacity_kw or 1.0) for number in numbers]
         totals = [0.0] * len(numbers)
         for seconds, utilization in self._segments:
-            ordered = sorted(utilization)
-            highest, lowest = ordered[-1], ordered[0]
-            lowest_of_others = ordered[1] if len(ordered) > 1 else float("inf")
-            lowest_at = utilization.index(lowest)
+            highest, lowest, lowest_at, lowest_of_others = _extremes(utilization)
             for place, number in enumerate(numbers):
                 raised = utilization[number] + added[place]
                 others_lowest = lowest_of_others if number == lowest_at else lowest
                 top = raised if raised > highest else highest
                 bottom = raised if raised < others_lowest else others_lowest
-                totals[place] += seconds * (top - bottom)
+                totals[place] = totals[place] + seconds * (top - bottom)
         return [total / self._lookahead_s for total in totals]
+
+
+def _extremes(utilization: list[float]) -> tuple[float, float, int, float]:
+    """The highest, the lowest, the first place of the lowest, and the lowest of the others
+    (infinite if there are none): what sorting would give, in one pass."""
+    highest = lowest = utilization[0]
+    lowest_at, lowest_of_others = 0, float("inf")
+    for place in range(1, len(utilization)):
+        value = utilization[place]
+        highest = max(highest, value)
+        if value < lowest:
+            lowest, lowest_at, lowest_of_others = value, place, lowest
+        elif value < lowest_of_others:
+            lowest_of_others = value
+    return highest, lowest, lowest_at, lowest_of_others

@@ -150,5 +150,6 @@ def test_the_kw_ending_by_slot_is_always_the_sum_of_the_bookings_left(
         for ends_at, booked_kw in view.bookings:
             by_slot[slot_of(ends_at)] = by_slot.get(slot_of(ends_at), 0.0) + booked_kw
         assert view.ending_kw.keys() == by_slot.keys()
+        assert view.ending_slots == sorted(by_slot)
         for slot, booked_kw in by_slot.items():
             assert view.ending_kw[slot] == pytest.approx(booked_kw)
