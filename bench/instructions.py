@@ -3,13 +3,14 @@
 CPU time per request moves by ±15 % between runs on a shared 2-core machine, even interleaved
 (`bench.layers`); the instructions a process executes do not depend on what else runs beside
 it. This runs `bench.layers`' three fronts in turn (the floor, the floor as an app, ours)
-before the same three NGINX upstreams, each under valgrind's callgrind with its counting
-switched on only while wrk drives it (`--seconds`, 16 connections, after a warm-up), and
-prints the instructions each executed per request answered, and ours against the floor.
-Ours and the floor run as the image runs them (`setup.py`'s pure core compiled, built by
-`bench.compiled` first), or from the sources with `--build source`. A figure to read, not a
-test: it counts work, not time (a cache miss or a system call's time in the kernel is not an
-instruction of the process).
+before the same three upstreams (NGINX answering a fixed session, or with `--upstreams
+substations` ours, whose sessions end two seconds later, so that `headroom`'s outlook has ends
+to walk), each under valgrind's callgrind with its counting switched on only while wrk drives
+it (`--seconds`, 16 connections, after a warm-up), and prints the instructions each executed
+per request answered, and ours against the floor. Ours and the floor run as the image runs
+them (`setup.py`'s pure core compiled, built by `bench.compiled` first), or from the sources
+with `--build source`. A figure to read, not a test: it counts work, not time (a cache miss
+or a system call's time in the kernel is not an instruction of the process).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def run(settings: argparse.Namespace) -> dict[str, int]:
     ours_from = compiled.build(scratch / "compiled") if settings.build == "compiled" else None
     procs = Processes(scratch, ours_from)
     try:
-        upstream_ports, _ = start_upstreams("fast", procs, scratch)
+        upstream_ports, _ = start_upstreams(settings.upstreams, procs, scratch)
         upstreams = ",".join(f"http://127.0.0.1:{port}" for port in upstream_ports)
         return {name: count_front(name, procs, upstreams, settings) for name in FRONTS}
     finally:
@@ -81,6 +82,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__)
     parser.add_argument("--seconds", type=float, default=20.0, help="wrk's run, counted")
     parser.add_argument("--build", choices=("compiled", "source"), default="compiled")
+    parser.add_argument(
+        "--upstreams",
+        choices=("fast", "substations"),
+        default="fast",
+        help="NGINX answering a fixed session, or our substations (as bench.proxy's two kinds)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     settings = parser.parse_args(argv)
     for tool in ("wrk", "nginx", "valgrind"):
@@ -95,6 +102,7 @@ def main(argv: list[str]) -> int:
     floor = per_request["floor"]
     report = {
         "build": settings.build,
+        "upstreams": settings.upstreams,
         "instructions_per_request": per_request,
         "ratio_ours_vs_floor": round(per_request["ours"] / floor, 3),
         "ratio_app_vs_floor": round(per_request["floor as an app"] / floor, 3),
@@ -102,7 +110,7 @@ def main(argv: list[str]) -> int:
     if settings.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"{'front':<18}{'instructions a request':>24}   ({settings.build})")
+    print(f"{'front':<18}{'instructions a request':>24}   ({settings.build}, {settings.upstreams})")
     for name, count in per_request.items():
         print(f"{name:<18}{count:>24,}")
     print(

@@ -205,9 +205,10 @@ def parse_charge_fields(
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
     fields = _decode_object(body)
-    unknown = sorted(set(fields) - CHARGE_FIELDS - extra_fields)
-    if unknown:
-        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}")
+    for name in fields:
+        if name not in CHARGE_FIELDS and name not in extra_fields:
+            unknown = sorted(set(fields) - CHARGE_FIELDS - extra_fields)
+            raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}")
     vehicle_id = fields.get("vehicle_id")
     if not isinstance(vehicle_id, str) or not VEHICLE_ID_PATTERN.fullmatch(vehicle_id):
         raise InvalidRequest("vehicle_id must be 1-64 characters of A-Z a-z 0-9 _ . : -")

@@ -40,31 +40,35 @@ class Outlook:
             utilization = [view.projected_utilization for view in views]
         current = list(utilization)  # stepped down as sessions end, copied for each segment
         first, last = slot_of(now), slot_of(now + lookahead_s)
-        steps: list[tuple[float, int, float]] = []  # (when, which, utilization freed)
+        count = len(views)
+        # Each end as (slot - first) x count + view, so that sorting numbers puts them in time
+        # order; what it frees by the same number. -1: nothing ends there then.
+        freed_by_slot = [-1.0] * ((last - first + 1) * count)
+        ends: list[int] = []
         for number, view in enumerate(views):
-            slots = view.ending_slots
-            if not slots:
-                continue
-            ending_kw = view.ending_kw
+            ending_slot_kw = view.ending_slot_kw
             capacity_kw = view.capacity_kw or 1.0  # views without a capacity are not passed
-            for slot in slots:  # in order (after `settle`, none is before `first`)
+            # In order (after `settle`, none is before `first`).
+            for place, slot in enumerate(view.ending_slots):
                 if slot < first:
                     continue
                 if slot > last:
                     break
-                # From now in the current slot, from the slot's start in a later one.
-                when = now if slot == first else slot * SLOT_S
-                steps.append((when, number, ending_kw[slot] / capacity_kw))
-        steps.sort()
-        horizon = now + lookahead_s
+                at = (slot - first) * count + number
+                ends.append(at)
+                freed_by_slot[at] = ending_slot_kw[place] / capacity_kw
+        ends.sort()
         self._segments: list[tuple[float, list[float]]] = []  # (seconds, utilization of each)
         start = now
-        for when, number, freed in steps:
+        for at in ends:
+            slot, number = first + at // count, at % count
+            # From now in the current slot, from the slot's start in a later one.
+            when = now if slot == first else slot * SLOT_S
             if when > start:
                 self._segments.append((when - start, list(current)))
                 start = when
-            current[number] = max(0.0, current[number] - freed)
-        self._segments.append((horizon - start, current))
+            current[number] = max(0.0, current[number] - freed_by_slot[at])
+        self._segments.append((now + lookahead_s - start, current))
 
     def mean_spreads_with(self, numbers: list[int], kw: float) -> list[float]:
         """For each view in `numbers` (places in the list the outlook was made from), the mean

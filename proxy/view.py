@@ -9,7 +9,7 @@ every time is an argument. It imports nothing of the proxy's but the health stat
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -73,10 +73,10 @@ class SubstationView:
     bookings: deque[tuple[float, float]] = field(default_factory=deque)  # not ended at `settle`
     ended: deque[tuple[float, float]] = field(default_factory=deque)  # ended after the report
     ended_since_report_kw: float = 0.0  # the kW in `ended`
-    # The kW of `bookings` by the slot of time they end in (`slot_of`), and those slots in
-    # order: the outlook finds the few within its lookahead, however many sessions there are.
-    ending_kw: dict[int, float] = field(default_factory=dict)
+    # The slots of time (`slot_of`) in which `bookings` end, in order, and the kW ending in
+    # each: the outlook reads those within its lookahead, however many sessions there are.
     ending_slots: list[int] = field(default_factory=list)
+    ending_slot_kw: list[float] = field(default_factory=list)
     report_seq: tuple[str, int] | None = None  # of the report taken (X-Substation-Load-Seq)
     # kW this proxy booked here lately, fading with the tuning's `recent_fade_s` (as of
     # `recent_at`).
@@ -134,23 +134,29 @@ class SubstationView:
         self.bookings.append((ends_at, kw))
         self.recent_kw = _faded(self.recent_kw, self.recent_at, booked_at, fade_s) + kw
         self.recent_at = max(self.recent_at, booked_at)
-        slot = slot_of(ends_at)
-        ending_kw = self.ending_kw.get(slot)
-        if ending_kw is None:
-            insort(self.ending_slots, slot)
-            ending_kw = 0.0
-        self.ending_kw[slot] = ending_kw + kw
+        slot, slots = slot_of(ends_at), self.ending_slots
+        place = len(slots) if not slots or slots[-1] < slot else bisect_left(slots, slot)
+        if place < len(slots) and slots[place] == slot:
+            self.ending_slot_kw[place] += kw
+        else:
+            slots.insert(place, slot)
+            self.ending_slot_kw.insert(place, kw)
 
     def _pop_booking(self) -> tuple[float, float]:
         ends_at, kw = booking = self.bookings.popleft()
-        slot = slot_of(ends_at)
-        left = self.ending_kw[slot] - kw
+        place = bisect_left(self.ending_slots, slot_of(ends_at))
+        left = self.ending_slot_kw[place] - kw
         if left > 1e-9:
-            self.ending_kw[slot] = left
-        else:
-            del self.ending_kw[slot]  # and with it any float dust
-            del self.ending_slots[bisect_left(self.ending_slots, slot)]
+            self.ending_slot_kw[place] = left
+        else:  # and with it any float dust
+            del self.ending_slots[place]
+            del self.ending_slot_kw[place]
         return booking
+
+    @property
+    def ending_kw(self) -> dict[int, float]:
+        """The kW ending in each slot, by slot (for reading; the outlook walks the lists)."""
+        return dict(zip(self.ending_slots, self.ending_slot_kw, strict=True))
 
     @property
     def unheld_kw(self) -> float:
