@@ -18,7 +18,7 @@ from typing import Final
 from grid.seen import watts
 from proxy.health import SERVING, HealthState
 
-# Ends of bookings are counted by slots of this long (`SubstationView.ending_kw`), so that the
+# Ends of bookings are counted by slots of this long (`SubstationView.ending_slots`), so that the
 # outlook (`proxy.outlook`) reads only the slots within its lookahead, whatever the number of
 # sessions: at 6,000 charges a second of 2-second sessions, walking every session ending within
 # 5 s cost 2 ms.
