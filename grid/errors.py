@@ -22,6 +22,9 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+# A refusal's `room_in_s` (`NoCapacity`): seconds until the refusing substation has room.
+HEADER_ROOM_IN = "X-Substation-Room-In"
+
 
 class ApiError(Exception):
     """An error a service answers with: its status, its code and a detail for a person."""
@@ -93,23 +96,40 @@ class UnsupportedMediaType(ApiError):
 
 
 class NoCapacity(ApiError):
-    """No room for the request; `retry_after_s` says when enough power frees up."""
+    """No room for the request; `retry_after_s` says when enough power frees up.
+
+    `room_in_s`, when the refusing substation knows it, is that moment to the millisecond: its
+    ledger has the end of every session, so it can say "in 15 ms" where `Retry-After` can only
+    say "1". A proxy waits that long for a last look instead of turning the driver away
+    (`proxy.attempt`); it goes out as `X-Substation-Room-In` (seconds) and `room_in_s`.
+    """
 
     status = 503
     code = "no_capacity"
 
-    def __init__(self, detail: str, retry_after_s: float, headroom_kw: float | None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        retry_after_s: float,
+        headroom_kw: float | None,
+        room_in_s: float | None = None,
+    ) -> None:
         super().__init__(detail)
         # Retry-After is whole seconds and never 0: a client told "0" would hammer us.
         self.retry_after_s = max(1, math.ceil(retry_after_s))
         self.headroom_kw = headroom_kw
+        self.room_in_s = None if room_in_s is None else round(max(0.0, room_in_s), 3)
 
     def to_body(self) -> dict[str, Any]:
         body = super().to_body()
         body["retry_after_s"] = self.retry_after_s
         if self.headroom_kw is not None:
             body["headroom_kw"] = self.headroom_kw
+        if self.room_in_s is not None:
+            body["room_in_s"] = self.room_in_s
         return body
 
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_s)}
+        if self.room_in_s is None:
+            return {"Retry-After": str(self.retry_after_s)}
+        return {"Retry-After": str(self.retry_after_s), HEADER_ROOM_IN: f"{self.room_in_s:.3f}"}

@@ -233,11 +233,16 @@ class SessionLedger:
                 continue
             free_mw += milliwatts(session.granted_kw)
             wait_s = session.ends_at - now
+        room_in_s: float | None = None  # when its sessions' ends alone make room, to the ms
         if needed_mw > self._capacity_mw:
             detail = f"{request.min_amount_kw:g} kW is more than {self.substation}'s capacity"
         else:
             detail = f"{self.substation} has {self.headroom_kw:g} kW free"
-        return NoCapacity(detail, retry_after_s=wait_s, headroom_kw=self.headroom_kw)
+            if free_mw >= needed_mw:
+                room_in_s = wait_s
+        return NoCapacity(
+            detail, retry_after_s=wait_s, headroom_kw=self.headroom_kw, room_in_s=room_in_s
+        )
 
     def _advance(self, now: float) -> float:
         self._clock = max(self._clock, now)

@@ -19,6 +19,7 @@ in `start`/`take`), so concurrent charges always see each other's pending kW.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from grid.errors import ApiError, NoCapacity
@@ -32,12 +33,14 @@ from proxy.errors import NoHealthySubstation, UpstreamTimeout
 
 @dataclass(frozen=True, slots=True)
 class Answered:
-    """An HTTP answer: a session (200/201), a refusal (503 with its Retry-After), or another."""
+    """An HTTP answer: a session (200/201), a refusal (503 with its Retry-After, and when the
+    substation knows it, `room_in_s`: how soon its sessions' ends make room), or another."""
 
     status: int
     report: LoadReport | None = None
     session: SessionRoute | None = None
     retry_after_s: float = 1.0
+    room_in_s: float | None = None
 
     def __init__(
         self,
@@ -45,12 +48,14 @@ class Answered:
         report: LoadReport | None = None,
         session: SessionRoute | None = None,
         retry_after_s: float = 1.0,
+        room_in_s: float | None = None,
     ) -> None:
         # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).
         object.__setattr__(self, "status", status)
         object.__setattr__(self, "report", report)
         object.__setattr__(self, "session", session)
         object.__setattr__(self, "retry_after_s", retry_after_s)
+        object.__setattr__(self, "room_in_s", room_in_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +86,14 @@ class Ask:
     substation: str  # the substation's key (base URL)
     retry: bool  # not the first substation asked for this charge
     last_look: bool  # asked after the retries, because it may have room after all
+    at: float = 0.0  # not before this moment (a timed last look); at once if it has passed
 
-    def __init__(self, substation: str, retry: bool, last_look: bool) -> None:
+    def __init__(self, substation: str, retry: bool, last_look: bool, at: float = 0.0) -> None:
         # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).
         object.__setattr__(self, "substation", substation)
         object.__setattr__(self, "retry", retry)
         object.__setattr__(self, "last_look", last_look)
+        object.__setattr__(self, "at", at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +132,10 @@ class ChargeAttempt:
         "looked",
         "looked_again",
         "refusals",
+        "room_at",
+        "room_key",
+        "room_looks",
+        "room_since",
     )
 
     def __init__(
@@ -144,6 +155,11 @@ class ChargeAttempt:
         self.looked: set[str] = set()  # asked on a last look: once each
         self.looked_again: set[str] = set()  # and again, as room was freed there since
         self.refusals: list[float] = []  # the Retry-After of each refusal
+        # The soonest room a refusal told of (`Answered.room_in_s`), as a moment and where.
+        self.room_at = math.inf
+        self.room_key: str | None = None
+        self.room_looks = 0  # timed last looks taken
+        self.room_since = math.inf  # when the first was decided: they wait `room_wait_s` in all
 
     def start(self, now: float) -> Step:
         return self._next(now)
@@ -156,6 +172,8 @@ class ChargeAttempt:
             if outcome.status != 503:
                 return Finished(outcome.status)
             self.refusals.append(outcome.retry_after_s)
+            if outcome.room_in_s is not None and now + outcome.room_in_s < self.room_at:
+                self.room_at, self.room_key = now + outcome.room_in_s, key
         elif isinstance(outcome, Unreachable):
             self._balancer.record_health(key, "refused")
             self._balancer.not_sent(key, self._request.amount_kw)
@@ -181,7 +199,7 @@ class ChargeAttempt:
         return key
 
     def _next(self, now: float) -> Step:
-        request, last_look = self._request, False
+        request, last_look, at = self._request, False, 0.0
         key = self._candidate(now) if len(self.asked) <= self._retries else None
         if key is None:
             # Refused everywhere asked (or nowhere to ask), but sessions may have ended during
@@ -196,14 +214,16 @@ class ChargeAttempt:
             if key is None:
                 key = self._freed_since_looked(now)
             if key is None:
+                key, at = self._room_soon(now)
+            if key is None:
                 return self._give_up()
             self.looked.add(key)
             last_look = True
         self._balancer.begin(key, request.amount_kw)
-        self._asking, self._sent_at = key, now
+        self._asking, self._sent_at = key, max(at, now)
         retry = bool(self.asked)
         self.asked.append(key)
-        return Ask(key, retry, last_look)
+        return Ask(key, retry, last_look, at)
 
     def _candidate(self, now: float) -> str | None:
         """The vehicle's own substation first if it charges somewhere, else the balancer's pick."""
@@ -230,6 +250,22 @@ class ChargeAttempt:
                 self.looked_again.add(key)
                 return key
         return None
+
+    def _room_soon(self, now: float) -> tuple[str | None, float]:
+        """The substation whose refusal said its sessions' ends make room soon, and when:
+        asked once more then, rather than turning the driver away from power that frees in
+        milliseconds (a session another proxy booked, ending while this charge made its round
+        trips). Another proxy may take that room first; its refusal says when the next comes.
+        At most `room_looks` of them, all within `room_wait_s` of the first."""
+        key, tuning = self.room_key, self._balancer.tuning
+        if key is None or self.room_looks >= tuning.room_looks or not self._balancer.has(key):
+            return None, 0.0
+        since = min(self.room_since, now)
+        if self.room_at - since > tuning.room_wait_s:
+            return None, 0.0
+        at, self.room_since, self.room_looks = self.room_at, since, self.room_looks + 1
+        self.room_at, self.room_key = math.inf, None  # told once: the next refusal tells anew
+        return key, at
 
     def _give_up(self) -> GiveUp:
         if not self.refusals:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import json.scanner
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from grid.errors import HEADER_ROOM_IN
 from grid.protocol import ChargeRequest, JsonScanner, decode_json, load_report_from_headers
 from grid.seen import HEADER_PROXY_REF
 from proxy.attempt import (
@@ -124,6 +126,8 @@ class ChargeRouter:
                     siblings.asked(step)
                 if step.retry:
                     self.metrics.count_retry()
+                if step.at > self.clock():  # a timed last look: room frees there by then
+                    await asyncio.sleep(step.at - self.clock())
                 answer, outcome = await self._ask(step.substation, request, headers)
                 asked = step.substation
                 if siblings is not None:
@@ -188,13 +192,26 @@ class ChargeRouter:
 def answered(key: str, answer: UpstreamAnswer) -> Answered:
     """An upstream answer as the attempt takes it: status, load report, session, Retry-After."""
     session = session_route(key, answer.body) if answer.status in (200, 201) else None
-    retry_after_s = 1.0
+    retry_after_s, room_in_s = 1.0, None
     if answer.status == 503:
         try:
             retry_after_s = float(answer.headers.get("Retry-After", "1"))
         except ValueError:
             retry_after_s = 1.0
-    return Answered(answer.status, load_report_from_headers(answer.headers), session, retry_after_s)
+        room_in_s = seconds_or_none(answer.headers.get(HEADER_ROOM_IN))
+    report = load_report_from_headers(answer.headers)
+    return Answered(answer.status, report, session, retry_after_s, room_in_s)
+
+
+def seconds_or_none(text: str | None) -> float | None:
+    """A header's seconds, if it holds a finite number of them that is not negative."""
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    return seconds if 0.0 <= seconds < math.inf else None
 
 
 def session_route(key: str, body: bytes) -> SessionRoute | None:

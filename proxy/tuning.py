@@ -42,6 +42,11 @@ class HeadroomTuning:
     # At most this many last looks for one charge: among thousands of substations seen a poll
     # late, each refusal corrects only the one asked.
     last_looks: int = 8
+    # A refusal that says its substation has room within this long (`X-Substation-Room-In`:
+    # one of its sessions ends) is asked once more then, instead of a 503 to the driver; at
+    # most `room_looks` times, all within this long of the first (`proxy.attempt`).
+    room_wait_s: float = 0.25
+    room_looks: int = 3
 
 
 DEFAULT_TUNING = HeadroomTuning()

@@ -232,7 +232,9 @@ class Simulation:
         if isinstance(step, Ask):
             if step.retry:
                 self.measure.retries += 1
-            self.at(self.now + self._leg(), partial(self._reach, trip, step))
+            if step.at > self.now:
+                self.measure.room_waits += 1
+            self.at(max(step.at, self.now) + self._leg(), partial(self._reach, trip, step))
         elif isinstance(step, Finished):
             self._served(trip)
         else:
@@ -259,7 +261,8 @@ class Simulation:
             admission = ledger.admit(request, self.now)
         except NoCapacity as refusal:
             report = report_of(ledger, seen)
-            return Answered(503, report, retry_after_s=float(refusal.retry_after_s))
+            retry_after_s = float(refusal.retry_after_s)
+            return Answered(503, report, retry_after_s=retry_after_s, room_in_s=refusal.room_in_s)
         if admission.created:
             self.measure.admitted(admission.session)
             if self.streams is not None:

@@ -40,6 +40,7 @@ class Measurements:
     interrupted: int = 0
     false_reject_times: list[float] = field(default_factory=list)
     retries: int = 0
+    room_waits: int = 0  # timed last looks: a refusal said room frees within milliseconds
     wait_timeouts: int = 0
     waited: list[float] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
@@ -118,6 +119,7 @@ class Measurements:
             "interrupted": self.interrupted,
             "false_rejects": self.false_rejects,
             "retries": self.retries,
+            "room_waits": self.room_waits,
             "waited": len(waited),
             "wait_timeouts": self.wait_timeouts,
             "wait_p95_s": round(waited[int(0.95 * (len(waited) - 1))], 3) if waited else 0.0,

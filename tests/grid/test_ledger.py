@@ -82,12 +82,18 @@ def test_ledger_refusal_waits_at_least_one_second() -> None:
     with pytest.raises(NoCapacity) as refusal:
         north.admit(charge("EV-2", 5), T0 + 59.99)
     assert refusal.value.retry_after_s == 1
+    # Retry-After can only say 1; the refusal says 10 ms to the millisecond, header and body.
+    assert refusal.value.room_in_s == 0.01
+    assert refusal.value.headers()["X-Substation-Room-In"] == "0.010"
+    assert refusal.value.to_body()["room_in_s"] == 0.01
 
 
 def test_ledger_refuses_more_than_its_capacity_outright() -> None:
     with pytest.raises(NoCapacity) as refusal:
         ledger(capacity_kw=50).admit(charge("EV-1", 80), T0)
     assert "capacity" in refusal.value.detail
+    assert refusal.value.room_in_s is None  # no end of a session makes room for it
+    assert "X-Substation-Room-In" not in refusal.value.headers()
 
 
 def test_ledger_gives_a_vehicle_its_session_back_instead_of_a_second_one() -> None:

@@ -140,6 +140,54 @@ def test_after_the_retries_a_last_look_goes_where_a_refusal_reported_room() -> N
     ]
 
 
+@pytest.mark.parametrize(
+    ("room_in_s", "last"), [(0.015, "look a at +0.015"), (0.3, "give up no_capacity r1")]
+)
+def test_a_refusal_that_says_room_comes_within_room_wait_s_is_asked_again_then(
+    room_in_s: float, last: str
+) -> None:
+    """Every substation refused and none shows room, but a's refusal said one of its sessions
+    ends in 15 ms: a timed last look then, rather than a 503 (not when it says 300 ms, past
+    `room_wait_s`, 0.25 s)."""
+    balancer, directory = grid_view()
+    attempt = ChargeAttempt(REQUEST, balancer, directory, retries=2)
+    steps = [attempt.start(NOW)]
+    for _ in range(3):
+        asked = steps[-1]
+        assert isinstance(asked, Ask)
+        report = LoadReport(asked.substation, 100.0, 100.0)
+        room = room_in_s if asked.substation == "a" else None
+        steps.append(attempt.take(Answered(503, report, room_in_s=room), NOW))
+    timed = steps[-1]
+    shown_last = shown(timed)
+    if isinstance(timed, Ask):
+        shown_last += f" at +{timed.at - NOW:.3f}"
+        assert balancer.view("a").in_flight == 1  # counted in flight while it waits
+    assert [shown(step) for step in steps[:3]] + [shown_last] == [
+        "ask a",
+        "retry b",
+        "retry c",
+        last,
+    ]
+
+
+def test_timed_last_looks_stop_after_room_looks() -> None:
+    """A substation that always says "room in 1 ms" and always refuses gets `room_looks` (3)
+    timed looks, then the driver its 503."""
+    balancer, directory = grid_view()
+    attempt = ChargeAttempt(REQUEST, balancer, directory, retries=2)
+    step = attempt.start(NOW)
+    timed = 0
+    for _ in range(20):
+        if not isinstance(step, Ask):
+            break
+        timed += step.at > 0
+        report = LoadReport(step.substation, 100.0, 100.0)
+        step = attempt.take(Answered(503, report, room_in_s=0.001), NOW)
+    assert timed == 3
+    assert shown(step) == "give up no_capacity r1"
+
+
 def test_a_substation_that_refused_a_last_look_is_asked_again_once_a_session_there_ended() -> None:
     """b refused its last look full, but a session this proxy booked there ended while that
     answer was on its way (after b measured its load): the proxy knows the power is free, so

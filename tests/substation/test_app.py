@@ -77,7 +77,11 @@ async def test_full_substation_answers_503_with_retry_after(aiohttp_client: Clie
     answer = await client.post("/charge", json=charge_body("EV-2", 5))
     assert answer.status == 503
     assert answer.headers["Retry-After"] == "60"
-    assert await answer.json() == {
+    refusal = await answer.json()
+    room_in_s = refusal.pop("room_in_s")  # EV-1's end, to the millisecond
+    assert 59.0 < room_in_s <= 60.0
+    assert float(answer.headers["X-Substation-Room-In"]) == room_in_s
+    assert refusal == {
         "error": "no_capacity",
         "detail": "north has 0 kW free",
         "retry_after_s": 60,
