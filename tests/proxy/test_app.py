@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -299,6 +300,31 @@ async def test_a_charge_refused_everywhere_gets_a_last_look_where_power_freed_me
     assert answer.headers["X-Substation"] == "substation1"
     asked = [sum(app[CHARGE_HITS].values()) for app in grid.substation_apps]
     assert asked == [3, 2]  # EV-A, then EV-D twice; EV-B, then EV-D once
+
+
+async def test_a_refusal_that_says_when_room_comes_is_asked_again_then(
+    start_grid: GridFactory, aiohttp_client: Any
+) -> None:
+    """Two proxies, blind to each other (no stream, no poll between the charges), one 100 kW
+    substation with 1 s sessions, on the wall clock. The other proxy fills it; 0.2 s before
+    that session ends this proxy asks for 50 kW. The substation refuses and says when room
+    comes (`X-Substation-Room-In`); the proxy sleeps until then and asks again, instead of a
+    503 for power that frees in 0.2 s."""
+    grid = await start_grid([100], session_seconds=1.0, load_stream=False)
+    urls = tuple(str(server.make_url("")).rstrip("/") for server in grid.substation_servers)
+    other = await aiohttp_client(
+        create_app(ProxyConfig(substations=urls, poll_interval_s=60.0, load_stream=False))
+    )
+    filled = await other.post("/charge", json=charge_body("EV-A", 100))
+    assert filled.status == 201
+    booked_by = time.time()  # the substation booked it before this: it ends by booked_by + 1
+    await asyncio.sleep(booked_by + 0.8 - time.time())
+    answer = await grid.proxy.post("/charge", json=charge_body("EV-B", 50))
+    assert answer.status == 201, await answer.text()
+    assert time.time() >= booked_by + 0.8
+    # EV-A; EV-B refused (full, room in at most 0.2 s), then EV-B's timed look.
+    assert grid.charge_hits() == 3
+    assert grid.loads_kw() == [50.0]
 
 
 async def test_a_substation_taken_out_is_asked_before_a_driver_is_turned_away(
