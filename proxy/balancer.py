@@ -55,6 +55,11 @@ class Balancer:
     # alike; `headroom` prefers them (`proxy.shard` says why).
     shard: Shard | None = None
     _own_index: UtilizationIndex | None = None
+    # The shard's part is cut from the capacities known (`Shard.owned`); a capacity learnt or
+    # changed marks it stale, and it is cut again before the next choice.
+    _owned: frozenset[str] = frozenset()
+    _owned_from: dict[str, float] = field(default_factory=dict)
+    _owned_stale: bool = False
 
     def views(self) -> list[SubstationView]:
         return list(self._views)
@@ -80,16 +85,35 @@ class Balancer:
         self._index = self._own_index = None
         if self.policy == "headroom" and len(self._views) > self.tuning.full_scan_limit:
             self._index = UtilizationIndex()
-            if self.shard is not None and self.shard.count > 1:
+            if self.shard is not None and self.shard.count * self.shard.workers > 1:
                 self._own_index = UtilizationIndex()
+                self._owned_stale = True
             for view in self._views:
                 self._changed(view)
 
     def _changed(self, view: SubstationView) -> None:
         if self._index is not None:
             self._index.update(view)
-        if self._own_index is not None and self.shard is not None and self.shard.owns(view.key):
-            self._own_index.update(view)
+        if self._own_index is not None and not self._owned_stale:
+            if view.capacity_kw != self._owned_from.get(view.key):
+                self._owned_stale = True
+            elif view.key in self._owned:
+                self._own_index.update(view)
+
+    def own_index(self) -> UtilizationIndex | None:
+        """The index of the substations this shard owns, its part cut again first if a
+        capacity was learnt or changed since (`Shard.owned`)."""
+        if self._own_index is not None and self._owned_stale and self.shard is not None:
+            self._owned_from = {
+                view.key: view.capacity_kw for view in self._views if view.capacity_kw is not None
+            }
+            self._owned = self.shard.owned(self._owned_from)
+            self._own_index = UtilizationIndex()
+            for view in self._views:
+                if view.key in self._owned:
+                    self._own_index.update(view)
+            self._owned_stale = False
+        return self._own_index
 
     def set_draining(self, key: str, draining: bool) -> None:
         view = self._by_key.get(key)
@@ -277,7 +301,7 @@ class Balancer:
                 self.tuning,
                 self.rng,
                 self._index,
-                self._own_index,
+                self.own_index(),
             )
         else:
             serving = [view for view in self._views if view.serving and view.key not in exclude]

@@ -127,7 +127,7 @@ def test_the_index_holds_every_views_projected_load_after_any_change(
         else:
             seq += 1
             balancer.record_sibling_booking(key, amount, ("e1", seq), now + 5, now)
-        for index in (balancer._index, balancer._own_index):  # what a choice reads
+        for index in (balancer._index, balancer.own_index()):  # what a choice reads
             assert index is not None
             for view, load_kw in index.indexed_loads():
                 assert load_kw == view.projected_load_kw, (action, view.key)

@@ -7,28 +7,45 @@ import random
 import pytest
 
 from proxy.balancer import Balancer
-from proxy.shard import Shard, parse_shard, worker_shard
+from proxy.shard import Shard, balanced_parts, parse_shard, worker_shard
 
 KEYS = [f"http://10.0.0.{n}:8000" for n in range(1, 200)]
+# Capacities drawn as a city's are: 200-800 kW.
+CAPACITIES_KW = {key: float(random.Random(key).randrange(200, 801)) for key in KEYS}
 
 
-def test_every_substation_has_exactly_one_owner() -> None:
+def test_every_substation_has_exactly_one_owner_and_the_parts_hold_even_capacity() -> None:
     shards = [Shard(number, 8) for number in range(8)]
+    parts = [shard.owned(CAPACITIES_KW) for shard in shards]
     for key in KEYS:
-        assert sum(shard.owns(key) for shard in shards) == 1
-    shares = [sum(shard.owns(key) for key in KEYS) for shard in shards]
-    assert min(shares) >= 10  # about 25 each: no shard is left without substations
+        assert sum(key in part for part in parts) == 1
+    totals_kw = [sum(CAPACITIES_KW[key] for key in part) for part in parts]
+    # Within 2 % of each other (about 12,340 kW each); a hash of the keys (CRC-32 modulo 8)
+    # left these 23 % apart (11,032 to 13,564 kW).
+    assert max(totals_kw) - min(totals_kw) <= 0.02 * min(totals_kw)
 
 
-def test_workers_split_their_proxys_shard() -> None:
+def test_every_proxy_cuts_the_same_parts_from_the_same_capacities() -> None:
+    reordered = dict(sorted(CAPACITIES_KW.items(), reverse=True))
+    assert Shard(3, 8).owned(reordered) == Shard(3, 8).owned(CAPACITIES_KW)
+    assert balanced_parts(reordered, 8) == balanced_parts(CAPACITIES_KW, 8)
+
+
+def test_workers_split_their_proxys_part() -> None:
     replica = Shard(1, 3)
     workers = [worker_shard(replica, number, 2) for number in range(2)]
-    assert workers == [Shard(1, 6), Shard(4, 6)]
-    for key in KEYS:
-        owners = [w for w in workers if w is not None and w.owns(key)]
-        assert len(owners) == (1 if replica.owns(key) else 0)
-    assert worker_shard(None, 1, 2) == Shard(1, 2)  # workers alone: each its own half
+    assert workers == [Shard(1, 3, 0, 2), Shard(1, 3, 1, 2)]
+    owned = [worker.owned(CAPACITIES_KW) for worker in workers if worker is not None]
+    assert owned[0] | owned[1] == replica.owned(CAPACITIES_KW)
+    assert not owned[0] & owned[1]
+    assert worker_shard(None, 1, 2) == Shard(0, 1, 1, 2)  # workers alone: each its own half
     assert worker_shard(replica, 0, 1) == replica
+    assert str(workers[1]) == "1/3 worker 1/2"
+
+
+def test_a_substation_whose_capacity_is_not_known_is_in_no_part() -> None:
+    known = {key: kw for key, kw in CAPACITIES_KW.items() if key != KEYS[0]}
+    assert all(KEYS[0] not in Shard(number, 4).owned(known) for number in range(4))
 
 
 @pytest.mark.parametrize("text", ["3", "3/", "/8", "8/8", "-1/8", "a/b", "1/0"])
@@ -42,8 +59,31 @@ def first_of_two_shards() -> tuple[Balancer, list[str], list[str]]:
     balancer = Balancer(shard=Shard(0, 2), rng=random.Random(5))
     keys = KEYS[:40]
     balancer.set_substations(keys)
-    own = [key for key in keys if Shard(0, 2).owns(key)]
+    for key in keys:  # every capacity known (the parts are cut from them), all at 90 %
+        balancer.record_report(key, 0.0, 900.0, 1000.0)
+    owned = Shard(0, 2).owned(dict.fromkeys(keys, 1000.0))
+    own = [key for key in keys if key in owned]
     return balancer, own, [key for key in keys if key not in own]
+
+
+def test_a_balancer_cuts_its_part_again_when_a_capacity_is_learnt_or_changes() -> None:
+    balancer = Balancer(shard=Shard(0, 2), rng=random.Random(5))
+    keys = KEYS[:20]
+    balancer.set_substations(keys)
+    capacities_kw = {key: CAPACITIES_KW[key] for key in keys[1:]}  # the first not heard from
+
+    def indexed() -> set[str]:
+        own_index = balancer.own_index()
+        assert own_index is not None
+        return {view.key for view, _ in own_index.indexed_loads()}
+
+    for key, capacity_kw in capacities_kw.items():
+        balancer.record_report(key, 0.0, 0.0, capacity_kw)
+    assert indexed() == Shard(0, 2).owned(capacities_kw)
+    for key, capacity_kw in ((keys[0], 800.0), (keys[5], 200.0)):  # learnt; reconfigured
+        capacities_kw[key] = capacity_kw
+        balancer.record_report(key, 1.0, 0.0, capacity_kw)
+        assert indexed() == Shard(0, 2).owned(capacities_kw)
 
 
 def test_a_proxy_prefers_its_own_emptiest_unless_others_are_much_emptier() -> None:

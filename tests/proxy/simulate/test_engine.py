@@ -274,10 +274,10 @@ def test_each_proxys_workers_get_their_part_of_its_shard_and_share_one_board(
     path = write_scenario(tmp_path, proxies=2, workers=2)
     simulation = Simulation(load_scenario(path), "headroom", seed=0)
     assert [proxy.balancer.shard for proxy in simulation.proxies] == [
-        Shard(0, 2).worker(0, 2),
-        Shard(0, 2).worker(1, 2),
-        Shard(1, 2).worker(0, 2),
-        Shard(1, 2).worker(1, 2),
+        Shard(0, 2).worker_of(0, 2),
+        Shard(0, 2).worker_of(1, 2),
+        Shard(1, 2).worker_of(0, 2),
+        Shard(1, 2).worker_of(1, 2),
     ]
     refs = [proxy.siblings.link.ref for proxy in simulation.proxies if proxy.siblings]
     assert len(refs) == 4
