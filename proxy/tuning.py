@@ -36,9 +36,11 @@ class HeadroomTuning:
     # lowest after booking, the one least booked lately: each kW booked there in the last few
     # `recent_fade_s` counts as `own_recent_weight` kW more of utilization. Sessions booked
     # together end together: the shard's single emptiest substation would otherwise take every
-    # charge of its moment, and lose them all at once a session later.
+    # charge of its moment, and lose them all at once a session later. The weight as the
+    # outlook's `recent_weight`: 0.3-0.6 alike on city-scale since the parts are cut by
+    # capacity, 0.1 when they were not (docs/balance-lab.md).
     own_choices: int = 4
-    own_recent_weight: float = 0.1
+    own_recent_weight: float = 0.4
     # At most this many last looks for one charge: among thousands of substations seen a poll
     # late, each refusal corrects only the one asked.
     last_looks: int = 8
