@@ -51,8 +51,8 @@ class Balancer:
     # Above `tuning.full_scan_limit` substations, `headroom` chooses from this index; every
     # change of a view's projected load or health goes through `_changed`, which keeps it.
     _index: UtilizationIndex | None = None
-    # Several proxies sharing the grid (`--shard`): the substations this one owns, indexed
-    # alike; `headroom` prefers them (`proxy.shard` says why).
+    # Several proxies sharing the grid (`--shard I/N`; `0/1` for a proxy alone): the
+    # substations this one owns, indexed alike; `headroom` prefers them (`proxy.shard`).
     shard: Shard | None = None
     _own_index: UtilizationIndex | None = None
     # The shard's part is cut from the capacities known (`Shard.owned`); a capacity learnt or
@@ -85,7 +85,7 @@ class Balancer:
         self._index = self._own_index = None
         if self.policy == "headroom" and len(self._views) > self.tuning.full_scan_limit:
             self._index = UtilizationIndex()
-            if self.shard is not None and self.shard.count * self.shard.workers > 1:
+            if self.shard is not None:
                 self._own_index = UtilizationIndex()
                 self._owned_stale = True
             for view in self._views:

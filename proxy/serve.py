@@ -51,7 +51,10 @@ def main() -> None:
         spawn.Process(
             target=serve,
             args=(
-                replace(config, shard=worker_shard(config.shard, number, config.workers)),
+                replace(
+                    config,
+                    shard=worker_shard(config.shard, number, config.workers, config.share_bookings),
+                ),
                 board,
                 number,
             ),

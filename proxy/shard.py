@@ -78,8 +78,13 @@ def parse_shard(text: str) -> Shard:
     return Shard(int(number), int(count))
 
 
-def worker_shard(shard: Shard | None, number: int, workers: int) -> Shard | None:
-    """The shard of worker `number` of `workers`: its own when it has siblings."""
+def worker_shard(shard: Shard | None, number: int, workers: int, told: bool = True) -> Shard | None:
+    """The shard of worker `number` of `workers`. Workers that tell each other their bookings
+    (`proxy.siblings`, at once, before every choice) share their proxy's part: each is
+    refilled by all the proxy's arrivals, not by its share of them. Workers blind to each
+    other would herd on it, so each takes its own part of it."""
     if workers == 1:
         return shard
+    if told:
+        return shard or Shard(0, 1)
     return (shard or Shard(0, 1)).worker_of(number, workers)

@@ -138,7 +138,7 @@ class Simulation:
         scenario = self.scenario
         shard = Shard(number, scenario.proxies) if scenario.shards else None
         if scenario.workers > 1:
-            shard = worker_shard(shard, worker, scenario.workers)
+            shard = worker_shard(shard, worker, scenario.workers, scenario.share_bookings)
         # The first worker's random source is the proxy's as it was before workers were
         # modelled, so runs of one worker a proxy draw as they did.
         rng = random.Random(seed * 1000 + number + 100_000 * worker)

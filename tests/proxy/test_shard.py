@@ -31,15 +31,22 @@ def test_every_proxy_cuts_the_same_parts_from_the_same_capacities() -> None:
     assert balanced_parts(reordered, 8) == balanced_parts(CAPACITIES_KW, 8)
 
 
-def test_workers_split_their_proxys_part() -> None:
+def test_workers_that_tell_each_other_share_their_proxys_part() -> None:
     replica = Shard(1, 3)
-    workers = [worker_shard(replica, number, 2) for number in range(2)]
+    assert [worker_shard(replica, number, 2) for number in range(2)] == [replica, replica]
+    assert worker_shard(None, 1, 2) == Shard(0, 1)  # a proxy alone: the whole grid
+    assert Shard(0, 1).owned(CAPACITIES_KW) == set(KEYS)
+    assert worker_shard(replica, 0, 1) == replica
+
+
+def test_workers_blind_to_each_other_split_their_proxys_part() -> None:
+    replica = Shard(1, 3)
+    workers = [worker_shard(replica, number, 2, told=False) for number in range(2)]
     assert workers == [Shard(1, 3, 0, 2), Shard(1, 3, 1, 2)]
     owned = [worker.owned(CAPACITIES_KW) for worker in workers if worker is not None]
     assert owned[0] | owned[1] == replica.owned(CAPACITIES_KW)
     assert not owned[0] & owned[1]
-    assert worker_shard(None, 1, 2) == Shard(0, 1, 1, 2)  # workers alone: each its own half
-    assert worker_shard(replica, 0, 1) == replica
+    assert worker_shard(None, 1, 2, told=False) == Shard(0, 1, 1, 2)  # each its own half
     assert str(workers[1]) == "1/3 worker 1/2"
 
 
@@ -52,6 +59,18 @@ def test_a_substation_whose_capacity_is_not_known_is_in_no_part() -> None:
 def test_a_bad_shard_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="shard"):
         parse_shard(text)
+
+
+def test_a_proxy_alone_chooses_within_its_part_the_whole_grid() -> None:
+    # `--shard 0/1`, or told workers of a proxy without `--shard`: rule 4 over every substation.
+    balancer = Balancer(shard=Shard(0, 1), rng=random.Random(5))
+    keys = KEYS[:20]
+    balancer.set_substations(keys)
+    for key in keys:
+        balancer.record_report(key, 0.0, 300.0, CAPACITIES_KW[key])
+    own_index = balancer.own_index()
+    assert own_index is not None
+    assert {view.key for view, _ in own_index.indexed_loads()} == set(keys)
 
 
 def first_of_two_shards() -> tuple[Balancer, list[str], list[str]]:

@@ -268,22 +268,30 @@ def test_each_simulated_proxy_gets_its_shard_unless_the_scenario_says_no(tmp_pat
     assert {proxy.balancer.shard for proxy in alike.proxies} == {None}
 
 
-def test_each_proxys_workers_get_their_part_of_its_shard_and_share_one_board(
+def test_each_proxys_workers_share_its_part_and_one_board_and_blind_ones_split_it(
     tmp_path: Path,
 ) -> None:
     path = write_scenario(tmp_path, proxies=2, workers=2)
     simulation = Simulation(load_scenario(path), "headroom", seed=0)
+    # They tell each other their bookings, so each takes its proxy's part whole.
     assert [proxy.balancer.shard for proxy in simulation.proxies] == [
-        Shard(0, 2).worker_of(0, 2),
-        Shard(0, 2).worker_of(1, 2),
-        Shard(1, 2).worker_of(0, 2),
-        Shard(1, 2).worker_of(1, 2),
+        Shard(0, 2),
+        Shard(0, 2),
+        Shard(1, 2),
+        Shard(1, 2),
     ]
     refs = [proxy.siblings.link.ref for proxy in simulation.proxies if proxy.siblings]
     assert len(refs) == 4
     assert refs[0].split(".")[0] == refs[1].split(".")[0] != refs[2].split(".")[0]
     blind = write_scenario(tmp_path, proxies=2, workers=2, share_bookings=False)
-    assert {p.siblings for p in Simulation(load_scenario(blind), "headroom", 0).proxies} == {None}
+    blind_proxies = Simulation(load_scenario(blind), "headroom", 0).proxies
+    assert {proxy.siblings for proxy in blind_proxies} == {None}
+    assert [proxy.balancer.shard for proxy in blind_proxies] == [
+        Shard(0, 2).worker_of(0, 2),
+        Shard(0, 2).worker_of(1, 2),
+        Shard(1, 2).worker_of(0, 2),
+        Shard(1, 2).worker_of(1, 2),
+    ]
 
 
 def test_the_seed_burst_through_two_workers_is_within_one_request_and_blind_ones_are_not() -> None:
