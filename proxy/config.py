@@ -118,8 +118,9 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
     parser.add_argument(
         "--shard",
         default=env.get("SHARD"),
-        help="I/N: this is proxy I of N replicas (0-based); each prefers its own share of the "
-        "substations, so that the replicas' choices do not collide. Workers split it further",
+        help="I/N: this is proxy I of N replicas (0-based; 0/1: alone); each prefers its own "
+        "share of the substations, so that the replicas' choices do not collide. Workers that "
+        "tell each other their bookings share it; with --share-bookings off they split it",
     )
     parser.add_argument(
         "--share-bookings",
