@@ -5,9 +5,9 @@ the next upstream in turn over the same lean keep-alive pool as our proxy (`prox
 relaying the answer. No validation, no balancing, no metrics, no learning from answers: what
 is left is the HTTP engine and the two socket exchanges. `bench.proxy` runs it beside ours so
 that docs/performance.md can say how much of our cost is ours and how much is aiohttp's on
-this machine. With `--app`, the same relay as the one route of a `web.Application` behind the
-proxy's error middleware, as our proxy serves `POST /charge`: what the application layer
-(routing, its request objects, the middleware) adds (`bench.layers`).
+this machine. With `--app`, the same relay as the `POST /charge` route of a `web.Application`
+with JSON 404/405 routes beside it, as our proxy serves it: what the application layer (routing,
+its request objects) adds (`bench.layers`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 import uvloop
 from aiohttp import web
 
-from grid.httpio import error_middleware
+from grid.httpio import answer_other_paths
 from proxy.pool import PooledUpstream
 
 JSON = {"Content-Type": "application/json"}
@@ -36,8 +36,9 @@ async def serve(port: int, upstreams: list[str], as_app: bool = False) -> None:
 
     runner: web.BaseRunner
     if as_app:
-        app = web.Application(middlewares=[error_middleware])
+        app = web.Application()
         app.router.add_post("/charge", forward)
+        answer_other_paths(app.router)
         runner = web.AppRunner(app, access_log=None)
     else:
         runner = web.ServerRunner(web.Server(forward), access_log=None)

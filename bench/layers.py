@@ -1,8 +1,8 @@
 """`python -m bench.layers`: the proxy's CPU per charge, layer by layer, through real sockets.
 
 Three fronts in turn before the same three NGINX upstreams (`bench.proxy`'s fast ones): the
-floor (`bench.floor`: aiohttp's low-level server relaying, nothing else), the floor as the one
-route of a `web.Application` behind the proxy's error middleware (`bench.floor --app`), and our
+floor (`bench.floor`: aiohttp's low-level server relaying, nothing else), the floor as the
+`POST /charge` route of a `web.Application` routed as the proxy's is (`bench.floor --app`), and our
 proxy. The front runs on the second core, wrk and the upstreams on the first, so that what is
 counted is the front's own CPU; wrk drives each front for `--seconds`, in turn, `--rounds`
 times. Printed: each front's median req/s and user and system CPU µs per request, and the

@@ -13,7 +13,7 @@
     └── NoCapacity                    503 no_capacity (with Retry-After)
 
 Both services answer with these; the proxy adds its own in `proxy/errors.py`. Nothing here
-knows about aiohttp: `grid.httpio.error_middleware` turns an error into a response with
+knows about aiohttp: `grid.httpio.error_response` turns an error into a response with
 `to_body()` and `headers()`.
 """
 

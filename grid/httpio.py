@@ -1,20 +1,25 @@
 """The aiohttp side of the charge protocol, shared by both services: body reading, errors,
 and how a service process runs (`serve`).
 
-`error_middleware` turns every error into SPEC's JSON body with its status, aiohttp's own
-HTTP errors (404, 405 with Allow, 413) included, so no client ever sees a text/plain error.
+Every error becomes SPEC's JSON body with its status, aiohttp's own (404, 405 with Allow, 413)
+included, so no client ever sees a text/plain error. Without a middleware, which every request
+would pass through (about 12,000 instructions a charge, docs/performance.md): each handler but
+`POST /charge` is wrapped in `json_errors`, those two answer their own errors, and
+`answer_other_paths` gives every known path a 405 for its other methods and every other path a
+404.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
 import uvloop
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from grid.errors import (
     ApiError,
@@ -73,23 +78,54 @@ def error_response(error: ApiError, headers: dict[str, str] | None = None) -> we
     )
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as error:
-        return error_response(error)
-    except web.HTTPMethodNotAllowed as error:
-        allowed = frozenset(error.allowed_methods)
+def json_errors(handler: Handler) -> Handler:
+    """`handler` with its errors answered as SPEC's JSON body."""
+
+    @functools.wraps(handler)
+    async def answering(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (ApiError, web.HTTPException) as error:
+            return _json_error(request, error)
+
+    return answering
+
+
+def answer_other_paths(router: web.UrlDispatcher) -> None:
+    """After every route is added: each path's other methods get a JSON 405 with Allow, and
+    any other path a JSON 404, where aiohttp's router would answer them in plain text."""
+    for resource in list(router.resources()):
+        if not isinstance(resource, web.Resource):  # static files: not served here
+            continue
+        allowed = frozenset(route.method for route in resource if route.method != hdrs.METH_ANY)
+        resource.add_route(hdrs.METH_ANY, _not_allowed(allowed))
+    router.add_route(hdrs.METH_ANY, "/{path:.*}", _not_found)
+
+
+def _not_allowed(allowed: frozenset[str]) -> Handler:
+    async def not_allowed(request: web.Request) -> web.StreamResponse:
         detail = f"{request.method} is not allowed on {request.path}"
         return error_response(MethodNotAllowed(detail, allowed))
-    except web.HTTPNotFound:
+
+    return not_allowed
+
+
+async def _not_found(request: web.Request) -> web.StreamResponse:
+    return error_response(NotFound(f"no such resource: {request.path}"))
+
+
+def _json_error(request: web.Request, error: ApiError | web.HTTPException) -> web.StreamResponse:
+    if isinstance(error, ApiError):
+        return error_response(error)
+    if isinstance(error, web.HTTPMethodNotAllowed):
+        detail = f"{request.method} is not allowed on {request.path}"
+        return error_response(MethodNotAllowed(detail, frozenset(error.allowed_methods)))
+    if isinstance(error, web.HTTPNotFound):
         return error_response(NotFound(f"no such resource: {request.path}"))
-    except web.HTTPException as error:
-        if error.status < 400:
-            raise
-        body = {"error": error.reason.lower().replace(" ", "_"), "detail": error.text or ""}
-        return web.json_response(body, status=error.status)
+    if error.status < 400:
+        raise error
+    body = {"error": error.reason.lower().replace(" ", "_"), "detail": error.text or ""}
+    return web.json_response(body, status=error.status)
 
 
 def serve(

@@ -15,9 +15,10 @@ from pathlib import Path
 from aiohttp import web
 
 from grid.httpio import (
+    answer_other_paths,
     check_admin_token,
-    error_middleware,
     error_response,
+    json_errors,
     read_charge_body,
 )
 from grid.protocol import HEADER_SUBSTATION, LOAD_REPORT_HEADERS, SESSION_ID_PATTERN
@@ -61,7 +62,7 @@ def create_app(
     balancer = Balancer(policy=config.policy, shard=config.shard, ref=ref)
     balancer.set_substations(config.substations)
     metrics = ProxyMetrics()
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application()
     app[CONFIG] = config
     app[ROUTER] = ChargeRouter(balancer, upstream, metrics, clock, config.retries)
     if siblings is not None:
@@ -78,14 +79,17 @@ def create_app(
     )
     app[STREAMS] = LoadStreams(balancer, clock, config.connect_timeout_s)
     app.cleanup_ctx.append(_background_loops)
+    # `POST /charge` answers its own errors; the other routes, rare, through `json_errors`.
     app.router.add_post("/charge", post_charge)
-    app.router.add_get("/charge/{session_id}", session_call)
-    app.router.add_delete("/charge/{session_id}", session_call)
-    app.router.add_get("/substations", get_substations)
-    app.router.add_get("/metrics", get_metrics)
-    app.router.add_get("/healthz", get_healthz)
-    app.router.add_get("/", get_grid_page)
-    app.router.add_post("/admin/substations/{name}/{action:drain|resume}", post_substation_admin)
+    app.router.add_get("/charge/{session_id}", json_errors(session_call))
+    app.router.add_delete("/charge/{session_id}", json_errors(session_call))
+    app.router.add_get("/substations", json_errors(get_substations))
+    app.router.add_get("/metrics", json_errors(get_metrics))
+    app.router.add_get("/healthz", json_errors(get_healthz))
+    app.router.add_get("/", json_errors(get_grid_page))
+    admin = "/admin/substations/{name}/{action:drain|resume}"
+    app.router.add_post(admin, json_errors(post_substation_admin))
+    answer_other_paths(app.router)
     return app
 
 

@@ -17,9 +17,10 @@ from aiohttp import web
 from grid.background import running
 from grid.errors import ApiError
 from grid.httpio import (
+    answer_other_paths,
     check_admin_token,
-    error_middleware,
     error_response,
+    json_errors,
     read_charge_body,
 )
 from grid.ledger import SessionLedger
@@ -46,7 +47,7 @@ EXPIRY_TICK_S = 1.0
 
 
 def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Application:
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application()
     store = SessionStore(config.state_path) if config.state_path else None
     seen = ChargesSeen()
     feed = LoadFeed(lambda: current_report(ledger, seen.every()), config.report_interval_s)
@@ -69,15 +70,17 @@ def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Applic
     app.cleanup_ctx.append(expiry_timer)
     app.cleanup_ctx.append(load_feed)
     app.on_shutdown.append(_end_streams)
+    # `POST /charge` answers its own errors; the other routes through `json_errors`.
     app.router.add_post("/charge", post_charge)
-    app.router.add_get("/charge/{session_id}", get_charge)
-    app.router.add_delete("/charge/{session_id}", delete_charge)
-    app.router.add_get(LOAD_STREAM_PATH, get_load_stream)
-    app.router.add_get("/metrics", get_metrics)
-    app.router.add_get("/healthz", get_healthz)
-    app.router.add_get("/readyz", get_readyz)
-    app.router.add_post("/admin/drain", post_drain)
-    app.router.add_post("/admin/resume", post_resume)
+    app.router.add_get("/charge/{session_id}", json_errors(get_charge))
+    app.router.add_delete("/charge/{session_id}", json_errors(delete_charge))
+    app.router.add_get(LOAD_STREAM_PATH, json_errors(get_load_stream))
+    app.router.add_get("/metrics", json_errors(get_metrics))
+    app.router.add_get("/healthz", json_errors(get_healthz))
+    app.router.add_get("/readyz", json_errors(get_readyz))
+    app.router.add_post("/admin/drain", json_errors(post_drain))
+    app.router.add_post("/admin/resume", json_errors(post_resume))
+    answer_other_paths(app.router)
     return app
 
 

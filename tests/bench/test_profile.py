@@ -10,7 +10,6 @@ HANDLER = [
     *ENTRY,
     LOOP,
     "RequestHandler._handle_request (aiohttp/web_protocol.py:577)",
-    "error_middleware (grid/httpio.py:79)",
     "post_charge (proxy/app.py:99)",
 ]
 
