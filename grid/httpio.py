@@ -40,7 +40,7 @@ BODY_TIMEOUT_S = 10.0
 
 async def read_charge_body(request: web.Request) -> bytes:
     """A `POST /charge` body, its media type and size checked before anything is read."""
-    check_content_type(request.headers.get("Content-Type"))
+    check_content_type(request.headers.get(hdrs.CONTENT_TYPE))
     check_declared_length(request.content_length)
     if request.content.is_eof():  # the whole body came with the headers: take it as it is
         return request.content.read_nowait()

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from multidict import istr
+
 from grid.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from grid.seen import HEADER_SEEN, format_seen, parse_seen
 
@@ -28,11 +30,13 @@ VEHICLE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 # Session ids our substations issue are hex; the proxy passes on nothing outside this alphabet.
 SESSION_ID_PATTERN = VEHICLE_ID_PATTERN
 
-HEADER_SUBSTATION = "X-Substation"
-HEADER_LOAD_KW = "X-Substation-Load-kW"
-HEADER_CAPACITY_KW = "X-Substation-Capacity-kW"
+# Header names are `istr`s (multidict's case-insensitive str): a lookup in a header multidict
+# then skips folding the name's case, which it does for every plain str key it is asked for.
+HEADER_SUBSTATION: str = istr("X-Substation")
+HEADER_LOAD_KW: str = istr("X-Substation-Load-kW")
+HEADER_CAPACITY_KW: str = istr("X-Substation-Capacity-kW")
 # `<ledger id>-<changes>`: which of two reports from one substation is the newer.
-HEADER_LOAD_SEQ = "X-Substation-Load-Seq"
+HEADER_LOAD_SEQ: str = istr("X-Substation-Load-Seq")
 LOAD_REPORT_HEADERS = (HEADER_SUBSTATION, HEADER_LOAD_KW, HEADER_CAPACITY_KW, HEADER_LOAD_SEQ)
 # The load stream (`GET /load/stream`): at most one report per interval (a substation's
 # `--report-interval`), and the report again after this long without a change.

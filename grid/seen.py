@@ -21,8 +21,10 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
 
-HEADER_PROXY_REF = "X-Proxy-Ref"
-HEADER_SEEN = "X-Substation-Seen"
+from multidict import istr
+
+HEADER_PROXY_REF: str = istr("X-Proxy-Ref")  # istr: as `grid.protocol`'s header names
+HEADER_SEEN: str = istr("X-Substation-Seen")
 PROXY_REF_PATTERN = re.compile(r"[0-9a-f]{1,16}\.[0-9]{1,4}")
 MAX_REFS = 64
 

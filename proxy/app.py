@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from grid.httpio import (
     answer_other_paths,
@@ -45,7 +45,7 @@ STREAMS = web.AppKey("streams", LoadStreams)
 
 # What of a substation's answer reaches the client: its body, type and load report. A list of
 # what to keep, not of what to strip, so hop-by-hop headers never leak either way.
-PASSED_HEADERS = ("Content-Type", "Retry-After", *LOAD_REPORT_HEADERS)
+PASSED_HEADERS = (hdrs.CONTENT_TYPE, hdrs.RETRY_AFTER, *LOAD_REPORT_HEADERS)
 
 
 def create_app(
@@ -202,5 +202,5 @@ def relay(answer: UpstreamAnswer) -> web.Response:
 def forwarded_headers(request: web.Request) -> dict[str, str]:
     """X-Forwarded-For with the client appended, as proxies in a chain do."""
     client = request.remote or "unknown"
-    earlier = request.headers.get("X-Forwarded-For")
-    return {"X-Forwarded-For": f"{earlier}, {client}" if earlier else client}
+    earlier = request.headers.get(hdrs.X_FORWARDED_FOR)
+    return {hdrs.X_FORWARDED_FOR: f"{earlier}, {client}" if earlier else client}

@@ -16,6 +16,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
+from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
@@ -91,7 +92,7 @@ class _Connection(asyncio.Protocol):
         self._headers.add(name.decode("latin-1"), value.decode("latin-1"))
 
     def on_headers_complete(self) -> None:
-        length = self._headers.get("Content-Length")
+        length = self._headers.get(hdrs.CONTENT_LENGTH)
         if length is not None and length.isdigit() and int(length) > MAX_ANSWER_BYTES:
             raise AnswerTooLarge(f"an answer of {length} bytes")
 
