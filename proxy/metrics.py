@@ -2,14 +2,12 @@
 
 Per-substation gauges are read from the balancer when Prometheus scrapes, so they cannot
 drift from what the balancer decides on. Counting a request is on every charge's path, so it
-is a plain dict increment and a bisect; the counts are copied into aioprometheus's collectors
-when Prometheus scrapes (aioprometheus checks and sorts labels on every call, about 8 us).
+is a plain dict increment and a bucket found from the lowest; the counts are copied into
+aioprometheus's collectors when Prometheus scrapes (aioprometheus checks and sorts labels on
+every call, about 8 us).
 """
 
 from __future__ import annotations
-
-from bisect import bisect_left
-from collections import Counter as Tally
 
 from aioprometheus.collectors import Counter, Gauge, Histogram, Registry
 from aioprometheus.histogram import Histogram as LatencyBuckets
@@ -61,14 +59,26 @@ class ProxyMetrics:
         for reason in REJECT_REASONS:
             self._rejected.set({"reason": reason}, 0)
         # What the charge path counts, copied into the collectors above at each scrape.
-        self._request_counts: Tally[tuple[str, int]] = Tally()
+        # A plain dict, not a Counter: compiled, a dict subclass's items go through the generic
+        # item protocol.
+        self._request_counts: dict[tuple[str, int], int] = {}
         self._duration_counts = [0] * (len(LATENCY_BUCKETS_S) + 1)  # the last is +Inf
+        # Held here: compiled, a read of the module's tuple of floats built it afresh, each of
+        # its 13 floats boxed, on every charge (callgrind, docs/performance.md, 2026-12-04).
+        self._bucket_bounds_s: tuple[float, ...] = LATENCY_BUCKETS_S
         self._duration_sum_s = 0.0
 
     def observe_request(self, substation: str, status: int, duration_s: float) -> None:
-        self._request_counts[substation, status] += 1
+        key = (substation, status)
+        self._request_counts[key] = self._request_counts.get(key, 0) + 1
         # Bucket i counts durations in (bound[i-1], bound[i]]: Prometheus's `le`, uncumulated.
-        self._duration_counts[bisect_left(LATENCY_BUCKETS_S, duration_s)] += 1
+        # From the lowest: a charge's duration is in the first few buckets.
+        bucket = 0
+        for bound in self._bucket_bounds_s:
+            if duration_s <= bound:
+                break
+            bucket += 1
+        self._duration_counts[bucket] += 1
         self._duration_sum_s += duration_s
 
     def count_retry(self) -> None:
