@@ -14,6 +14,11 @@ Ours and our substations run as the image runs them, their pure core compiled (`
 built by `bench.compiled` into the scratch directory first, about 20 s); `--build source` runs
 them from this checkout's sources instead. The floor runs from the same build as ours, since
 it relays over our pool.
+
+By default every process shares both cores, the fronts with wrk and the upstreams. With
+`--pin`, each front (ours, HAProxy, NGINX, the floor) runs on the second core alone and wrk and
+the upstreams on the first, as `bench.layers` runs them: each front's CPU is its own, not what
+the load generator leaves it.
 """
 
 from __future__ import annotations
@@ -59,15 +64,27 @@ class Processes:
     substations and the floor) start in `ours_from` if given: a compiled build's directory
     (`bench.compiled`), whose modules they then import."""
 
-    def __init__(self, scratch: Path, ours_from: Path | None = None) -> None:
+    def __init__(
+        self, scratch: Path, ours_from: Path | None = None, front_cpus: set[int] | None = None
+    ) -> None:
         self.scratch = scratch
         self.ours_from = ours_from
+        self.front_cpus = front_cpus  # `--pin`: the CPUs the fronts run on
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self, name: str, argv: list[str], ours: bool = False) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, argv: list[str], ours: bool = False, front: bool = False
+    ) -> subprocess.Popen[bytes]:
         where = self.ours_from if ours else None
+        cpus = self.front_cpus if front else None
         with (self.scratch / f"{name}.log").open("wb") as log:
-            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=where)
+            process = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=where,
+                preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),  # noqa: PLW1509
+            )
         self.started.append(process)
         return process
 
@@ -83,6 +100,16 @@ class Processes:
         for process in reversed(self.started):
             if process.poll() is None:
                 self.stop(process)
+
+
+def front_cpus(pin: bool) -> set[int] | None:
+    """With `pin` and two CPUs or more: this process (so wrk and the upstreams it starts) on the
+    first, and the second for the fronts. Otherwise None: everything everywhere."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if not pin or len(allowed) < 2:
+        return None
+    os.sched_setaffinity(0, {allowed[0]})
+    return {allowed[1]}
 
 
 def free_ports(count: int) -> list[int]:
@@ -195,17 +222,25 @@ def start_fronts(
     nginx_conf = nginx_prefix / "nginx.conf"
     nginx_conf.write_text(peers.nginx_front_conf(nginx_prefix, nginx_port, upstream_ports))
     fronts = {
-        "ours": (f"http://127.0.0.1:{ours_port}", procs.start("ours", ours, ours=True)),
+        "ours": (
+            f"http://127.0.0.1:{ours_port}",
+            procs.start("ours", ours, ours=True, front=True),
+        ),
         "haproxy": (
             f"http://127.0.0.1:{haproxy_port}",
-            procs.start("haproxy", ["haproxy", "-db", "-f", str(haproxy_conf)]),
+            procs.start("haproxy", ["haproxy", "-db", "-f", str(haproxy_conf)], front=True),
         ),
         "nginx": (
             f"http://127.0.0.1:{nginx_port}",
-            procs.start("nginx-front", ["nginx", "-p", str(nginx_prefix), "-c", str(nginx_conf)]),
+            procs.start(
+                "nginx-front", ["nginx", "-p", str(nginx_prefix), "-c", str(nginx_conf)], front=True
+            ),
         ),
         # The floor relays over our pool: from the same build as ours (compiled or not).
-        "floor": (f"http://127.0.0.1:{floor_port}", procs.start("floor", floor, ours=True)),
+        "floor": (
+            f"http://127.0.0.1:{floor_port}",
+            procs.start("floor", floor, ours=True, front=True),
+        ),
     }
     for url, _ in fronts.values():
         wait_for_charge(url)
@@ -313,6 +348,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="compiled",
         help="ours as the image runs it (default), or from this checkout's sources",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="each front on the second core alone; wrk and the upstreams on the first",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.seconds = 1, 1.0
@@ -332,7 +372,7 @@ def main(argv: list[str]) -> int:
         settings.script = scratch / "charge.lua"
         settings.script.write_text(peers.WRK_SCRIPT)
         ours_from = compiled.build(scratch / "compiled") if settings.build == "compiled" else None
-        procs = Processes(scratch, ours_from)
+        procs = Processes(scratch, ours_from, front_cpus(settings.pin))
         stack.callback(procs.stop_all)
         header = f"{'upstream':<12}{'front':<9}{'run':<6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
         print(header + f"{'cpu us':>9}{'errors':>8}", file=sys.stderr)
@@ -344,6 +384,7 @@ def main(argv: list[str]) -> int:
     summary = summarize(rows, latency, settings.rounds)
     summary["workers"] = settings.workers
     summary["build"] = settings.build
+    summary["layout"] = "pinned" if procs.front_cpus else "shared"
     summary["rows"] = [asdict(row) for row in rows + latency]
     if settings.json:
         print(json.dumps(summary, indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -17,7 +18,7 @@ def test_proxy_benchmark_quick_prints_every_row() -> None:
     for tool, package in (("wrk", "wrk"), ("haproxy", "haproxy"), ("nginx", "nginx")):
         require_tool(tool, package)
     finished = subprocess.run(
-        [sys.executable, "-m", "bench.proxy", "--quick", "--json"],
+        [sys.executable, "-m", "bench.proxy", "--quick", "--json", "--pin"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -35,6 +36,8 @@ def test_proxy_benchmark_quick_prints_every_row() -> None:
     ):
         assert isinstance(report[key], float)
     assert report["build"] == "compiled"  # ours as the image runs it
+    # Each front on a core of its own, where the machine has two.
+    assert report["layout"] == ("pinned" if len(os.sched_getaffinity(0)) > 1 else "shared")
     rows = {(row["upstream"], row["front"], row["round"]) for row in report["rows"]}
     for upstream in ("fast", "substations"):
         for front in FRONTS:
