@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import json.scanner
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grid import protocol
 from grid.errors import ApiError
@@ -89,6 +92,36 @@ def test_a_body_with_no_extra_field_is_forwarded_as_it_came() -> None:
 
 def test_times_are_rfc3339_utc_with_milliseconds() -> None:
     assert rfc3339(1_800_000_000.25) == "2027-01-15T08:00:00.250Z"
+
+
+def as_datetime_writes_it(epoch_s: float) -> str:
+    moment = datetime.fromtimestamp(epoch_s, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    "epoch_s",
+    [
+        0.0,
+        1_800_000_000.0,
+        1_800_000_000.9995,  # milliseconds are cut, not rounded
+        1_800_000_000.9999996,  # microseconds round up into the next second
+        1_800_000_000.0000005,  # half a microsecond: to even
+        1_800_000_000.0000015,
+        -0.0004,  # before the epoch: the fraction is borrowed from the second
+        -1.9999996,
+        59.999,
+        86_399.9999999,  # into the next day
+    ],
+)
+def test_times_are_written_as_datetime_writes_them(epoch_s: float) -> None:
+    assert rfc3339(epoch_s) == as_datetime_writes_it(epoch_s)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(min_value=-2e9, max_value=2e10, allow_nan=False))
+def test_any_time_is_written_as_datetime_writes_it(epoch_s: float) -> None:
+    assert rfc3339(epoch_s) == as_datetime_writes_it(epoch_s)
 
 
 @pytest.mark.parametrize(
