@@ -7,6 +7,7 @@ gracefully), SIGKILL if it is still there after a bound. Nothing else on the mac
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import random
 import signal
@@ -192,7 +193,9 @@ def wait_until_ready(url: str, processes: Sequence[tuple[str, subprocess.Popen[b
             with urllib.request.urlopen(url, timeout=1) as answer:
                 if answer.status == 200:
                     return
-        except (urllib.error.URLError, OSError):
+        # A port nobody listens on yet can connect to itself (TCP's simultaneous open: it reads
+        # back its own request, "BadStatusLine: GET /healthz"): not ready either.
+        except (urllib.error.URLError, OSError, http.client.HTTPException):
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {START_TIMEOUT_S:g} s")
 
@@ -201,7 +204,7 @@ def free_port_run(length: int) -> int:
     """The first of `length` consecutive free loopback ports."""
     rng = random.Random()
     for _ in range(50):
-        first = rng.randrange(20_000, 40_000)
+        first = rng.randrange(20_000, 32_000)  # below Linux's ephemeral ports (32768-60999)
         if all(is_free(port) for port in range(first, first + length)):
             return first
     raise RuntimeError("no run of free ports")
