@@ -6,7 +6,8 @@ included, so no client ever sees a text/plain error. Without a middleware, which
 would pass through (about 12,000 instructions a charge, docs/performance.md): each handler but
 `POST /charge` is wrapped in `json_errors`, those two answer their own errors, and
 `answer_other_paths` gives every known path a 405 for its other methods and every other path a
-404.
+404. What aiohttp answers before any route can (a request line it cannot parse, 400; the
+asterisk of `OPTIONS *`, which is no path, 404) stays its plain text.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def json_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except (ApiError, web.HTTPException) as error:
-            return _json_error(request, error)
+            return _json_error(error)
 
     return answering
 
@@ -114,14 +115,10 @@ async def _not_found(request: web.Request) -> web.StreamResponse:
     return error_response(NotFound(f"no such resource: {request.path}"))
 
 
-def _json_error(request: web.Request, error: ApiError | web.HTTPException) -> web.StreamResponse:
+def _json_error(error: ApiError | web.HTTPException) -> web.StreamResponse:
+    # The router's own 404 and 405 never get here: `answer_other_paths` answers them as routes.
     if isinstance(error, ApiError):
         return error_response(error)
-    if isinstance(error, web.HTTPMethodNotAllowed):
-        detail = f"{request.method} is not allowed on {request.path}"
-        return error_response(MethodNotAllowed(detail, frozenset(error.allowed_methods)))
-    if isinstance(error, web.HTTPNotFound):
-        return error_response(NotFound(f"no such resource: {request.path}"))
     if error.status < 400:
         raise error
     body = {"error": error.reason.lower().replace(" ", "_"), "detail": error.text or ""}
