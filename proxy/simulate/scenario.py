@@ -117,10 +117,15 @@ def load_scenario(path: Path, overrides: Mapping[str, Any] | None = None) -> Sce
     if unknown:
         raise ScenarioError(f"no such scenario key: {', '.join(unknown)}")
     document.update(overrides or {})
+    return scenario_from(path.stem, document, where=str(path))
+
+
+def scenario_from(name: str, document: dict[str, Any], where: str | None = None) -> Scenario:
+    """A scenario from its keys as a file would hold them (`proxy.simulate.sweep` draws them)."""
     try:
-        return _build(path.stem, document)
+        return _build(name, document)
     except (KeyError, TypeError, ValueError) as error:
-        raise ScenarioError(f"{path}: {error!r}") from error
+        raise ScenarioError(f"{where or name}: {error!r}") from error
 
 
 def _build(name: str, doc: dict[str, Any]) -> Scenario:

@@ -1,0 +1,177 @@
+"""`python -m proxy.simulate.sweep [--count N] [--seed S] [--never-short] [--keep DIR] [--json]`:
+scenarios nobody wrote, drawn at random in the shipped format (SPEC §3), every policy on each.
+
+Each scenario `S` of a sweep is drawn from `random.Random(S)`: 2 to 12 substations of 50 kW to
+2 MW, 1 to 8 proxies, a burst or a rush hour at a half to one and a half times the grid's
+capacity, sessions of 20 s to 5 minutes, polls every 1 to 10 s, up to three outages (they may
+overlap). One line a scenario: `headroom`'s spread_p95 against one request and the best
+baseline's, and any false reject or overload of any policy. `--never-short` draws only grids
+that always have power to spare: the peak asks at most 60 % of what is left with the biggest
+substation out, and one substation is out at a time (what `tests/proxy/simulate` holds every
+policy to: no false reject there). `--keep DIR` writes each scenario as YAML, to run again with
+`python -m proxy.simulate DIR/sweep-S.yaml --seed S`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from proxy.balancer import POLICIES
+from proxy.simulate.engine import simulate
+from proxy.simulate.scenario import scenario_from
+
+CAPACITIES_KW = (50, 100, 150, 250, 400, 600, 800, 1200, 2000)
+AMOUNTS_KW = ((1, 7), (3, 11), (7, 22), (11, 11), (22, 50))
+# The peak's demand over the grid's capacity, drawn per scenario (saturating ones included).
+PEAK_SHARES = (0.5, 0.8, 0.95, 1.1, 1.5)
+# `never_short`: the peak's demand over what is left with the biggest substation out.
+SPARE_SHARE = 0.6
+
+
+def random_scenario(seed: int, never_short: bool = False) -> dict[str, Any]:
+    """The keys of scenario `seed` of a sweep, as a scenario file holds them."""
+    rng = random.Random(seed)
+    count = rng.choice((2, 3, 4, 5, 6) if never_short else (2, 3, 3, 4, 5, 6, 8, 12))
+    capacities = [rng.choice(CAPACITIES_KW) for _ in range(count)]
+    names = [f"substation{number}" for number in range(1, count + 1)]
+    low_kw, high_kw = rng.choice(AMOUNTS_KW)
+    session_s = rng.choice((20, 60, 120) if never_short else (20, 60, 60, 120, 300))
+    duration_s = rng.randrange(120, 301) if never_short else rng.choice((300, 600, 900, 1200))
+    if never_short:
+        peak_kw = SPARE_SHARE * (sum(capacities) - max(capacities))
+    else:
+        peak_kw = rng.choice(PEAK_SHARES) * sum(capacities)
+    scenario: dict[str, Any] = {
+        "substations": [
+            {"name": name, "capacity_kw": capacity}
+            for name, capacity in zip(names, capacities, strict=True)
+        ],
+        "session_seconds": session_s,
+        "poll_interval": rng.choice((1, 5) if never_short else (1, 2, 5, 5, 10)),
+        "proxies": rng.randint(1, 4) if never_short else rng.choice((1, 1, 2, 3, 4, 8)),
+        "duration_s": duration_s,
+        "amount_kw": [low_kw, high_kw],
+        "min_amount_ratio": rng.choice((0.5, 1.0) if never_short else (0.2, 0.5, 0.8, 1.0)),
+        # Never short: as if every EV asked for the most, so the peak is an upper bound.
+        "arrivals": _arrivals(
+            rng, peak_kw, high_kw if never_short else (low_kw + high_kw) / 2, session_s, duration_s
+        ),
+    }
+    failures = _failures(rng, names, duration_s, one_at_a_time=never_short)
+    if failures:
+        scenario["failures"] = failures
+    return scenario
+
+
+def _arrivals(
+    rng: random.Random, peak_kw: float, per_ev_kw: float, session_s: int, duration_s: int
+) -> dict[str, Any]:
+    """A burst of the peak's EVs at once, or a rush hour rising to it and back."""
+    if rng.random() < 0.4:
+        return {"burst": max(1, int(peak_kw / per_ev_kw))}
+    peak = round(peak_kw / per_ev_kw / session_s, 3)
+    third = duration_s // 3
+    return {"rate": [[0, peak / 5], [third, peak], [2 * third, peak], [duration_s, peak / 5]]}
+
+
+def _failures(
+    rng: random.Random, names: list[str], duration_s: int, one_at_a_time: bool
+) -> list[dict[str, Any]]:
+    """Up to three outages; `one_at_a_time`: each after the last has ended."""
+    failures: list[dict[str, Any]] = []
+    back_at: dict[str, int] = {}  # a substation's own outages never overlap
+    free_from = 0
+    for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
+        name = rng.choice(names)
+        earliest = max(free_from, back_at.get(name, 0))
+        if earliest >= duration_s - 1:
+            break
+        at = rng.randrange(earliest, duration_s - 1)
+        until = min(duration_s, at + rng.choice((10, 30, 60, 120, 300)))
+        failures.append({"substation": name, "at": at, "until": until})
+        back_at[name] = until
+        if one_at_a_time:
+            free_from = until
+    return failures
+
+
+def run_scenario(seed: int, never_short: bool) -> dict[str, Any]:
+    """Every policy on scenario `seed` (the simulation's seed too)."""
+    scenario = scenario_from(f"sweep-{seed}", random_scenario(seed, never_short))
+    results = {policy: simulate(scenario, policy, seed) for policy in POLICIES}
+    return {"seed": seed, "results": results}
+
+
+def describe(seed: int, never_short: bool, results: dict[str, dict[str, Any]]) -> str:
+    keys = random_scenario(seed, never_short)
+    headroom = results["headroom"]
+    best_baseline = min(r["spread_p95"] for p, r in results.items() if p != "headroom")
+    faults = [
+        f"{policy}: {r['false_rejects']} false rejects, {r['overload_s']:g} s over"
+        for policy, r in results.items()
+        if r["false_rejects"] or r["overload_s"]
+    ]
+    arrivals = "burst" if "burst" in keys["arrivals"] else "rate"
+    within = "within" if headroom["spread_p95"] <= headroom["one_request"] else "OVER"
+    return (
+        f"sweep-{seed:<4} substations {len(keys['substations']):>2}, proxies {keys['proxies']}, "
+        f"outages {len(keys.get('failures', []))}, {arrivals:<5}: "
+        f"headroom {headroom['spread_p95']:.3f} (one request {headroom['one_request']:.3f}, "
+        f"{within}), best baseline {best_baseline:.3f}  " + "; ".join(faults)
+    )
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m proxy.simulate.sweep", description=__doc__)
+    parser.add_argument("--count", type=int, default=40, help="scenarios (default 40)")
+    parser.add_argument("--seed", type=int, default=0, help="the first scenario's number")
+    parser.add_argument("--never-short", action="store_true", help="grids with power to spare")
+    parser.add_argument("--keep", type=Path, help="write each scenario as YAML into this folder")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    seeds = range(args.seed, args.seed + args.count)
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        for seed in seeds:
+            document = random_scenario(seed, args.never_short)
+            (args.keep / f"sweep-{seed}.yaml").write_text(yaml.safe_dump(document))
+    runs: list[dict[str, Any]] = []
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for run in pool.map(run_scenario, seeds, [args.never_short] * len(seeds)):
+            runs.append(run)
+            if not args.json:
+                print(describe(run["seed"], args.never_short, run["results"]), flush=True)
+    within = sum(
+        r["results"]["headroom"]["spread_p95"] <= r["results"]["headroom"]["one_request"]
+        for r in runs
+    )
+    faulty = sum(
+        any(p["false_rejects"] or p["overload_s"] for p in r["results"].values()) for r in runs
+    )
+    summary = {
+        "scenarios": len(runs),
+        "headroom_within_one_request": within,
+        "with_false_rejects_or_overload": faulty,
+    }
+    if args.json:
+        print(json.dumps({**summary, "runs": runs}, indent=2))
+    else:
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,84 @@
+"""Scenarios nobody wrote (`proxy.simulate.sweep`): drawn at random in the shipped format, from
+a few substations of very different sizes to several proxies, bursts and rush hours, outages
+that come back, and every policy run on each.
+
+On grids that always have power to spare (`never_short`: the peak asks at most 60 % of what is
+left with the biggest substation out, one substation out at a time), every policy keeps every
+substation within capacity at every admission, counts each request once, and turns no driver
+away while a live substation has room for the whole amount: a false reject there would be the
+charge path's own fault, not the grid's. Past saturation a reject can race a session ending
+elsewhere in the round trip of its last refusal, for every policy alike (docs/balance-lab.md).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from proxy.balancer import POLICIES
+from proxy.simulate.engine import Simulation
+from proxy.simulate.scenario import load_scenario, scenario_from
+from proxy.simulate.sweep import SPARE_SHARE, random_scenario
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_on_a_grid_never_short_every_policy_keeps_capacity_and_turns_no_driver_away(
+    seed: int,
+) -> None:
+    scenario = scenario_from(f"sweep-{seed}", random_scenario(seed, never_short=True))
+    for policy in POLICIES:
+        measured = Simulation(scenario, policy, seed).run()
+        assert measured.overbooked == 0, policy
+        assert measured.overload_s == 0, policy
+        assert all(peak <= 1 for peak in measured.peak.values()), policy
+        answered = measured.accepted + measured.curtailed + measured.rejected_count
+        assert answered == measured.requests, policy
+        assert measured.false_reject_times == [], (policy, measured.false_reject_times)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_a_grid_never_short_has_power_to_spare_at_its_peak_with_one_substation_out(
+    seed: int,
+) -> None:
+    keys = random_scenario(seed, never_short=True)
+    capacities = [spec["capacity_kw"] for spec in keys["substations"]]
+    spare_kw = sum(capacities) - max(capacities)
+    high_kw = keys["amount_kw"][1]
+    arrivals, session_s = keys["arrivals"], keys["session_seconds"]
+    if "burst" in arrivals:
+        peak_kw = arrivals["burst"] * high_kw
+    else:
+        peak_kw = max(rate for _, rate in arrivals["rate"]) * session_s * high_kw
+    assert peak_kw <= SPARE_SHARE * spare_kw + high_kw
+    outages = sorted((f["at"], f["until"]) for f in keys.get("failures", []))
+    assert all(until <= at for (_, until), (at, _) in itertools.pairwise(outages))
+
+
+def test_the_same_seed_draws_the_same_scenario_and_others_differ() -> None:
+    assert random_scenario(7) == random_scenario(7)
+    assert len({yaml.safe_dump(random_scenario(seed)) for seed in range(20)}) == 20
+
+
+def test_the_sweep_prints_a_line_a_scenario_and_keeps_them_as_scenario_files(
+    tmp_path: Path,
+) -> None:
+    argv = [sys.executable, "-m", "proxy.simulate.sweep", "--count", "2", "--seed", "3"]
+    printed = subprocess.run(
+        [*argv, "--never-short", "--keep", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.splitlines()
+    assert [line.split()[0] for line in printed[:2]] == ["sweep-3", "sweep-4"]
+    summary = json.loads(printed[2])
+    assert summary["scenarios"] == 2
+    assert summary["with_false_rejects_or_overload"] == 0
+    kept = load_scenario(tmp_path / "sweep-3.yaml")
+    assert kept == scenario_from("sweep-3", random_scenario(3, never_short=True))
