@@ -42,22 +42,29 @@ def rank(
        full ones (a view may be a poll old: only the substation's ledger knows). Without
        `now`, the outlook and the bunching are left out (the present alone).
     3. More substations (the balancer keeps `index`): the lowest utilization after booking
-       the full amount, found in the index without a scan, picked at random among those
-       among the `herd_choices` lowest (anti-herding); none takes the full amount: the
+       the full amount, found in the index without a scan, picked at random among the
+       `herd_size` lowest (anti-herding); none takes the full amount: the
        same for the curtailed amount; none at all: rule 2 on the present alone.
-    4. With a shard (the balancer keeps `own_index`, the substations this proxy owns) and one
-       substation to find: among its own (no other proxy books there by choice, so there is
-       no herd to break), of the `own_choices` lowest after booking the least booked lately
-       (`own_recent_weight`; without `now`, the lowest), unless the index's pick anywhere
+    4. With a shard (the balancer keeps `own_index`, the substations this proxy owns) of at
+       least `own_part_min` substations and one substation to find: among its own (no other
+       proxy books there by choice, so there is no herd to break), of the `own_choices`
+       lowest after booking the least booked lately (`own_recent_weight`; without `now`, the
+       lowest), unless the index's pick anywhere
        would be lower by more than `shard_slack` even after booking twice the amount (its
        owner may be booking it too); then rule 3.
     """
-    if index is not None and own_index is not None and attempts == 1:
-        own_pick = _own_first(index, own_index, amount_kw, exclude, now, tuning, rng)
+    herd = 1 if index is None else herd_size(len(index), tuning)
+    if (
+        index is not None
+        and own_index is not None
+        and attempts == 1
+        and len(own_index) >= tuning.own_part_min
+    ):
+        own_pick = _own_first(index, own_index, amount_kw, exclude, now, tuning, rng, herd)
         if own_pick is not None:
             return [own_pick]
     if index is not None:
-        chosen = _from_index(index, amount_kw, min_amount_kw, attempts, exclude, tuning, rng)
+        chosen = _from_index(index, amount_kw, min_amount_kw, attempts, exclude, rng, herd)
         if chosen:
             return chosen
     serving = [view for view in views if view.serving and view.key not in exclude]
@@ -69,20 +76,28 @@ def rank(
     return rank_all(serving, amount_kw, min_amount_kw, now, tuning)[:attempts]
 
 
+def herd_size(indexed: int, tuning: HeadroomTuning) -> int:
+    """How many of the lowest substations rule 3 picks among at random: `herd_choices`, but
+    never more than one in `herd_share` of those indexed. On a grid of a dozen, the 16 lowest
+    are all of them, and a pick among them all ignores how full each is (8 proxies over 12
+    substations: spread_p95 0.397, and 0.106 with the exact best; docs/balance-lab.md)."""
+    return max(1, min(tuning.herd_choices, indexed // tuning.herd_share))
+
+
 def _from_index(
     index: UtilizationIndex,
     amount_kw: float,
     min_amount_kw: float,
     attempts: int,
     exclude: Collection[str],
-    tuning: HeadroomTuning,
     rng: random.Random,
+    herd: int,
 ) -> list[SubstationView]:
     chosen: list[SubstationView] = []
     left_out = set(exclude)
     for kw in dict.fromkeys((amount_kw, min_amount_kw)):  # the curtailed amount, if it differs
         while len(chosen) < attempts:
-            found = index.best(kw, left_out, tuning.herd_choices, rng)
+            found = index.best(kw, left_out, herd, rng)
             if found is None:
                 break
             chosen.append(found)
@@ -98,12 +113,13 @@ def _own_first(
     now: float | None,
     tuning: HeadroomTuning,
     rng: random.Random,
+    herd: int,
 ) -> SubstationView | None:
     """Rule 4: the full amount only; None leaves the curtailed amount to rule 3."""
     own = _least_bunched(
         own_index.lowest(amount_kw, exclude, tuning.own_choices), amount_kw, now, tuning
     )
-    elsewhere = index.best(amount_kw, exclude, tuning.herd_choices, rng)
+    elsewhere = index.best(amount_kw, exclude, herd, rng)
     if own is None:
         return elsewhere
     # Elsewhere is some other proxy's own emptiest, which it may be booking this very moment:

@@ -7,7 +7,9 @@ import random
 import pytest
 
 from proxy.balancer import Balancer
+from proxy.headroom import herd_size
 from proxy.shard import Shard, balanced_parts, parse_shard, worker_shard
+from proxy.tuning import HeadroomTuning
 
 KEYS = [f"http://10.0.0.{n}:8000" for n in range(1, 200)]
 # Capacities drawn as a city's are: 200-800 kW.
@@ -147,3 +149,41 @@ def test_of_its_own_emptiest_a_proxy_takes_the_one_least_booked_lately() -> None
     assert balancer.choose(10, 10, 1) == [own[0]]  # without a time, the lowest after booking
     balancer.record_report(own[1], 1.0, 400.0, 1000.0)  # 40 %: no longer among the near-equal
     assert balancer.choose(10, 10, 1, now=1.0) == [own[0]]
+
+
+def test_a_part_of_fewer_than_own_part_min_substations_is_no_part() -> None:
+    """12 substations over 8 proxies: parts of 1 or 2, of capacities far apart. A proxy then
+    books the grid's exact best, even where its own part would be kept within the slack."""
+
+    def choices(tuning: HeadroomTuning) -> tuple[set[str], set[str], str]:
+        balancer = Balancer(shard=Shard(0, 8), rng=random.Random(5), tuning=tuning)
+        keys = KEYS[:12]
+        balancer.set_substations(keys)
+        for key in keys:
+            balancer.record_report(key, 0.0, 500.0, 1000.0)  # all at 50 %
+        own_index = balancer.own_index()
+        assert own_index is not None
+        owned = {view.key for view, _ in own_index.indexed_loads()}
+        emptiest = next(key for key in keys if key not in owned)
+        balancer.record_report(emptiest, 1.0, 470.0, 1000.0)  # another's, 3 % emptier
+        picks = {balancer.choose(10, 10, 1, now=1.0)[0] for _ in range(20)}
+        return picks, owned, emptiest
+
+    picks, owned, emptiest = choices(HeadroomTuning())
+    assert 0 < len(owned) < HeadroomTuning().own_part_min
+    assert picks == {emptiest}
+    picks, owned, _ = choices(HeadroomTuning(own_part_min=1))  # as before: its own part
+    assert picks <= owned
+
+
+def test_herd_size_is_herd_choices_but_never_more_than_an_eighth_of_the_grid() -> None:
+    tuning = HeadroomTuning()
+    assert [herd_size(n, tuning) for n in (9, 12, 16, 24, 100, 128, 1000)] == [
+        1,
+        1,
+        2,
+        3,
+        12,
+        16,
+        16,
+    ]

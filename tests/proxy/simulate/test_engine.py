@@ -123,6 +123,17 @@ def test_with_two_overlapping_failures_headroom_spreads_far_less_than_any_baseli
     assert headroom["false_rejects"] == 0
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_eight_proxies_over_a_dozen_substations_stay_within_one_request(seed: int) -> None:
+    """Above 8 substations `headroom` picks at random among the lowest of its index, against
+    herding; among all 12 that ignored how full each was, and parts of 1 or 2 substations a
+    proxy were uneven (0.41 and 0.40 on these seeds; `herd_size`, `own_part_min`)."""
+    scenario = load_scenario(Path("scenarios/dozen-substations.yaml"))
+    result = simulate(scenario, "headroom", seed)
+    assert result["spread_p95"] <= scenario.one_request_utilization
+    assert result["false_rejects"] == 0
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_headroom_spreads_no_worse_than_any_baseline(tmp_path: Path, seed: int) -> None:
     scenario = load_scenario(write_scenario(tmp_path, proxies=2, min_amount_ratio=0.5))
