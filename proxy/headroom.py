@@ -49,9 +49,8 @@ def rank(
        least `own_part_min` substations and one substation to find: among its own (no other
        proxy books there by choice, so there is no herd to break), of the `own_choices`
        lowest after booking the least booked lately (`own_recent_weight`; without `now`, the
-       lowest), unless the index's pick anywhere
-       would be lower by more than `shard_slack` even after booking twice the amount (its
-       owner may be booking it too); then rule 3.
+       lowest), unless the index's pick anywhere would be lower by more than `shard_slack`
+       even after booking twice the amount (its owner may be booking it too); then rule 3.
     """
     herd = 1 if index is None else herd_size(len(index), tuning)
     if (
@@ -80,7 +79,8 @@ def herd_size(indexed: int, tuning: HeadroomTuning) -> int:
     """How many of the lowest substations rule 3 picks among at random: `herd_choices`, but
     never more than one in `herd_share` of those indexed. On a grid of a dozen, the 16 lowest
     are all of them, and a pick among them all ignores how full each is (8 proxies over 12
-    substations: spread_p95 0.397, and 0.106 with the exact best; docs/balance-lab.md)."""
+    substations, scenarios/dozen-substations.yaml: spread_p95 0.39-0.41 before, 0.110-0.115
+    with this rule; docs/balance-lab.md)."""
     return max(1, min(tuning.herd_choices, indexed // tuning.herd_share))
 
 

@@ -44,8 +44,8 @@ class HeadroomTuning:
     # capacity, 0.1 when they were not (docs/balance-lab.md).
     own_choices: int = 4
     # A part of fewer substations is no part: rule 4 is left out (12 substations over 8
-    # proxies make parts of 1 or 2, whose capacities differ by half; spread_p95 0.106 with
-    # them, 0.089 without).
+    # proxies make parts of 1 or 2, whose capacities differ by half; dozen-substations,
+    # seeds 0-7: spread_p95 0.110-0.115 with them, 0.094-0.110 without).
     own_part_min: int = 8
     own_recent_weight: float = 0.4
     # At most this many last looks for one charge: among thousands of substations seen a poll
