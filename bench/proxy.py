@@ -267,7 +267,10 @@ def bench_kind(
     for front in FRONTS:
         url, pid = targets[front]
         # 10 connections, each waiting 10 ms between requests: about 1,000 requests a second.
+        # The front's CPU a request too: at this rate each request finds it idle.
+        before = cpu_seconds(pid) if pid else 0.0
         result = run_wrk(url, settings.seconds, 10, settings.script, delay_ms=10)
+        used = cpu_seconds(pid) - before if pid else 0.0
         latency.append(
             Row(
                 kind,
@@ -276,7 +279,7 @@ def bench_kind(
                 result["requests"] / (result["duration_us"] / 1e6),
                 result["p50_us"] / 1000,
                 result["p99_us"] / 1000,
-                None,
+                used * 1e6 / max(1, result["requests"]) if pid else None,
                 result["errors"] + result["non2xx"],
             )
         )
@@ -331,6 +334,16 @@ def summarize(rows: list[Row], latency: list[Row], rounds: int) -> dict[str, Any
     summary["added_p50_ms_at_1k_substations"] = round(
         at_1k[("substations", "ours")].p50_ms - at_1k[("substations", "direct")].p50_ms, 3
     )
+    # What the floor adds, and every front's CPU a request at that rate (each request finds
+    # the front idle: on this machine 2-4 times its CPU at saturation, docs/performance.md).
+    summary["floor_added_p50_ms_at_1k"] = round(
+        at_1k[("fast", "floor")].p50_ms - at_1k[("fast", "direct")].p50_ms, 3
+    )
+    summary["cpu_us_per_request_at_1k"] = {
+        front: round(row.cpu_us_per_request, 1)
+        for (upstream, front), row in at_1k.items()
+        if upstream == "fast" and row.cpu_us_per_request is not None
+    }
     return summary
 
 

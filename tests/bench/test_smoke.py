@@ -33,8 +33,11 @@ def test_proxy_benchmark_quick_prints_every_row() -> None:
         "cpu_ratio_vs_floor",
         "proxy_cpu_us_per_request",
         "added_p50_ms_at_1k",
+        "floor_added_p50_ms_at_1k",
     ):
         assert isinstance(report[key], float)
+    # Each front's CPU a request at about 1,000 req/s (direct has no front).
+    assert sorted(report["cpu_us_per_request_at_1k"]) == ["floor", "haproxy", "nginx", "ours"]
     assert report["build"] == "compiled"  # ours as the image runs it
     # Each front on a core of its own, where the machine has two.
     assert report["layout"] == ("pinned" if len(os.sched_getaffinity(0)) > 1 else "shared")
