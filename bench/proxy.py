@@ -335,7 +335,7 @@ def summarize(rows: list[Row], latency: list[Row], rounds: int) -> dict[str, Any
         at_1k[("substations", "ours")].p50_ms - at_1k[("substations", "direct")].p50_ms, 3
     )
     # What the floor adds, and every front's CPU a request at that rate (each request finds
-    # the front idle: on this machine 2-4 times its CPU at saturation, docs/performance.md).
+    # the front idle: on this machine 1.5-3 times its CPU at saturation, docs/performance.md).
     summary["floor_added_p50_ms_at_1k"] = round(
         at_1k[("fast", "floor")].p50_ms - at_1k[("fast", "direct")].p50_ms, 3
     )
