@@ -117,5 +117,8 @@ def test_instructions_benchmark_counts_each_front_under_callgrind() -> None:
     assert isinstance(counts, dict) and set(counts) == {"floor", "floor as an app", "ours"}
     # Counted only while wrk drove it: a request is thousands of instructions, not billions.
     assert all(10_000 < count < 50_000_000 for count in counts.values())
-    assert counts["ours"] > counts["floor as an app"] > counts["floor"]  # each adds work
+    # Ours adds work to either floor (about 2.5 times the floor's, from the sources). The two
+    # floors differ by a tenth, less than a one-second count's noise on a slow machine (the
+    # floor as an app once counted 2 % under the floor here), so their order is not checked.
+    assert counts["ours"] > max(counts["floor as an app"], counts["floor"])
     assert report["ratio_ours_vs_floor"] == round(counts["ours"] / counts["floor"], 3)
