@@ -167,10 +167,20 @@ def run_wrk(
 
 
 def measure(
-    upstream: str, front: str, url: str, pid: int | None, settings: argparse.Namespace, rnd: int
+    upstream: str,
+    front: str,
+    url: str,
+    pid: int | None,
+    settings: argparse.Namespace,
+    rnd: int,
+    connections: int | None = None,
+    delay_ms: int = 0,
 ) -> Row:
+    """One wrk run at a front, and the front's CPU a request meanwhile (`rnd` 0: the latency
+    run, about 1,000 req/s)."""
     before = cpu_seconds(pid) if pid else 0.0
-    result = run_wrk(url, settings.seconds, settings.connections, settings.script)
+    connections = settings.connections if connections is None else connections
+    result = run_wrk(url, settings.seconds, connections, settings.script, delay_ms)
     used = cpu_seconds(pid) - before if pid else 0.0
     requests = max(1, result["requests"])
     return Row(
@@ -268,21 +278,7 @@ def bench_kind(
         url, pid = targets[front]
         # 10 connections, each waiting 10 ms between requests: about 1,000 requests a second.
         # The front's CPU a request too: at this rate each request finds it idle.
-        before = cpu_seconds(pid) if pid else 0.0
-        result = run_wrk(url, settings.seconds, 10, settings.script, delay_ms=10)
-        used = cpu_seconds(pid) - before if pid else 0.0
-        latency.append(
-            Row(
-                kind,
-                front,
-                0,
-                result["requests"] / (result["duration_us"] / 1e6),
-                result["p50_us"] / 1000,
-                result["p99_us"] / 1000,
-                used * 1e6 / max(1, result["requests"]) if pid else None,
-                result["errors"] + result["non2xx"],
-            )
-        )
+        latency.append(measure(kind, front, url, pid, settings, 0, connections=10, delay_ms=10))
         print(format_row(latency[-1]), file=sys.stderr, flush=True)
     for _, process in fronts.values():
         procs.stop(process)

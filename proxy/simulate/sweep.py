@@ -106,13 +106,15 @@ def _failures(
 
 def run_scenario(seed: int, never_short: bool) -> dict[str, Any]:
     """Every policy on scenario `seed` (the simulation's seed too)."""
-    scenario = scenario_from(f"sweep-{seed}", random_scenario(seed, never_short))
-    results = {policy: simulate(scenario, policy, seed) for policy in POLICIES}
-    return {"seed": seed, "results": results}
-
-
-def describe(seed: int, never_short: bool, results: dict[str, dict[str, Any]]) -> str:
     keys = random_scenario(seed, never_short)
+    scenario = scenario_from(f"sweep-{seed}", keys)
+    results = {policy: simulate(scenario, policy, seed) for policy in POLICIES}
+    return {"seed": seed, "scenario": keys, "results": results}
+
+
+def describe(run: dict[str, Any]) -> str:
+    """One line of a sweep: the scenario's shape, `headroom`'s spread, any fault of any policy."""
+    seed, keys, results = run["seed"], run["scenario"], run["results"]
     headroom = results["headroom"]
     best_baseline = min(r["spread_p95"] for p, r in results.items() if p != "headroom")
     faults = [
@@ -145,15 +147,16 @@ def main(argv: list[str]) -> int:
     seeds = range(args.seed, args.seed + args.count)
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-        for seed in seeds:
-            document = random_scenario(seed, args.never_short)
-            (args.keep / f"sweep-{seed}.yaml").write_text(yaml.safe_dump(document))
     runs: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for run in pool.map(run_scenario, seeds, [args.never_short] * len(seeds)):
             runs.append(run)
+            if args.keep:
+                (args.keep / f"sweep-{run['seed']}.yaml").write_text(
+                    yaml.safe_dump(run["scenario"])
+                )
             if not args.json:
-                print(describe(run["seed"], args.never_short, run["results"]), flush=True)
+                print(describe(run), flush=True)
     within = sum(
         r["results"]["headroom"]["spread_p95"] <= r["results"]["headroom"]["one_request"]
         for r in runs
