@@ -35,7 +35,7 @@ from aiohttp import web
 from bench.city import city_urls
 from bench.proxy import Processes, free_ports, wait_for_charge
 from grid.protocol import ChargeRequest
-from substation.app import LEDGER, create_app
+from substation.app import admit, create_app
 from substation.config import SubstationConfig
 
 SUBSCRIBER_COUNTS = (0, 1, 16)
@@ -70,11 +70,12 @@ async def subscribe(url: str, count: int, seconds: float) -> int:
 
 
 async def change_ledger(app: web.Application, seconds: float) -> None:
-    """A 1 kW session booked every `CHANGE_EVERY_S` for `seconds`."""
-    ledger, started, number = app[LEDGER], time.monotonic(), 0
+    """A 1 kW session booked every `CHANGE_EVERY_S` for `seconds`, as a charge is (each line
+    then carries the last second's bookings, `MAX_BOOKED` of them: the most a line holds)."""
+    started, number = time.monotonic(), 0
     while time.monotonic() - started < seconds:
         number += 1
-        ledger.admit(ChargeRequest(f"EV-{number}", 1.0, 1.0), time.time())
+        admit(app, ChargeRequest(f"EV-{number}", 1.0, 1.0), "be7c4.0", time.time())
         await asyncio.sleep(CHANGE_EVERY_S)
 
 

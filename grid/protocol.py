@@ -19,6 +19,7 @@ from typing import Any
 
 from multidict import istr
 
+from grid.booked import Booking, bookings_from_json, bookings_to_json
 from grid.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from grid.seen import HEADER_SEEN, format_seen, parse_seen
 
@@ -57,6 +58,8 @@ class LoadReport:
     draining: bool = False  # carried by the load stream; answers' headers leave it out
     # Watts asked by each proxy worker (`grid.seen`): in answers, the asking proxy's workers'.
     seen: Mapping[str, int] | None = None
+    # The load stream's alone: the sessions booked lately (`grid.booked`), for every proxy.
+    booked: tuple[Booking, ...] | None = None
 
     def __init__(
         self,
@@ -66,6 +69,7 @@ class LoadReport:
         seq: tuple[str, int] | None = None,
         draining: bool = False,
         seen: Mapping[str, int] | None = None,
+        booked: tuple[Booking, ...] | None = None,
     ) -> None:
         # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).
         object.__setattr__(self, "substation", substation)
@@ -74,6 +78,7 @@ class LoadReport:
         object.__setattr__(self, "seq", seq)
         object.__setattr__(self, "draining", draining)
         object.__setattr__(self, "seen", seen)
+        object.__setattr__(self, "booked", booked)
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -99,6 +104,8 @@ class LoadReport:
         }
         if self.seen:
             message["seen"] = dict(self.seen)
+        if self.booked:
+            message["booked"] = bookings_to_json(self.booked)
         return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
@@ -113,6 +120,7 @@ def load_report_from_stream_line(line: bytes) -> LoadReport:
             parse_load_seq(message.get("seq")),
             bool(message.get("draining", False)),
             parse_seen(message.get("seen")),
+            bookings_from_json(message.get("booked")),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"not a load report: {line[:80]!r}") from error

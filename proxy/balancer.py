@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from grid.booked import Booking
 from grid.protocol import LoadReport
 from grid.seen import watts
 from proxy import headroom
@@ -60,6 +61,12 @@ class Balancer:
     _owned: frozenset[str] = frozenset()
     _owned_from: dict[str, float] = field(default_factory=dict)
     _owned_stale: bool = False
+    # "<proxy>." of `ref`: the bookings the load stream tells of under it are this proxy's.
+    _proxy_prefix: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        if self.ref:
+            self._proxy_prefix = self.ref.partition(".")[0] + "."
 
     def views(self) -> list[SubstationView]:
         return list(self._views)
@@ -201,7 +208,27 @@ class Balancer:
         )
         view.polled_load_kw, view.draining = report.load_kw, report.draining
         view.name = report.substation or view.name
+        if report.booked and report.seq is not None:
+            self._take_stream_bookings(view, report.seq[0], report.booked, now)
         self.record_health(key, "streamed")
+
+    def _take_stream_bookings(
+        self, view: SubstationView, epoch: str, booked: tuple[Booking, ...], now: float
+    ) -> None:
+        """The sessions other proxies booked there lately (`grid.booked`), each once: counted
+        as this proxy's own are, so that the outlook sees them end and the bunching term sees
+        them booked. This proxy's own, and its sibling workers', it knows already."""
+        taken = view.stream_booked_seq
+        last = taken[1] if taken is not None and taken[0] == epoch else -1
+        for booking in booked:
+            if booking.seq <= last:
+                continue
+            last = booking.seq
+            if booking.ends_at > now and not (
+                self._proxy_prefix and booking.ref.startswith(self._proxy_prefix)
+            ):
+                self.record_booking(view.key, booking.ends_at, booking.kw, now)
+        view.stream_booked_seq = (epoch, last)
 
     def record_stream_dropped(self, key: str) -> None:
         """The stream broke off: the substation stopped or crashed (a restart starts a new

@@ -78,6 +78,8 @@ class SubstationView:
     ending_slots: list[int] = field(default_factory=list)
     ending_slot_kw: list[float] = field(default_factory=list)
     report_seq: tuple[str, int] | None = None  # of the report taken (X-Substation-Load-Seq)
+    # The newest booking heard on the load stream (`grid.booked`): (ledger id, its sequence).
+    stream_booked_seq: tuple[str, int] | None = None
     # kW this proxy booked here lately, fading with the tuning's `recent_fade_s` (as of
     # `recent_at`).
     recent_kw: float = 0.0

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from aiohttp import web
 
 from grid.background import running
+from grid.booked import Booking, RecentBookings
 from grid.errors import ApiError
 from grid.httpio import (
     answer_other_paths,
@@ -23,8 +24,8 @@ from grid.httpio import (
     json_errors,
     read_charge_body,
 )
-from grid.ledger import SessionLedger
-from grid.protocol import LOAD_STREAM_PATH, LoadReport, parse_charge_request
+from grid.ledger import Admission, SessionLedger
+from grid.protocol import LOAD_STREAM_PATH, ChargeRequest, LoadReport, parse_charge_request
 from grid.seen import HEADER_PROXY_REF, ChargesSeen
 from substation.config import SubstationConfig
 from substation.feed import FeedListener, LoadFeed
@@ -39,6 +40,8 @@ METRICS = web.AppKey("metrics", SubstationMetrics)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 FEED = web.AppKey("feed", LoadFeed)
 SEEN = web.AppKey("seen", ChargesSeen)
+# The sessions booked lately, on every line of the load stream (`grid.booked`).
+BOOKED = web.AppKey("booked", RecentBookings)
 # Set when the first session is booked into an empty ledger, so the expiry timer, idle until
 # then, wakes and sleeps until that session's end instead. Later sessions end after it.
 FIRST_SESSION_BOOKED = web.AppKey("first_session_booked", asyncio.Event)
@@ -49,8 +52,11 @@ EXPIRY_TICK_S = 1.0
 def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Application:
     app = web.Application()
     store = SessionStore(config.state_path) if config.state_path else None
-    seen = ChargesSeen()
-    feed = LoadFeed(lambda: current_report(ledger, seen.every()), config.report_interval_s)
+    seen, booked = ChargesSeen(), RecentBookings()
+    feed = LoadFeed(
+        lambda: current_report(ledger, seen.every(), booked.since(clock())),
+        config.report_interval_s,
+    )
     ledger = SessionLedger(
         config.name,
         config.capacity_kw,
@@ -63,6 +69,7 @@ def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Applic
     app[CONFIG] = config
     app[LEDGER] = ledger
     app[SEEN] = seen
+    app[BOOKED] = booked
     app[METRICS] = SubstationMetrics(ledger)
     app[CLOCK] = clock
     app[FEED] = feed
@@ -88,10 +95,14 @@ async def _close(store: SessionStore) -> None:
     store.close()
 
 
-def current_report(ledger: SessionLedger, seen: Mapping[str, int] | None = None) -> LoadReport:
+def current_report(
+    ledger: SessionLedger,
+    seen: Mapping[str, int] | None = None,
+    booked: tuple[Booking, ...] | None = None,
+) -> LoadReport:
     seq = (ledger.epoch, ledger.version)
     return LoadReport(
-        ledger.substation, ledger.load_kw, ledger.capacity_kw, seq, ledger.draining, seen
+        ledger.substation, ledger.load_kw, ledger.capacity_kw, seq, ledger.draining, seen, booked
     )
 
 
@@ -110,14 +121,27 @@ async def post_charge(request: web.Request) -> web.StreamResponse:
         return error_response(error, load_report(ledger, seen.of_proxy(proxy_ref)))
     seen.count(proxy_ref, charge.amount_kw)
     try:
-        admission = ledger.admit(charge, request.app[CLOCK]())
+        admission = admit(request.app, charge, proxy_ref, request.app[CLOCK]())
     except ApiError as error:
         return error_response(error, load_report(ledger, seen.of_proxy(proxy_ref)))
-    if admission.created and ledger.active_sessions == 1:
-        request.app[FIRST_SESSION_BOOKED].set()
     status = 201 if admission.created else 200
     headers = load_report(ledger, seen.of_proxy(proxy_ref))
     return web.json_response(admission.session.to_json(), status=status, headers=headers)
+
+
+def admit(
+    app: web.Application, charge: ChargeRequest, proxy_ref: str | None, now: float
+) -> Admission:
+    """The ledger's answer to `charge`; a session booked is told to the load stream's
+    subscribers (`grid.booked`) and, if the ledger was empty, to the expiry timer."""
+    ledger = app[LEDGER]
+    admission = ledger.admit(charge, now)
+    if admission.created:
+        session = admission.session
+        app[BOOKED].add(ledger.version, proxy_ref, session.granted_kw, session.ends_at, now)
+        if ledger.active_sessions == 1:
+            app[FIRST_SESSION_BOOKED].set()
+    return admission
 
 
 async def get_charge(request: web.Request) -> web.StreamResponse:

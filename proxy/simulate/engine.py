@@ -251,12 +251,11 @@ class Simulation:
         if key not in self.down:
             ref = self.proxies[trip.proxy].balancer.ref  # X-Proxy-Ref
             self.seen[key].count(ref, trip.request.amount_kw)
-            outcome = self._admit(self.ledgers[key], trip.request, self.seen[key].of_proxy(ref))
+            outcome = self._admit(self.ledgers[key], trip.request, ref)
         self.at(self.now + self._leg(), partial(self._answer, trip, outcome, key))
 
-    def _admit(
-        self, ledger: SessionLedger, request: ChargeRequest, seen: dict[str, int]
-    ) -> Answered:
+    def _admit(self, ledger: SessionLedger, request: ChargeRequest, ref: str | None) -> Answered:
+        seen = self.seen[ledger.substation].of_proxy(ref)
         try:
             admission = ledger.admit(request, self.now)
         except NoCapacity as refusal:
@@ -266,7 +265,7 @@ class Simulation:
         if admission.created:
             self.measure.admitted(admission.session)
             if self.streams is not None:
-                self.streams.changed(ledger.substation)
+                self.streams.booked(ledger, ref, admission.session)
                 ends_at = admission.session.ends_at
                 self.at(ends_at, partial(self.streams.changed, ledger.substation))
         route = _route(admission.session)

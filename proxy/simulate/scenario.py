@@ -52,6 +52,9 @@ class Scenario:
     max_wait_s: float = 0.0  # what every EV asks for: waiting for room at the proxy
     headroom: HeadroomTuning = DEFAULT_TUNING  # `headroom: {recent_weight: 0.5}` varies it
     load_stream: bool = True  # substations stream their load to every proxy (off: polls alone)
+    # Each line of the stream carries the sessions booked lately (`grid.booked`); off: every
+    # proxy knows only its own bookings, as before.
+    stream_bookings: bool = True
     # Several proxies run with `--shard I/N` each (as `--workers` gives its workers); off: no
     # shards, every proxy choosing among all substations alike.
     shards: bool = True
@@ -96,6 +99,7 @@ KEYS = frozenset(
         "max_wait_s",
         "headroom",
         "load_stream",
+        "stream_bookings",
         "shards",
         "report_interval_s",
         "workers",
@@ -150,6 +154,7 @@ def _build(name: str, doc: dict[str, Any]) -> Scenario:
         max_wait_s=float(doc.get("max_wait_s", 0.0)),
         headroom=_tuning(doc.get("headroom") or {}),
         load_stream=_flag(doc.get("load_stream", True), "load_stream"),
+        stream_bookings=_flag(doc.get("stream_bookings", True), "stream_bookings"),
         shards=_flag(doc.get("shards", True), "shards"),
         report_interval_s=float(doc.get("report_interval_s", DEFAULT_REPORT_INTERVAL_S)),
         workers=int(doc.get("workers", 1)),

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
-from grid.ledger import SessionLedger
+from grid.booked import Booking, RecentBookings
+from grid.ledger import Session, SessionLedger
 from grid.protocol import STREAM_HEARTBEAT_S, LoadReport
 
 if TYPE_CHECKING:
@@ -41,6 +42,13 @@ class SimulatedStreams:
         self._rng = rng
         self._interval_s = interval_s
         self._feeds = {name: _Feed() for name in simulation.ledgers}
+        # What each substation booked lately, on every report (`grid.booked`), unless the
+        # scenario's `stream_bookings` is off.
+        self._booked = (
+            {name: RecentBookings() for name in simulation.ledgers}
+            if simulation.scenario.stream_bookings
+            else None
+        )
 
     def start(self) -> None:
         """Every proxy subscribes to every substation at 0."""
@@ -54,6 +62,13 @@ class SimulatedStreams:
         if feed.publish_at is None:
             feed.publish_at = max(self._sim.now, feed.published_at + self._interval_s)
             self._sim.at(feed.publish_at, partial(self._publish, name))
+
+    def booked(self, ledger: SessionLedger, ref: str | None, session: Session) -> None:
+        """The ledger booked `session` for proxy worker `ref`: a change, told on the stream."""
+        if self._booked is not None:
+            booked = self._booked[ledger.substation]
+            booked.add(ledger.version, ref, session.granted_kw, session.ends_at, self._sim.now)
+        self.changed(ledger.substation)
 
     def failed(self, name: str) -> None:
         feed, sim = self._feeds[name], self._sim
@@ -91,7 +106,9 @@ class SimulatedStreams:
             self._deliver(name, self._report(name), feed.subscribers)
 
     def _report(self, name: str) -> LoadReport:
-        return report_of(self._sim.ledgers[name], self._sim.seen[name].every())
+        sim = self._sim
+        booked = None if self._booked is None else self._booked[name].since(sim.now)
+        return report_of(sim.ledgers[name], sim.seen[name].every(), booked)
 
     def _deliver(self, name: str, report: LoadReport, subscribers: set[int]) -> None:
         sim = self._sim
@@ -106,10 +123,15 @@ class SimulatedStreams:
             sim.proxies[number].balancer.record_stream(name, report, sim.now)
 
 
-def report_of(ledger: SessionLedger, seen: Mapping[str, int] | None = None) -> LoadReport:
+def report_of(
+    ledger: SessionLedger,
+    seen: Mapping[str, int] | None = None,
+    booked: tuple[Booking, ...] | None = None,
+) -> LoadReport:
     """The substation's load report (`substation.app.current_report`), with the watts
-    each proxy worker that names its charges asked of it (`grid.seen`)."""
+    each proxy worker that names its charges asked of it (`grid.seen`) and, on the stream, the
+    sessions it booked lately (`grid.booked`)."""
     seq = (ledger.epoch, ledger.version)
     return LoadReport(
-        ledger.substation, ledger.load_kw, ledger.capacity_kw, seq, ledger.draining, seen
+        ledger.substation, ledger.load_kw, ledger.capacity_kw, seq, ledger.draining, seen, booked
     )

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from grid.booked import Booking
 from grid.protocol import LoadReport
 from proxy.balancer import POLICIES, Balancer, Policy
 from proxy.tuning import DEFAULT_TUNING
@@ -265,3 +266,28 @@ def test_a_streamed_report_is_taken_by_its_sequence_and_a_dropped_stream_takes_i
     assert (view.health, view.streaming, view.unreachable) == ("down", False, True)
     balancer.record_stream_dropped("s1")  # never streamed: nothing to take out
     assert balancer.view("s1").health == "healthy"
+
+
+def test_the_streams_bookings_of_other_proxies_count_once_as_its_own_do() -> None:
+    """Another proxy's session booked at s0 ends within the lookahead and was booked lately,
+    as this proxy's own would; a line heard again, or this proxy's own bookings (and its
+    sibling workers'), add nothing; a new ledger's bookings are taken from its start."""
+    balancer = Balancer(rng=random.Random(1), ref="aa11.0")
+    balancer.set_substations(["s0", "s1"])
+    booked = (
+        Booking(3, "bb22.0", 30.0, T0 + 4),  # another proxy's
+        Booking(4, "aa11.1", 20.0, T0 + 4),  # this proxy's second worker's
+        Booking(5, "", 10.0, T0 + 50),  # a client that named no proxy
+    )
+    for heard in range(2):
+        balancer.record_stream("s0", LoadReport("north", 60.0, 100.0, ("e", 5), booked=booked), T0)
+        view = balancer.view("s0")
+        assert list(view.bookings) == [(T0 + 4, 30.0), (T0 + 50, 10.0)], heard
+        assert view.recently_booked_kw(T0, 10.0) == 40.0
+    balancer.settle(T0 + 5)
+    assert view.projected_load_kw == 30.0  # the other proxy's session ended since the report
+    restarted = (Booking(1, "bb22.0", 5.0, T0 + 60),)
+    balancer.record_stream(
+        "s0", LoadReport("north", 35.0, 100.0, ("f", 1), booked=restarted), T0 + 5
+    )
+    assert list(view.bookings) == [(T0 + 50, 10.0), (T0 + 60, 5.0)]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
+import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
@@ -121,3 +123,31 @@ async def test_publishing_stops_when_its_cancel_comes_with_a_change() -> None:
     publishing.cancel()
     await asyncio.wait({publishing}, timeout=2.0)
     assert publishing.cancelled()
+
+
+async def test_each_line_carries_the_sessions_booked_lately_with_who_asked(
+    aiohttp_client: ClientFactory,
+) -> None:
+    """Every proxy hears of every booking (`grid.booked`): a line carries those of the last
+    second, each with the sequence of the first report that holds it and the worker that
+    asked; a refused charge books nothing."""
+    client = await substation(aiohttp_client)
+    stream = await client.get("/load/stream")
+    assert (await next_report(stream)).booked is None
+    answer = await client.post(
+        "/charge", json=charge_body("EV-1", 40), headers={"X-Proxy-Ref": "ab12.3"}
+    )
+    session = await answer.json()
+    await client.post("/charge", json=charge_body("EV-2", 80, min_amount=70))  # refused: full
+    await client.post("/charge", json=charge_body("EV-3", 20))
+    report = await next_report(stream)
+    while report.booked is None or len(report.booked) < 2:
+        report = await next_report(stream)
+    assert report.seq is not None
+    first, second = report.booked
+    assert (first.ref, first.kw, second.ref, second.kw) == ("ab12.3", 40.0, "", 20.0)
+    assert first.seq == int(answer.headers["X-Substation-Load-Seq"].rpartition("-")[2])
+    assert first.seq < second.seq <= report.seq[1]
+    assert first.ends_at == pytest.approx(
+        datetime.fromisoformat(session["ends_at"]).timestamp(), abs=0.001
+    )

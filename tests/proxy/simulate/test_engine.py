@@ -123,6 +123,19 @@ def test_with_two_overlapping_failures_headroom_spreads_far_less_than_any_baseli
     assert headroom["false_rejects"] == 0
 
 
+def test_eight_proxies_told_every_booking_keep_rush_hour_within_one_request() -> None:
+    """Each proxy hears of every booking on the load stream (`grid.booked`), so its outlook
+    and bunching term judge the whole book, not its eighth of it: seeds 0-1 at 0.0756 and
+    0.0756, against 0.0918 and 0.0920 with the stream's loads alone (one request 0.088)."""
+    scenario = replace(load_scenario(Path("scenarios/rush-hour.yaml")), proxies=8)
+    alone = replace(scenario, stream_bookings=False)
+    for seed in (0, 1):
+        told = simulate(scenario, "headroom", seed)
+        assert told["spread_p95"] <= scenario.one_request_utilization, seed
+        assert told["false_rejects"] == 0 and told["overload_s"] == 0
+        assert simulate(alone, "headroom", seed)["spread_p95"] > scenario.one_request_utilization
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_eight_proxies_over_a_dozen_substations_stay_within_one_request(seed: int) -> None:
     """Above 8 substations `headroom` picks at random among the lowest of its index, against

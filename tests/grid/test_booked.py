@@ -1,0 +1,72 @@
+"""The sessions a substation booked lately, as its load stream carries them (`grid.booked`)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from grid.booked import MAX_BOOKED, Booking, RecentBookings, bookings_from_json, bookings_to_json
+from grid.protocol import LoadReport, load_report_from_stream_line
+
+T0 = 1_800_000_000.0
+
+
+def test_the_window_keeps_the_last_second_oldest_first() -> None:
+    recent = RecentBookings(window_s=1.0)
+    recent.add(1, "ab12.0", 11.0, T0 + 60, T0)
+    recent.add(2, "cd34.1", 22.0, T0 + 60.5, T0 + 0.5)
+    assert recent.since(T0 + 0.9) == (
+        Booking(1, "ab12.0", 11.0, T0 + 60),
+        Booking(2, "cd34.1", 22.0, T0 + 60.5),
+    )
+    assert recent.since(T0 + 1.2) == (Booking(2, "cd34.1", 22.0, T0 + 60.5),)
+    assert recent.since(T0 + 2.0) == ()
+
+
+def test_at_most_the_newest_limit_and_a_name_not_in_the_form_kept_as_empty() -> None:
+    recent = RecentBookings(limit=3)
+    for seq in range(5):
+        recent.add(seq, "not a ref\n" if seq == 4 else None, 1.0, T0 + 60, T0)
+    assert [(booking.seq, booking.ref) for booking in recent.since(T0)] == [
+        (2, ""),
+        (3, ""),
+        (4, ""),
+    ]
+
+
+def test_a_stream_line_carries_them_and_reads_them_back() -> None:
+    booked = (Booking(7, "ab12.0", 11.0, T0 + 60.25), Booking(8, "", 3.5, T0 + 61))
+    report = LoadReport("north", 14.5, 100.0, ("e", 8), False, None, booked)
+    assert load_report_from_stream_line(report.stream_line()).booked == booked
+    quiet = LoadReport("north", 14.5, 100.0, ("e", 8))
+    assert b"booked" not in quiet.stream_line()
+    assert load_report_from_stream_line(quiet.stream_line()).booked is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "7,ab12.0,11,1",
+        [[7, "ab12.0", 11]],
+        [[True, "ab12.0", 11, T0]],
+        [[7.0, "ab12.0", 11, T0]],
+        [[7, "not a ref", 11, T0]],
+        [[7, "ab12.0", "11", T0]],
+        [[7, "ab12.0", 0, T0]],
+        [[7, "ab12.0", 11, None]],
+        [[7, "ab12.0", float("nan"), T0]],
+        [[7, "ab12.0", 11, T0]] * (MAX_BOOKED + 1),
+    ],
+)
+def test_a_malformed_list_is_none_and_the_report_is_still_taken(value: object) -> None:
+    assert bookings_from_json(value) is None
+    line = LoadReport("north", 1.0, 100.0, ("e", 1)).stream_line()
+    with_value = line.replace(b"}\n", b',"booked":' + json.dumps(value).encode() + b"}\n")
+    report = load_report_from_stream_line(with_value)
+    assert (report.load_kw, report.booked) == (1.0, None)
+
+
+def test_to_json_and_back_is_the_same() -> None:
+    booked = (Booking(1, "ab12.0", 11.0, T0),)
+    assert bookings_from_json(bookings_to_json(booked)) == booked
