@@ -208,7 +208,9 @@ class Balancer:
         )
         view.polled_load_kw, view.draining = report.load_kw, report.draining
         view.name = report.substation or view.name
-        if report.booked and report.seq is not None:
+        # Only `headroom` reads the book (its outlook and bunching term); the baselines stay
+        # as they were, and the simulator's city-scale run as quick.
+        if report.booked and report.seq is not None and self.policy == "headroom":
             self._take_stream_bookings(view, report.seq[0], report.booked, now)
         self.record_health(key, "streamed")
 

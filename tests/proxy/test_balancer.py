@@ -291,3 +291,7 @@ def test_the_streams_bookings_of_other_proxies_count_once_as_its_own_do() -> Non
         "s0", LoadReport("north", 35.0, 100.0, ("f", 1), booked=restarted), T0 + 5
     )
     assert list(view.bookings) == [(T0 + 50, 10.0), (T0 + 60, 5.0)]
+    baseline = Balancer(policy="least-loaded", ref="aa11.0")  # reads no book: takes none
+    baseline.set_substations(["s0"])
+    baseline.record_stream("s0", LoadReport("north", 60.0, 100.0, ("e", 5), booked=booked), T0)
+    assert not baseline.view("s0").bookings

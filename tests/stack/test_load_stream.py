@@ -70,3 +70,42 @@ def test_a_killed_substation_is_out_of_every_proxys_choice_long_before_a_poll(
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(timeout=20)
+
+
+@pytest.mark.stack
+def test_a_proxy_hears_on_the_stream_of_the_sessions_another_proxy_booked(tmp_path: Path) -> None:
+    """Two proxies polling once a minute; a charge booked through the first. The substation's
+    next stream line carries the booking (`grid.booked`), and the second proxy counts it as
+    its own bookings are counted (`booked_kw` in its `/substations`): measured and printed."""
+    layout = free_stack_layout(spare_ports=1, poll_interval_s=60.0)
+    with running_stack(layout, tmp_path / "logs"):
+        second_url = f"http://127.0.0.1:{layout.proxy_port + 1}"
+        second = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "proxy", "--port", str(layout.proxy_port + 1)),
+                *("--substations", ",".join(layout.substation_urls())),
+                *("--poll-interval", "60"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_until_healthy(second_url, [("proxy", second)])
+            until(lambda: all(s["load_stream"] for s in substations_seen(second_url).values()), 10)
+            assert all(s["booked_kw"] == 0 for s in substations_seen(second_url).values())
+            request = urllib.request.Request(
+                f"{layout.proxy_url}/charge",
+                data=json.dumps({"vehicle_id": "EV-told", "amount": 11}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                session = json.loads(answer.read())
+            where = session["substation"]
+            heard_s = until(lambda: substations_seen(second_url)[where]["booked_kw"] == 11, 2.0)
+            print(f"the second proxy heard of the first's booking at {where} after {heard_s} s")
+            assert substations_seen(layout.proxy_url)[where]["booked_kw"] == 11  # its own
+            others = [s for name, s in substations_seen(second_url).items() if name != where]
+            assert all(s["booked_kw"] == 0 for s in others)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=20)
