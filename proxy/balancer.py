@@ -168,8 +168,7 @@ class Balancer:
         while ends and ends[0][0] <= now:
             key = heapq.heappop(ends)[2]
             view = self._by_key.get(key)
-            if view is not None:
-                view.settle(now)
+            if view is not None and view.settle(now):
                 self._changed(view)
 
     def record_poll(

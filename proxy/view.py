@@ -107,14 +107,17 @@ class SubstationView:
             return self.pending_kw
         return self.pending_kw + sum(kw for kw, _, _, _ in siblings.values())
 
-    def settle(self, now: float) -> None:
-        """Take off the reported load what this proxy knows has ended since the report."""
-        bookings = self.bookings
+    def settle(self, now: float) -> bool:
+        """Take off the reported load what this proxy knows has ended since the report: True
+        if any did (ends the report holds already change only the outlook's slots)."""
+        bookings, changed = self.bookings, False
         while bookings and bookings[0][0] <= now:
             booking = self._pop_booking()
             if booking[0] > self.reported_at:
                 self.ended.append(booking)
                 self.ended_since_report_kw += booking[1]
+                changed = True
+        return changed
 
     def take_report(self, sent_at: float, at: float, load_kw: float, capacity_kw: float) -> None:
         """A report measured between `sent_at` and `at`: what ended by `sent_at` is in it;
