@@ -1,7 +1,9 @@
 """The load stream in virtual time: each substation's report reaches every simulated proxy
 (half a round trip later) at once on subscribe and after each change of its ledger, at most one
-per `report_interval_s`; a failed substation's streams break (each proxy takes it out half a
-round trip later) and are reconnected after the return, within the proxy's backoff bound.
+per `report_interval_s`, with the sessions it booked in the last second (`grid.booked`, unless
+the scenario's `stream_bookings` is off); a failed substation's streams break (each proxy takes
+it out half a round trip later) and are reconnected after the return, within the proxy's
+backoff bound.
 
 What the proxy does with a report or a break is the proxy's own code
 (`Balancer.record_stream`, `Balancer.record_stream_dropped`); only delivery is simulated.
