@@ -71,7 +71,7 @@ async def subscribe(url: str, count: int, seconds: float) -> int:
 
 async def change_ledger(app: web.Application, seconds: float) -> None:
     """A 1 kW session booked every `CHANGE_EVERY_S` for `seconds`, as a charge is (each line
-    then carries the last second's bookings, `MAX_BOOKED` of them: the most a line holds)."""
+    then carries the bookings of its last five report intervals, here 25)."""
     started, number = time.monotonic(), 0
     while time.monotonic() - started < seconds:
         number += 1

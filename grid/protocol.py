@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from multidict import istr
 
 from grid.booked import Booking, bookings_from_json, bookings_to_json
@@ -106,13 +107,13 @@ class LoadReport:
             message["seen"] = dict(self.seen)
         if self.booked:
             message["booked"] = bookings_to_json(self.booked)
-        return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+        return orjson.dumps(message) + b"\n"
 
 
 def load_report_from_stream_line(line: bytes) -> LoadReport:
     """A line of `GET /load/stream`; ValueError when it is not one."""
     try:
-        message = json.loads(line)
+        message = orjson.loads(line)  # a line may carry 64 bookings: orjson reads it ~5x faster
         report = LoadReport(
             str(message["substation"]),
             float(message["load_kw"]),

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from aiohttp import web
 
 from grid.background import running
-from grid.booked import Booking, RecentBookings
+from grid.booked import Booking, RecentBookings, booked_window_s
 from grid.errors import ApiError
 from grid.httpio import (
     answer_other_paths,
@@ -52,7 +52,7 @@ EXPIRY_TICK_S = 1.0
 def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Application:
     app = web.Application()
     store = SessionStore(config.state_path) if config.state_path else None
-    seen, booked = ChargesSeen(), RecentBookings()
+    seen, booked = ChargesSeen(), RecentBookings(booked_window_s(config.report_interval_s))
     feed = LoadFeed(
         lambda: current_report(ledger, seen.every(), booked.since(clock())),
         config.report_interval_s,

@@ -1,6 +1,6 @@
 """The load stream in virtual time: each substation's report reaches every simulated proxy
 (half a round trip later) at once on subscribe and after each change of its ledger, at most one
-per `report_interval_s`, with the sessions it booked in the last second (`grid.booked`, unless
+per `report_interval_s`, with the sessions it booked lately (`grid.booked`, unless
 the scenario's `stream_bookings` is off); a failed substation's streams break (each proxy takes
 it out half a round trip later) and are reconnected after the return, within the proxy's
 backoff bound.
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
-from grid.booked import Booking, RecentBookings
+from grid.booked import Booking, RecentBookings, booked_window_s
 from grid.ledger import Session, SessionLedger
 from grid.protocol import STREAM_HEARTBEAT_S, LoadReport
 
@@ -47,7 +47,7 @@ class SimulatedStreams:
         # What each substation booked lately, on every report (`grid.booked`), unless the
         # scenario's `stream_bookings` is off.
         self._booked = (
-            {name: RecentBookings() for name in simulation.ledgers}
+            {name: RecentBookings(booked_window_s(interval_s)) for name in simulation.ledgers}
             if simulation.scenario.stream_bookings
             else None
         )

@@ -129,9 +129,9 @@ async def test_each_line_carries_the_sessions_booked_lately_with_who_asked(
     aiohttp_client: ClientFactory,
 ) -> None:
     """Every proxy hears of every booking (`grid.booked`): a line carries those of the last
-    second, each with the sequence of the first report that holds it and the worker that
-    asked; a refused charge books nothing."""
-    client = await substation(aiohttp_client)
+    five report intervals (here 1 s), each with the sequence of the first report that holds
+    it and the worker that asked; a refused charge books nothing."""
+    client = await substation(aiohttp_client, interval_s=0.2)
     stream = await client.get("/load/stream")
     assert (await next_report(stream)).booked is None
     answer = await client.post(
