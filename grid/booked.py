@@ -7,11 +7,11 @@ lately (`proxy.outlook`, the bunching term). It knew both only of the sessions i
 (and its sibling workers'), so each of several replicas judged on its own share of the book:
 4 proxies in front of substation-failure's three substations gave spread_p95 0.102-0.152
 against 0.081-0.089 through one (docs/balance-lab.md). So each line of `GET /load/stream`
-carries the sessions booked lately, at most `MAX_BOOKED` of them, each
-with the ledger's sequence after it was booked (the first report that holds it), the name of
-the proxy worker that asked (`X-Proxy-Ref`, empty for a client that named none), its kW and
-its end. A proxy takes each booking once, by its sequence, and skips its own proxy's: its
-workers tell each other already (`proxy.siblings`). A subscriber that falls behind skips to
+carries the sessions booked lately, at most `MAX_BOOKED` of them, each with the ledger's
+sequence after it was booked (the first report that holds it), the name of the proxy worker
+that asked (`X-Proxy-Ref`, empty for a client that named none), its kW and its end. A proxy
+takes each booking once, by its sequence, and skips its own proxy's: its workers tell each
+other already (`proxy.siblings`). A subscriber that falls behind skips to
 the newest line (`substation.feed`); the window, `BOOKED_LINES` report intervals, lets it
 still hear what the few lines it skipped carried. A booking is on about that many lines, each
 read by every proxy: a longer window would cost every proxy more to read for little (at the

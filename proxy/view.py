@@ -109,7 +109,8 @@ class SubstationView:
 
     def settle(self, now: float) -> bool:
         """Take off the reported load what this proxy knows has ended since the report: True
-        if any did (ends the report holds already change only the outlook's slots)."""
+        if that changed the load (ends due were taken off by an earlier call, or ended before
+        the report, which holds them)."""
         bookings, changed = self.bookings, False
         while bookings and bookings[0][0] <= now:
             booking = self._pop_booking()

@@ -112,3 +112,16 @@ def test_what_a_sibling_has_in_flight_counts_but_for_what_the_report_says_was_ta
     assert view.in_flight_kw == pytest.approx(60.0)
     view.take_seen(("ffffffffffff", 1), {"ab12.1": 1_000})  # restarted: its sums begin again
     assert view.sibling_kw == pytest.approx(60.0)
+
+
+def test_settle_says_whether_an_end_changed_the_load() -> None:
+    """The balancer settles a view once for each of its bookings' ends (`Balancer.settle`),
+    and must update its index only when an end came off the load."""
+    view = SubstationView("http://s1", "s1")
+    view.take_report(sent_at=0.0, at=0.0, load_kw=30.0, capacity_kw=100.0)
+    for ends_at in (5.0, 6.0, 20.0):
+        view.add_booking(ends_at, 10.0, booked_at=0.0, fade_s=10.0)
+    assert view.settle(7.0) is True  # both ends due come off
+    assert view.projected_load_kw == 10.0
+    assert view.settle(7.0) is False  # the second end's turn: nothing left to take off
+    assert view.settle(21.0) is True and view.projected_load_kw == 0.0
