@@ -55,7 +55,7 @@ class RecentBookings:
 
     def add(self, seq: int, ref: str | None, kw: float, ends_at: float, now: float) -> None:
         """`ref` as the charge named it: one not in `X-Proxy-Ref`'s form is kept as ""."""
-        named = ref if ref is not None and PROXY_REF_PATTERN.fullmatch(ref) else ""
+        named = ref if ref is not None and _is_proxy_ref(ref) else ""
         self._recent.append((now, Booking(seq, named, kw, ends_at)))
         self._snapshot = None
 
@@ -71,8 +71,13 @@ class RecentBookings:
 
 
 def bookings_to_json(bookings: tuple[Booking, ...]) -> list[list[object]]:
-    """Ends to the millisecond, as the session JSON gives them."""
-    return [[seq, ref, kw, round(ends_at, 3)] for seq, ref, kw, ends_at in bookings]
+    """Ends to the nearest millisecond, as the session JSON gives them (to keep lines short).
+    Not `round(ends_at, 3)`: a booking is on about `BOOKED_LINES` lines, and rounding to
+    digits took a substation 1,100 instructions a time (docs/performance.md)."""
+    return [
+        [seq, ref, kw, math.floor(ends_at * 1000 + 0.5) / 1000]
+        for seq, ref, kw, ends_at in bookings
+    ]
 
 
 def bookings_from_json(value: object) -> tuple[Booking, ...] | None:

@@ -234,12 +234,17 @@ def parse_charge_fields(
         min_amount_kw = amount_kw
     elif min_amount_kw > amount_kw:
         raise InvalidRequest(f"min_amount ({min_amount_kw}) is more than amount ({amount_kw})")
-    extras = {name: value for name, value in fields.items() if name in extra_fields}
+    extras = {name: fields[name] for name in extra_fields if name in fields}
     validated_body = None if extras else body
     return ChargeRequest(vehicle_id, amount_kw, min_amount_kw, validated_body), extras
 
 
 def _decode_object(body: bytes) -> dict[str, Any]:
+    fields = _decode_flat_object(body)
+    return _decode_strictly(body) if fields is None else fields
+
+
+def _decode_strictly(body: bytes) -> dict[str, Any]:
     try:
         decoded = decode_json(_SCAN_STRICT, body.decode("utf-8"))
     except UnicodeDecodeError as error:
@@ -250,6 +255,34 @@ def _decode_object(body: bytes) -> dict[str, Any]:
     if not isinstance(decoded, dict):
         raise InvalidRequest("body must be a JSON object")
     return decoded
+
+
+def _decode_flat_object(body: bytes) -> dict[str, Any] | None:
+    """A body as every driver sends it, decoded by orjson (a quarter of the strict decoder's
+    time on a charge): an object of strings and numbers, each field once. None for anything
+    else, which `_decode_strictly` then judges, and words its errors.
+
+    orjson refuses `NaN` as the strict decoder does, but keeps the last of a field given
+    twice, where the strict decoder refuses it. So the quotes are counted: each field's name
+    and each string value is one pair, and only a field left out (a name given twice) or an
+    escaped quote could add more. When the count matches, no field was left out."""
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(decoded) is not dict:
+        return None
+    strings = 0
+    for value in decoded.values():
+        kind = type(value)
+        if kind is str:
+            strings += 1
+        elif kind is not int and kind is not float:  # bool, None, a list, an object
+            return None
+    if body.count(b'"') != 2 * (len(decoded) + strings):
+        return None
+    fields: dict[str, Any] = decoded
+    return fields
 
 
 def _refuse_constant(name: str) -> float:
@@ -293,10 +326,15 @@ def number_field(fields: dict[str, Any], name: str) -> float | None:
     if name not in fields:
         return None
     value = fields[name]
-    # bool is an int in Python, but `true` is not a number of kilowatts.
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # Exact types, as JSON decoders give them: bool is an int in Python, but `true` is not a
+    # number of kilowatts.
+    kind = type(value)
+    if kind is float:
+        number: float = value
+    elif kind is int:
+        number = _int_as_float(name, value)
+    else:
         raise InvalidRequest(f"{name} must be a number")
-    number = float(value) if isinstance(value, float) else _int_as_float(name, value)
     if not math.isfinite(number):
         raise InvalidRequest(f"{name} must be finite")
     return number

@@ -165,3 +165,108 @@ def test_decode_json_is_the_decoders_own_decode(text: str) -> None:
             assert str(raised.value) == str(error)
         else:
             assert protocol.decode_json(scan, text) == expected
+
+
+def numbers_as_floats(fields: dict[str, object]) -> dict[str, object]:
+    """What validation makes of a field (`number_field` takes every number as a float):
+    orjson gives an integer past 64 bits as a float, the standard decoder as an int."""
+    return {name: as_float(value) for name, value in fields.items()}
+
+
+def as_float(value: object) -> object:
+    if type(value) not in (int, float):
+        return value
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:  # past any float: validation refuses it either way
+        return value
+
+
+def strictly_or_error(body: bytes) -> dict[str, object] | str:
+    try:
+        return protocol._decode_strictly(body)
+    except ApiError as error:
+        return error.code
+
+
+FLAT_BODIES = [
+    b'{"vehicle_id": "EV-1", "amount": 11}',
+    b'{"vehicle_id": "EV-1", "amount": 7.4, "min_amount": 3.7, "max_wait_s": 30}',
+    b'{"amount": 1' + b"0" * 30 + b', "vehicle_id": "EV-1"}',  # past 64 bits
+    b' {"vehicle_id":"EV-1","amount":-0}\n',
+    b'{"vehicle_id": "EV-\\u00e9", "amount": 1e-3}',
+]
+
+
+@pytest.mark.parametrize("body", FLAT_BODIES)
+def test_a_flat_body_is_decoded_fast_to_what_the_strict_decoder_gives(body: bytes) -> None:
+    flat = protocol._decode_flat_object(body)
+    assert flat is not None
+    assert numbers_as_floats(flat) == numbers_as_floats(protocol._decode_strictly(body))
+
+
+DECODED_BODIES = [text.encode() for text in JSON_TEXTS] + [case[1] for case in BAD_CHARGES]
+
+
+@pytest.mark.parametrize("body", DECODED_BODIES + FLAT_BODIES)
+def test_a_body_decodes_as_the_strict_decoder_decodes_it(body: bytes) -> None:
+    try:
+        decoded: dict[str, object] | str = numbers_as_floats(protocol._decode_object(body))
+    except ApiError as error:
+        decoded = error.code
+    strict = strictly_or_error(body)
+    assert decoded == (strict if isinstance(strict, str) else numbers_as_floats(strict))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"vehicle_id": "EV-1", "amount": 11, "amount": 11}',
+        b'{"amount": 1, "vehicle_id": "EV-1", "vehicle_id": "EV-2"}',
+        b'{"amount": 1, "amo\\u0075nt": 2}',  # the same name, once with an escape
+        b'{"vehicle_id": "EV-\\"1", "amount": 11}',  # an escaped quote
+        b'{"vehicle_id": "EV-1", "amount": true}',
+        b'{"vehicle_id": "EV-1", "amount": 11, "x": {"y": 1}}',
+        b'{"vehicle_id": "EV-1", "amount": NaN}',
+        b'{"vehicle_id": "EV-\\ud800", "amount": 11}',
+        b'{"vehicle_id": "EV-1", "amount": 11} x',
+        b"[11]",
+    ],
+)
+def test_what_is_not_a_flat_object_of_fields_once_is_left_to_the_strict_decoder(
+    body: bytes,
+) -> None:
+    assert protocol._decode_flat_object(body) is None
+    with pytest.raises(ApiError):
+        parse_charge_fields(body, frozenset({"max_wait_s"}))
+
+
+FIELD_NAMES = st.sampled_from(["vehicle_id", "amount", "min_amount", "a", 'q\\"', "amo\\u0075nt"])
+FIELD_VALUES = st.one_of(
+    st.text(max_size=8),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.tuples(FIELD_NAMES, FIELD_VALUES), max_size=5))
+def test_the_fast_decoder_never_takes_what_the_strict_one_refuses(
+    fields: list[tuple[str, object]],
+) -> None:
+    # Names written raw, so that an escape in one reaches the decoders as an escape.
+    pairs = ", ".join(f'"{name}": {json.dumps(value)}' for name, value in fields)
+    body = ("{" + pairs + "}").encode()
+    flat = protocol._decode_flat_object(body)
+    strict = strictly_or_error(body)
+    if flat is None:
+        plain = all(type(v) in (str, int, float) and '"' not in str(v) for _, v in fields)
+        names = [json.loads(f'"{name}"') for name, _ in fields]
+        # Left out only for a reason: a name twice, a quote, or a value not a string or number.
+        assert not plain or len(set(names)) < len(names) or any('"' in n for n in names)
+    else:
+        assert isinstance(strict, dict)
+        assert numbers_as_floats(flat) == numbers_as_floats(strict)
