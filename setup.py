@@ -29,6 +29,7 @@ from setuptools import setup
 
 COMPILED_CORE = [
     "grid/seen.py",
+    "grid/booked.py",
     "grid/protocol.py",
     "grid/ledger.py",
     "proxy/health.py",

@@ -22,12 +22,11 @@ Pure: numbers and names in, bookings out; the clock is an argument.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import deque
 from typing import Final, NamedTuple
 
-from grid.seen import PROXY_REF_PATTERN
+from grid.seen import is_proxy_ref
 
 BOOKED_LINES: Final = 5  # the window, in report intervals
 MAX_BOOKED: Final = 64
@@ -55,7 +54,7 @@ class RecentBookings:
 
     def add(self, seq: int, ref: str | None, kw: float, ends_at: float, now: float) -> None:
         """`ref` as the charge named it: one not in `X-Proxy-Ref`'s form is kept as ""."""
-        named = ref if ref is not None and _is_proxy_ref(ref) else ""
+        named = ref if ref is not None and is_proxy_ref(ref) else ""
         self._recent.append((now, Booking(seq, named, kw, ends_at)))
         self._snapshot = None
 
@@ -80,11 +79,13 @@ def bookings_to_json(bookings: tuple[Booking, ...]) -> list[list[object]]:
     ]
 
 
-def bookings_from_json(value: object) -> tuple[Booking, ...] | None:
-    """The stream's `booked` list; None when absent or malformed in any entry (the report is
-    still taken, without them: a proxy then knows what it knew before). Every proxy reads
-    every line, so this is written for speed: exact types (JSON gives no subclasses), and
-    each proxy's name checked once (`_is_proxy_ref`)."""
+def bookings_from_json(value: object, after_seq: int = -1) -> tuple[Booking, ...] | None:
+    """The stream's `booked` list, less the entries of sequence `after_seq` or before (those a
+    proxy took from an earlier line: each booking is on about `BOOKED_LINES` lines, and each
+    was judged the first time); None when absent or when an entry it judges is malformed (the
+    report is still taken, without them: a proxy then knows what it knew before). Every proxy
+    reads every line, so this is written for speed: exact types (JSON gives no subclasses),
+    and each proxy's name checked once (`is_proxy_ref`)."""
     if type(value) is not list or len(value) > MAX_BOOKED:
         return None
     bookings = []
@@ -92,18 +93,17 @@ def bookings_from_json(value: object) -> tuple[Booking, ...] | None:
         if type(entry) is not list or len(entry) != 4:
             return None
         seq, ref, kw, ends_at = entry
-        if type(seq) is not int or type(ref) is not str or (ref and not _is_proxy_ref(ref)):
+        if type(seq) is not int:
+            return None
+        if seq <= after_seq:
+            continue
+        if type(ref) is not str or (ref and not is_proxy_ref(ref)):
             return None
         kw, ends_at = _finite(kw), _finite(ends_at)
         if kw is None or ends_at is None or kw <= 0:
             return None
         bookings.append(Booking(seq, ref, kw, ends_at))
     return tuple(bookings)
-
-
-@functools.lru_cache(maxsize=256)
-def _is_proxy_ref(ref: str) -> bool:
-    return PROXY_REF_PATTERN.fullmatch(ref) is not None
 
 
 def _finite(value: object) -> float | None:

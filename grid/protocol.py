@@ -110,18 +110,26 @@ class LoadReport:
         return orjson.dumps(message) + b"\n"
 
 
-def load_report_from_stream_line(line: bytes) -> LoadReport:
-    """A line of `GET /load/stream`; ValueError when it is not one."""
+def load_report_from_stream_line(
+    line: bytes, booked_taken: tuple[str, int] | None = None
+) -> LoadReport:
+    """A line of `GET /load/stream`; ValueError when it is not one. `booked_taken`: the
+    ledger and sequence up to which the reader took this substation's bookings already; those
+    are left off `booked` unjudged (`grid.booked.bookings_from_json`)."""
     try:
         message = orjson.loads(line)  # every proxy reads every line, bookings and all
+        seq = parse_load_seq(message.get("seq"))
+        after_seq = -1
+        if booked_taken is not None and seq is not None and booked_taken[0] == seq[0]:
+            after_seq = booked_taken[1]
         report = LoadReport(
             str(message["substation"]),
             float(message["load_kw"]),
             float(message["capacity_kw"]),
-            parse_load_seq(message.get("seq")),
+            seq,
             bool(message.get("draining", False)),
             parse_seen(message.get("seen")),
-            bookings_from_json(message.get("booked")),
+            bookings_from_json(message.get("booked"), after_seq),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"not a load report: {line[:80]!r}") from error

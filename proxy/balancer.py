@@ -231,6 +231,12 @@ class Balancer:
                 self.record_booking(view.key, booking.ends_at, booking.kw, now)
         view.stream_booked_seq = (epoch, last)
 
+    def stream_bookings_taken(self, key: str) -> tuple[str, int] | None:
+        """The ledger and sequence up to which `key`'s stream bookings were taken: a line's
+        older ones need not be read again."""
+        view = self._by_key.get(key)
+        return None if view is None else view.stream_booked_seq
+
     def record_stream_dropped(self, key: str) -> None:
         """The stream broke off: the substation stopped or crashed (a restart starts a new
         one). Out at once, as for a refused connection; polls take over until it is back."""

@@ -72,7 +72,8 @@ class LoadStreams:
                 async with session.get(f"{key}{LOAD_STREAM_PATH}") as response:
                     if response.status == 200:
                         async for line in response.content:
-                            report = load_report_from_stream_line(line)
+                            taken = self._balancer.stream_bookings_taken(key)
+                            report = load_report_from_stream_line(line, taken)
                             self._balancer.record_stream(key, report, self._clock())
                             backoff.reset()
             self._balancer.record_stream_dropped(key)

@@ -74,3 +74,17 @@ def test_a_number_json_does_not_allow_is_refused_too() -> None:
 def test_to_json_and_back_is_the_same() -> None:
     booked = (Booking(1, "ab12.0", 11.0, T0),)
     assert bookings_from_json(bookings_to_json(booked)) == booked
+
+
+def test_what_the_reader_took_already_is_left_off_unjudged() -> None:
+    booked = (Booking(7, "ab12.0", 11.0, T0 + 60), Booking(9, "", 3.5, T0 + 61))
+    line = LoadReport("north", 14.5, 100.0, ("e", 9), False, None, booked).stream_line()
+    assert load_report_from_stream_line(line, ("e", 7)).booked == booked[1:]
+    assert load_report_from_stream_line(line, ("e", 9)).booked == ()
+    # Taken from another ledger (the substation restarted since): every booking is new.
+    assert load_report_from_stream_line(line, ("old", 8)).booked == booked
+    # Old entries are not judged again; a new malformed one still is.
+    assert bookings_from_json([[7, "not a ref", 0, None], [9, "", 3.5, T0]], 7) == (
+        Booking(9, "", 3.5, T0),
+    )
+    assert bookings_from_json([[7, "ab12.0", 11, T0], [9, "", 0, T0]], 7) is None
