@@ -18,8 +18,13 @@ number out.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from proxy.view import SLOT_S, SubstationView, slot_of
+
+
+# Read once: compiled, `float("inf")` parsed its text on every call of `_extremes`.
+_INFINITY: Final = float("inf")
 
 
 class Outlook:
@@ -95,7 +100,7 @@ def _extremes(utilization: list[float]) -> tuple[float, float, int, float]:
     """The highest, the lowest, the first place of the lowest, and the lowest of the others
     (infinite if there are none): what sorting would give, in one pass."""
     highest = lowest = utilization[0]
-    lowest_at, lowest_of_others = 0, float("inf")
+    lowest_at, lowest_of_others = 0, _INFINITY
     for place in range(1, len(utilization)):
         value = utilization[place]
         highest = max(highest, value)
