@@ -7,10 +7,12 @@ before the same three upstreams (NGINX answering a fixed session, or with `--ups
 substations` ours, whose sessions end two seconds later, so that `headroom`'s outlook has ends
 to walk), each under valgrind's callgrind with its counting switched on only while wrk drives
 it (`--seconds`, 16 connections, after a warm-up), and prints the instructions each executed
-per request answered, and ours against the floor. Ours and the floor run as the image runs
-them (`setup.py`'s pure core compiled, built by `bench.compiled` first), or from the sources
-with `--build source`. A figure to read, not a test: it counts work, not time (a cache miss
-or a system call's time in the kernel is not an instruction of the process).
+per request answered, and ours against the floor; with `--upstreams substations`, also one
+substation alone, charged straight by wrk (its instructions a charge). Ours and the floor run
+as the image runs them (`setup.py`'s pure core compiled, built by `bench.compiled` first), or
+from the sources with `--build source`. A figure to read, not a test: it counts work, not
+time (a cache miss or a system call's time in the kernel is not an instruction of the
+process).
 """
 
 from __future__ import annotations
@@ -47,21 +49,37 @@ def callgrind_control(option: str, pid: int) -> None:
 def count_front(name: str, procs: Processes, upstreams: str, settings: argparse.Namespace) -> int:
     """Instructions per request of one front, started under callgrind and stopped after."""
     (port,) = free_ports(1)
+    argv = [*FRONTS[name], "--port", str(port), "--substations", upstreams]
+    return count_process(f"front-{port}", argv, port, procs, settings)
+
+
+def count_substation(procs: Processes, settings: argparse.Namespace) -> int:
+    """Instructions per `POST /charge` of one of our substations, wrk straight at it (as
+    `bench.proxy` starts them: sessions end two seconds later, so it expires as it books)."""
+    (port,) = free_ports(1)
+    argv = ["-m", "substation", "--name", "counted", "--port", str(port)]
+    argv += ["--capacity-kw", "1e9", "--session-seconds", "2"]
+    return count_process(f"substation-{port}", argv, port, procs, settings)
+
+
+def count_process(
+    label: str, argv: list[str], port: int, procs: Processes, settings: argparse.Namespace
+) -> int:
+    """Instructions per request answered of `python argv...` serving on `port`."""
     dumps = settings.scratch / f"callgrind-{port}"
-    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
-    argv += [f"--callgrind-out-file={dumps}", sys.executable, *FRONTS[name]]
-    argv += ["--port", str(port), "--substations", upstreams]
-    front = procs.start(f"front-{port}", argv, ours=True)
+    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+    command += [f"--callgrind-out-file={dumps}", sys.executable, *argv]
+    process = procs.start(label, command, ours=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_charge(url, timeout_s=180)  # a process under valgrind starts slowly
         run_wrk(url, WARM_UP_S, CONNECTIONS, settings.script)
-        callgrind_control("--instr=on", front.pid)
+        callgrind_control("--instr=on", process.pid)
         answered: int = run_wrk(url, settings.seconds, CONNECTIONS, settings.script)["requests"]
-        callgrind_control("--instr=off", front.pid)
-        callgrind_control("--dump", front.pid)
+        callgrind_control("--instr=off", process.pid)
+        callgrind_control("--dump", process.pid)
     finally:
-        procs.stop(front)
+        procs.stop(process)
     # `--dump` writes the counts so far to the out file with ".1" added (its first dump).
     return round(counted_instructions(Path(f"{dumps}.1")) / max(1, answered))
 
@@ -73,7 +91,10 @@ def run(settings: argparse.Namespace) -> dict[str, int]:
     try:
         upstream_ports, _ = start_upstreams(settings.upstreams, procs, scratch)
         upstreams = ",".join(f"http://127.0.0.1:{port}" for port in upstream_ports)
-        return {name: count_front(name, procs, upstreams, settings) for name in FRONTS}
+        counts = {name: count_front(name, procs, upstreams, settings) for name in FRONTS}
+        if settings.upstreams == "substations":  # and one of them alone, charged directly
+            counts["substation"] = count_substation(procs, settings)
+        return counts
     finally:
         procs.stop_all()
 
@@ -100,7 +121,7 @@ def main(argv: list[str]) -> int:
         settings.script.write_text(peers.WRK_SCRIPT)
         per_request = run(settings)
     floor = per_request["floor"]
-    report = {
+    report: dict[str, object] = {
         "build": settings.build,
         "upstreams": settings.upstreams,
         "instructions_per_request": per_request,

@@ -22,7 +22,6 @@ from typing import Final
 
 from proxy.view import SLOT_S, SubstationView, slot_of
 
-
 # Read once: compiled, `float("inf")` parsed its text on every call of `_extremes`.
 _INFINITY: Final = float("inf")
 

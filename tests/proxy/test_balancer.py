@@ -295,3 +295,18 @@ def test_the_streams_bookings_of_other_proxies_count_once_as_its_own_do() -> Non
     baseline.set_substations(["s0"])
     baseline.record_stream("s0", LoadReport("north", 60.0, 100.0, ("e", 5), booked=booked), T0)
     assert not baseline.view("s0").bookings
+
+
+def test_a_proxy_that_books_nothing_settles_the_streams_bookings_as_they_end() -> None:
+    """Left idle while others book, a proxy takes every booking the stream tells of; each end
+    comes off as the next lines arrive, not all at once at its next charge (white box: the
+    ends still to settle)."""
+    balancer = Balancer(rng=random.Random(1), ref="aa11.0")
+    balancer.set_substations(["s0"])
+    for line in range(1, 1001):  # 100 s of lines 0.1 s apart, each with a 2-second session
+        now = T0 + line * 0.1
+        booked = (Booking(line, "bb22.0", 11.0, now + 2.0),)
+        balancer.record_stream(
+            "s0", LoadReport("north", 220.0, 1e6, ("e", line), booked=booked), now
+        )
+    assert len(balancer._ends) <= 21  # the 2 s of sessions still charging, not 1,000
