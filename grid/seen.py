@@ -33,8 +33,8 @@ MAX_REFS = 64
 @functools.lru_cache(maxsize=256)
 def is_proxy_ref(ref: str) -> bool:
     """`ref` is in `X-Proxy-Ref`'s form. Every answer and every stream line names the same few
-    workers again, so each name is matched once (the regular expression took 1,900
-    instructions a time, the cache a fifth of that)."""
+    workers again, so each name is matched once (the regular expression took about
+    1,900 instructions a match, docs/performance.md)."""
     return PROXY_REF_PATTERN.fullmatch(ref) is not None
 
 
@@ -96,8 +96,8 @@ def parse_seen(value: object) -> dict[str, int] | None:
     if isinstance(value, str):
         pairs = [item.partition("=") for item in value.split(",") if item]
         value = {ref: count for ref, _, count in pairs}
-    # A dict, as JSON and the header's pairs give: an abstract `Mapping` check took a proxy
-    # about 8,000 instructions an answer (docs/performance.md).
+    # A dict, as JSON and the header's pairs give: an abstract `Mapping` check is slow, and
+    # every answer and stream line has its sums read (docs/performance.md).
     if type(value) is not dict or len(value) > MAX_REFS:
         return None
     seen: dict[str, int] = {}
