@@ -14,11 +14,10 @@ measured against (SPEC section 2).
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import random
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from heapq import heappop, heappush
 from typing import Literal, get_args
 
 from grid.booked import Booking
@@ -46,9 +45,11 @@ class Balancer:
     _views: list[SubstationView] = field(default_factory=list)
     _by_key: dict[str, SubstationView] = field(default_factory=dict)
     _turn: int = 0
-    # When bookings end, and where: `settle` visits only the views with an end due.
-    _ends: list[tuple[float, int, str]] = field(default_factory=list)
-    _end_order: itertools.count[int] = field(default_factory=itertools.count)
+    # When bookings end (a heap of the times) and where (the keys ending at each time, in the
+    # order booked): `settle` visits only the views with an end due. Times alone in the heap:
+    # compiled, a heap of (time, order, key) tuples spent most of a pop comparing tuples.
+    _end_times: list[float] = field(default_factory=list)
+    _ending_at: dict[float, list[str]] = field(default_factory=dict)
     # Above `tuning.full_scan_limit` substations, `headroom` chooses from this index; every
     # change of a view's projected load or health goes through `_changed`, which keeps it.
     _index: UtilizationIndex | None = None
@@ -159,17 +160,25 @@ class Balancer:
         view = self._by_key.get(key)
         if view is not None:
             view.add_booking(ends_at, granted_kw, booked_at, self.tuning.recent_fade_s)
-            heapq.heappush(self._ends, (ends_at, next(self._end_order), key))
+            keys = self._ending_at.get(ends_at)
+            if keys is None:
+                self._ending_at[ends_at] = [key]
+                heappush(self._end_times, ends_at)
+            else:
+                keys.append(key)
 
     def settle(self, now: float) -> None:
         """Bring every view to `now`: sessions this proxy booked that have ended come off the
         reported load. O(log n) per booking ended, whatever the number of substations."""
-        ends = self._ends
-        while ends and ends[0][0] <= now:
-            key = heapq.heappop(ends)[2]
-            view = self._by_key.get(key)
-            if view is not None and view.settle(now):
-                self._changed(view)
+        times, ending_at = self._end_times, self._ending_at
+        while times and times[0] <= now:
+            ends_at = heappop(times)
+            keys = ending_at[ends_at]
+            del ending_at[ends_at]  # compiled, `pop` is a generic method call; these are not
+            for key in keys:
+                view = self._by_key.get(key)
+                if view is not None and view.settle(now):
+                    self._changed(view)
 
     def record_poll(
         self,

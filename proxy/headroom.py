@@ -238,6 +238,8 @@ def evenness(
         in_outlook = full if len(known) == len(serving) else [known.index(n) for n in full]
         spreads = outlook.mean_spreads_with(in_outlook, amount_kw)
     keys = []
+    # Read once: `tuning` is not compiled, so each read is a lookup by name.
+    fade_s, recent_weight = tuning.recent_fade_s, tuning.recent_weight
     for place, number in enumerate(full):
         view = serving[number]
         spread_after = spreads[place]
@@ -245,9 +247,9 @@ def evenness(
         if outlook is not None and now is not None:
             # What is in flight is booked lately too: its answer (and so its session, which
             # `recent_kw` counts) has not come back yet.
-            recent_kw = view.recently_booked_kw(now, tuning.recent_fade_s) + view.in_flight_kw
+            recent_kw = view.recently_booked_kw(now, fade_s) + view.in_flight_kw
             bunching = recent_kw / (view.capacity_kw or 1.0)
-            spread = spread_after + tuning.recent_weight * bunching
+            spread = spread_after + recent_weight * bunching
         keys.append((spread, view.utilization_at(loads[number], amount_kw), view.in_flight))
     return keys
 

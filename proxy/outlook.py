@@ -38,61 +38,76 @@ class Outlook:
         utilization: Sequence[float] | None = None,
     ) -> None:
         """`utilization`: each view's projected utilization, when the caller has it already."""
-        self._lookahead_s = lookahead_s
         self._views = views
+        self._now = now
+        self._lookahead_s = lookahead_s
         if utilization is None:
             utilization = [view.projected_utilization for view in views]
-        current = list(utilization)  # stepped down as sessions end, copied for each segment
-        first, last = slot_of(now), slot_of(now + lookahead_s)
-        count = len(views)
-        # Each end as (slot - first) x count + view, so that sorting numbers puts them in time
-        # order; what it frees by the same number. -1: nothing ends there then.
-        freed_by_slot = [-1.0] * ((last - first + 1) * count)
-        ends: list[int] = []
-        for number, view in enumerate(views):
-            ending_slot_kw = view.ending_slot_kw
-            capacity_kw = view.capacity_kw or 1.0  # views without a capacity are not passed
-            # In order (after `settle`, none is before `first`).
-            for place, slot in enumerate(view.ending_slots):
-                if slot < first:
-                    continue
-                if slot > last:
-                    break
-                at = (slot - first) * count + number
-                ends.append(at)
-                freed_by_slot[at] = ending_slot_kw[place] / capacity_kw
-        ends.sort()
-        self._segments: list[tuple[float, list[float]]] = []  # (seconds, utilization of each)
-        start = now
-        for at in ends:
-            slot, number = first + at // count, at % count
-            # From now in the current slot, from the slot's start in a later one.
-            when = now if slot == first else slot * SLOT_S
-            if when > start:
-                self._segments.append((when - start, list(current)))
-                start = when
-            current[number] = max(0.0, current[number] - freed_by_slot[at])
-        self._segments.append((now + lookahead_s - start, current))
+        self._utilization = list(utilization)
 
     def mean_spreads_with(self, numbers: list[int], kw: float) -> list[float]:
         """For each view in `numbers` (places in the list the outlook was made from), the mean
         spread over the lookahead if `kw` more were booked there now.
 
-        Booking only raises the one view: the highest is then the segment's highest or that
-        view, and the lowest is the lowest of the others or that view. So each segment's
-        highest, lowest and second lowest are found once for all the views asked about, and
-        nothing is summed but the answer."""
-        added = [kw / (self._views[number].capacity_kw or 1.0) for number in numbers]
+        One pass through time: the views' ends (each view's list is in slot order, so the
+        next end of all is the lowest of their next ones, the first view's on a tie) step the
+        utilization down, and each stretch between two ends adds its spread for every view
+        asked about as soon as it closes. Booking only raises the one view: the highest is
+        then the stretch's highest or that view, and the lowest is the lowest of the others or
+        that view, so each stretch's highest, lowest and second lowest are found once."""
+        views, now, lookahead_s = self._views, self._now, self._lookahead_s
+        current = list(self._utilization)  # stepped down as sessions end
+        added = [kw / (views[number].capacity_kw or 1.0) for number in numbers]
         totals = [0.0] * len(numbers)
-        for seconds, utilization in self._segments:
-            highest, lowest, lowest_at, lowest_of_others = _extremes(utilization)
-            for place, number in enumerate(numbers):
-                raised = utilization[number] + added[place]
-                others_lowest = lowest_of_others if number == lowest_at else lowest
-                top = raised if raised > highest else highest
-                bottom = raised if raised < others_lowest else others_lowest
-                totals[place] = totals[place] + seconds * (top - bottom)
-        return [total / self._lookahead_s for total in totals]
+        first, last = slot_of(now), slot_of(now + lookahead_s)
+        # Each view's next end not yet taken (after `settle`, none is before `first`).
+        cursors = [_first_at_or_after(view.ending_slots, first) for view in views]
+        start = now
+        while True:
+            slot, number = last + 1, -1
+            for place, view in enumerate(views):
+                cursor = cursors[place]
+                if cursor < len(view.ending_slots) and view.ending_slots[cursor] < slot:
+                    slot, number = view.ending_slots[cursor], place
+            if number < 0:
+                break
+            # From now in the current slot, from the slot's start in a later one.
+            when = now if slot == first else slot * SLOT_S
+            if when > start:
+                _add_stretch(totals, when - start, current, numbers, added)
+                start = when
+            view = views[number]
+            freed = view.ending_slot_kw[cursors[number]] / (view.capacity_kw or 1.0)
+            current[number] = max(0.0, current[number] - freed)
+            cursors[number] = cursors[number] + 1
+        _add_stretch(totals, now + lookahead_s - start, current, numbers, added)
+        return [total / lookahead_s for total in totals]
+
+
+def _first_at_or_after(slots: list[int], first: int) -> int:
+    """The place of the first of `slots` (in order) at or after `first`: a count from the
+    front, as none or few are before it (compiled, a call of `bisect` cost more)."""
+    place = 0
+    while place < len(slots) and slots[place] < first:
+        place += 1
+    return place
+
+
+def _add_stretch(
+    totals: list[float],
+    seconds: float,
+    utilization: list[float],
+    numbers: list[int],
+    added: list[float],
+) -> None:
+    """Add to each total the spread over `seconds` with its view's `added` share booked."""
+    highest, lowest, lowest_at, lowest_of_others = _extremes(utilization)
+    for place, number in enumerate(numbers):
+        raised = utilization[number] + added[place]
+        others_lowest = lowest_of_others if number == lowest_at else lowest
+        top = raised if raised > highest else highest
+        bottom = raised if raised < others_lowest else others_lowest
+        totals[place] = totals[place] + seconds * (top - bottom)
 
 
 def _extremes(utilization: list[float]) -> tuple[float, float, int, float]:
