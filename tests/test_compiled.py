@@ -78,10 +78,23 @@ def test_the_compiled_simulator_gives_the_sources_figures_to_the_byte(
     assert run([*argv, *options], compiled_site) == run([*argv, *options], CHECKOUT)
 
 
+CITY_RUNS = (
+    "tests/proxy/simulate/test_engine.py::test_city_scale_runs_with_the_index_and_never_overloads"
+)
+
+
 def test_the_services_tests_pass_against_the_compiled_build(compiled_site: Path) -> None:
     # The same tests, through the same real apps and sockets, on the build's modules: its
     # directory is their root, so its modules come first (pyproject's options given again).
     options = ["-o", "asyncio_mode=auto", "-o", "timeout=300", "-p", "no:cacheprovider"]
+    # Left out: the two whole city runs (about two minutes). The compiled simulator is held to
+    # the sources' figures above, city-scale's first 40 s among them, and the sources run both.
+    options += [
+        "--deselect",
+        f"{CITY_RUNS}[city-scale]",
+        "--deselect",
+        f"{CITY_RUNS}[city-failures]",
+    ]
     run(
         ["-m", "pytest", "-q", *options, "tests/grid", "tests/proxy", "tests/substation"],
         compiled_site,
