@@ -48,7 +48,7 @@ PARTS = [
     ("(proxy/app.py", "handler (aiohttp calls made by post_charge)"),
     ("(grid/httpio.py", "handler (aiohttp calls made by post_charge)"),
 ]
-LOOP_RUNNER = "run_app (aiohttp/web.py"  # the outermost frame of every sample
+LOOP_RUNNER = "_run_until_stopped (grid/httpio.py"  # runs the loop: each sample while serving
 
 
 def part_of(frames: list[str]) -> str:

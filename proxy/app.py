@@ -15,6 +15,8 @@ from pathlib import Path
 from aiohttp import hdrs, web
 
 from grid.httpio import (
+    HotHandler,
+    add_hot_route,
     answer_other_paths,
     check_admin_token,
     error_response,
@@ -80,7 +82,7 @@ def create_app(
     app[STREAMS] = LoadStreams(balancer, clock, config.connect_timeout_s)
     app.cleanup_ctx.append(_background_loops)
     # `POST /charge` answers its own errors; the other routes, rare, through `json_errors`.
-    app.router.add_post("/charge", post_charge)
+    add_hot_route(app, hdrs.METH_POST, "/charge", charge_handler(app[ROUTER]))
     app.router.add_get("/charge/{session_id}", json_errors(session_call))
     app.router.add_delete("/charge/{session_id}", json_errors(session_call))
     app.router.add_get("/substations", json_errors(get_substations))
@@ -106,19 +108,24 @@ async def _background_loops(app: web.Application) -> AsyncIterator[None]:
     await app[ROUTER].upstream.close()
 
 
-async def post_charge(request: web.Request) -> web.StreamResponse:
-    router = request.app[ROUTER]
-    started = time.perf_counter()
-    try:
-        charge = parse_proxy_charge(await read_charge_body(request))
-        answer = await router.charge(charge, forwarded_headers(request))
-    except ApiError as error:
-        router.metrics.count_rejection(error.code)
-        router.metrics.observe_request("none", error.status, time.perf_counter() - started)
-        return error_response(error)
-    substation = answer.headers.get(HEADER_SUBSTATION, "none")
-    router.metrics.observe_request(substation, answer.status, time.perf_counter() - started)
-    return relay(answer)
+def charge_handler(router: ChargeRouter) -> HotHandler:
+    """`POST /charge`, the hot route (`grid.httpio.add_hot_route`): it holds its router, as it
+    is answered before routing gives a request its app."""
+
+    async def post_charge(request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
+        try:
+            charge = parse_proxy_charge(await read_charge_body(request))
+            answer = await router.charge(charge, forwarded_headers(request))
+        except ApiError as error:
+            router.metrics.count_rejection(error.code)
+            router.metrics.observe_request("none", error.status, time.perf_counter() - started)
+            return error_response(error)
+        substation = answer.headers.get(HEADER_SUBSTATION, "none")
+        router.metrics.observe_request(substation, answer.status, time.perf_counter() - started)
+        return relay(answer)
+
+    return post_charge
 
 
 async def session_call(request: web.Request) -> web.StreamResponse:
@@ -200,7 +207,7 @@ def relay(answer: UpstreamAnswer) -> web.Response:
     return web.Response(status=answer.status, body=answer.body, headers=headers)
 
 
-def forwarded_headers(request: web.Request) -> dict[str, str]:
+def forwarded_headers(request: web.BaseRequest) -> dict[str, str]:
     """X-Forwarded-For with the client appended, as proxies in a chain do."""
     client = request.remote or "unknown"
     earlier = request.headers.get(hdrs.X_FORWARDED_FOR)

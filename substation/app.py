@@ -12,12 +12,14 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from grid.background import running
 from grid.booked import Booking, RecentBookings, booked_window_s
 from grid.errors import ApiError
 from grid.httpio import (
+    HotHandler,
+    add_hot_route,
     answer_other_paths,
     check_admin_token,
     error_response,
@@ -78,7 +80,7 @@ def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Applic
     app.cleanup_ctx.append(load_feed)
     app.on_shutdown.append(_end_streams)
     # `POST /charge` answers its own errors; the other routes through `json_errors`.
-    app.router.add_post("/charge", post_charge)
+    add_hot_route(app, hdrs.METH_POST, "/charge", charge_handler(app))
     app.router.add_get("/charge/{session_id}", json_errors(get_charge))
     app.router.add_delete("/charge/{session_id}", json_errors(delete_charge))
     app.router.add_get(LOAD_STREAM_PATH, json_errors(get_load_stream))
@@ -111,22 +113,28 @@ def load_report(ledger: SessionLedger, seen: Mapping[str, int] | None = None) ->
     return current_report(ledger, seen).headers()
 
 
-async def post_charge(request: web.Request) -> web.StreamResponse:
-    ledger, seen = request.app[LEDGER], request.app[SEEN]
-    # A proxy worker's charge is counted whatever comes of it (`grid.seen`).
-    proxy_ref = request.headers.get(HEADER_PROXY_REF)
-    try:
-        charge = parse_charge_request(await read_charge_body(request))
-    except ApiError as error:  # no amount to count: a proxy sends only valid charges
-        return error_response(error, load_report(ledger, seen.of_proxy(proxy_ref)))
-    seen.count(proxy_ref, charge.amount_kw)
-    try:
-        admission = admit(request.app, charge, proxy_ref, request.app[CLOCK]())
-    except ApiError as error:
-        return error_response(error, load_report(ledger, seen.of_proxy(proxy_ref)))
-    status = 201 if admission.created else 200
-    headers = load_report(ledger, seen.of_proxy(proxy_ref))
-    return web.json_response(admission.session.to_json(), status=status, headers=headers)
+def charge_handler(app: web.Application) -> HotHandler:
+    """`POST /charge`, the hot route (`grid.httpio.add_hot_route`): it holds its app, as it is
+    answered before routing gives a request one."""
+    ledger, seen, clock = app[LEDGER], app[SEEN], app[CLOCK]
+
+    async def post_charge(request: web.BaseRequest) -> web.StreamResponse:
+        # A proxy worker's charge is counted whatever comes of it (`grid.seen`).
+        proxy_ref = request.headers.get(HEADER_PROXY_REF)
+        try:
+            charge = parse_charge_request(await read_charge_body(request))
+        except ApiError as error:  # no amount to count: a proxy sends only valid charges
+            return error_response(error, load_report(ledger, seen.of_proxy(proxy_ref)))
+        seen.count(proxy_ref, charge.amount_kw)
+        try:
+            admission = admit(app, charge, proxy_ref, clock())
+        except ApiError as error:
+            return error_response(error, load_report(ledger, seen.of_proxy(proxy_ref)))
+        status = 201 if admission.created else 200
+        headers = load_report(ledger, seen.of_proxy(proxy_ref))
+        return web.json_response(admission.session.to_json(), status=status, headers=headers)
+
+    return post_charge
 
 
 def admit(

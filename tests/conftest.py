@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
 
+from grid.httpio import route_hot_first
 from proxy.app import create_app as create_proxy_app
 from proxy.config import ProxyConfig
 from substation.app import create_app as create_substation_app
@@ -25,6 +27,31 @@ from tests.helpers import (
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
 GridFactory = Callable[..., Awaitable[Grid]]
+
+
+@pytest.fixture
+def aiohttp_server(aiohttp_server: ServerFactory) -> ServerFactory:
+    """pytest-aiohttp's, serving an app as `grid.httpio.serve` does: its hot route first."""
+
+    async def serve(app: web.Application, **options: object) -> TestServer:
+        server = await aiohttp_server(app, **options)
+        assert server.runner is not None and server.runner.server is not None
+        route_hot_first(server.runner.server, app)  # before any connection is made
+        return server
+
+    return serve
+
+
+@pytest.fixture
+def aiohttp_client(aiohttp_server: ServerFactory, aiohttp_client: Any) -> Any:
+    """pytest-aiohttp's; an app is served through `aiohttp_server` above."""
+
+    async def connect(app_or_server: web.Application | BaseTestServer, **options: object) -> Any:
+        if isinstance(app_or_server, web.Application):
+            app_or_server = await aiohttp_server(app_or_server)
+        return await aiohttp_client(app_or_server, **options)
+
+    return connect
 
 
 @pytest.fixture

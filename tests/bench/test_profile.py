@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bench.profile import part_of, shares
 
-LOOP = "run_app (aiohttp/web.py:502)"
-ENTRY = ["<module> (proxy/__main__.py:6)", "main (proxy/serve.py:42)", "serve (grid/httpio.py:111)"]
+LOOP = "_run_until_stopped (grid/httpio.py:218)"
+ENTRY = ["<module> (proxy/__main__.py:6)", "main (proxy/serve.py:42)", "serve (grid/httpio.py:209)"]
 HANDLER = [
     *ENTRY,
     LOOP,

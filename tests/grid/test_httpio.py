@@ -1,11 +1,20 @@
-"""JSON errors without a middleware (`grid.httpio`), through a real app and client."""
+"""JSON errors without a middleware, and the hot route answered before routing
+(`grid.httpio`), through a real app and client."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from grid.errors import NoCapacity
-from grid.httpio import answer_other_paths, json_errors
+from grid.httpio import (
+    HOT_ROUTE,
+    Handler,
+    HotHandler,
+    HotRoute,
+    add_hot_route,
+    answer_other_paths,
+    json_errors,
+)
 from tests.conftest import ClientFactory
 
 
@@ -68,3 +77,57 @@ async def test_any_other_path_is_a_json_404(aiohttp_client: ClientFactory) -> No
         assert answer.status == 404
         assert answer.content_type == "application/json"
         assert (await answer.json())["error"] == "not_found"
+
+
+def answers_with(how: str) -> HotHandler:
+    async def answer(request: web.BaseRequest) -> web.StreamResponse:
+        return web.json_response({"by": how, "body": (await request.read()).decode()})
+
+    return answer
+
+
+def app_with_a_hot_route() -> web.Application:
+    """`add_hot_route`'s two ways in, told apart: a different handler for each."""
+    app = web.Application()
+    add_hot_route(app, "POST", "/charge", answers_with("routing"))
+    app[HOT_ROUTE] = HotRoute("POST", "/charge", answers_with("the hot route"))
+    answer_other_paths(app.router)
+    return app
+
+
+async def test_the_hot_route_is_answered_before_routing(aiohttp_client: ClientFactory) -> None:
+    client = await aiohttp_client(app_with_a_hot_route())
+    for path in ["/charge", "/charge?vehicle=EV-1"]:
+        answer = await client.post(path, data=b"kW")
+        assert answer.status == 200
+        assert await answer.json() == {"by": "the hot route", "body": "kW"}
+    # Its path's other methods, and other paths, are routed as before.
+    assert (await client.get("/charge")).headers["Allow"] == "POST"
+    assert (await client.post("/charge/")).status == 404
+
+
+async def test_a_hot_request_that_expects_100_continue_is_routed(
+    aiohttp_client: ClientFactory,
+) -> None:
+    client = await aiohttp_client(app_with_a_hot_route())
+    answer = await client.post("/charge", data=b"kW", expect100=True)
+    assert answer.status == 200
+    assert await answer.json() == {"by": "routing", "body": "kW"}
+
+
+async def test_an_app_with_a_middleware_routes_its_hot_route(
+    aiohttp_client: ClientFactory,
+) -> None:
+    """A middleware (tests add some to substations) would be skipped: routing keeps it."""
+    app, seen = app_with_a_hot_route(), []
+
+    @web.middleware
+    async def counting(request: web.Request, handler: Handler) -> web.StreamResponse:
+        seen.append(request.path)
+        return await handler(request)
+
+    app.middlewares.append(counting)
+    client = await aiohttp_client(app)
+    answer = await client.post("/charge", data=b"kW")
+    assert await answer.json() == {"by": "routing", "body": "kW"}
+    assert seen == ["/charge"]

@@ -50,7 +50,8 @@ def test_two_workers_share_the_port_and_both_serve(tmp_path: Path) -> None:
             assert set(asyncio.run(charges())) == {201}
         finally:
             proxy.send_signal(signal.SIGTERM)
-            proxy.wait(timeout=20)
+            exit_code = proxy.wait(timeout=20)
+        assert exit_code == 0  # each worker stopped as `grid.httpio.serve` stops on SIGTERM
         assert not is_listening(port)
 
 
