@@ -23,6 +23,7 @@ from grid.httpio import (
     answer_other_paths,
     check_admin_token,
     error_response,
+    json_answer,
     json_errors,
     read_charge_body,
 )
@@ -132,7 +133,7 @@ def charge_handler(app: web.Application) -> HotHandler:
             return error_response(error, load_report(ledger, seen.of_proxy(proxy_ref)))
         status = 201 if admission.created else 200
         headers = load_report(ledger, seen.of_proxy(proxy_ref))
-        return web.json_response(admission.session.to_json(), status=status, headers=headers)
+        return json_answer(admission.session.to_json(), status, headers)
 
     return post_charge
 
@@ -159,7 +160,7 @@ async def get_charge(request: web.Request) -> web.StreamResponse:
     except ApiError as error:
         return error_response(error, load_report(ledger))
     body = {**session.to_json(), "remaining_s": round(session.remaining_s(now), 3)}
-    return web.json_response(body, headers=load_report(ledger))
+    return json_answer(body, headers=load_report(ledger))
 
 
 async def delete_charge(request: web.Request) -> web.StreamResponse:
@@ -168,7 +169,7 @@ async def delete_charge(request: web.Request) -> web.StreamResponse:
         session = ledger.stop(request.match_info["session_id"], request.app[CLOCK]())
     except ApiError as error:
         return error_response(error, load_report(ledger))
-    return web.json_response(session.to_json(), headers=load_report(ledger))
+    return json_answer(session.to_json(), headers=load_report(ledger))
 
 
 async def get_metrics(request: web.Request) -> web.StreamResponse:

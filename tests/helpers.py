@@ -130,6 +130,13 @@ BAD_CHARGES: list[tuple[str | None, bytes, int, str, str]] = [
     (JSON, _body('{"amount": 11}'), 400, "invalid_request", "no vehicle_id"),
     (JSON, _body('{"vehicle_id": "EV-1"}'), 400, "invalid_request", "no amount"),
     (JSON, _body('{"vehicle_id": "EV-1", "amount": 11, "x": 1}'), 400, "invalid_request", "extra"),
+    (
+        JSON,
+        _body('{"vehicle_id": "EV-1", "amount": 11, "\\ud800": 1}'),
+        400,
+        "invalid_request",
+        "lone surrogate name",
+    ),
     (JSON, _body('{"vehicle_id": 1234, "amount": 11}'), 400, "invalid_request", "numeric id"),
     (JSON, _body('{"vehicle_id": null, "amount": 11}'), 400, "invalid_request", "null id"),
     (JSON, _body('{"vehicle_id": "", "amount": 11}'), 400, "invalid_request", "empty id"),
