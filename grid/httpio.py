@@ -8,6 +8,9 @@ would pass through (about 12,000 instructions a charge, docs/performance.md): ea
 `answer_other_paths` gives every known path a 405 for its other methods and every other path a
 404. What aiohttp answers before any route can (a request line it cannot parse, 400; the
 asterisk of `OPTIONS *`, which is no path, 404) stays its plain text.
+
+`POST /charge` is each service's hot route (`add_hot_route`): `serve` answers it before
+aiohttp's routing, which every other request still goes through (`route_hot_first`).
 """
 
 from __future__ import annotations
@@ -94,9 +97,9 @@ def check_admin_token(expected: str | None, authorization: str | None) -> None:
 def json_answer(
     body: Mapping[str, object], status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
-    """`web.json_response`'s answer, encoded by orjson: `json.dumps` took about 21,000
-    instructions to write a substation's session (docs/performance.md), orjson a tenth. The
-    bytes differ only in the spaces after `:` and `,`."""
+    """`web.json_response`'s answer, encoded by orjson: the standard library's encoder took
+    about 21,000 instructions to write a substation's session (docs/performance.md). The same
+    JSON value; the text has no spaces after `:` and `,`, and non-ASCII is UTF-8, not escaped."""
     try:
         encoded = orjson.dumps(body)
     except TypeError:  # orjson's refusal of a lone surrogate, which a detail may echo
