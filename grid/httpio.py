@@ -46,6 +46,9 @@ HotHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 # A client that sends its headers and then trickles its body is cut off after this long: 16 KiB
 # take milliseconds on any real network, so this only ever stops someone holding a slot open.
 BODY_TIMEOUT_S = 10.0
+# How long an idle client connection is kept: `web.run_app`'s default, which `serve` ran under
+# (the runner's own default is an hour).
+RUN_APP_KEEPALIVE_S = 75.0
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,11 @@ def serve(
     async def serve_until_stopped() -> None:
         # SIGINT and SIGTERM raise `web.GracefulExit` (`handle_signals`), as under `run_app`.
         runner = web.AppRunner(
-            app, handle_signals=True, access_log=None, shutdown_timeout=shutdown_timeout_s
+            app,
+            handle_signals=True,
+            access_log=None,
+            keepalive_timeout=RUN_APP_KEEPALIVE_S,
+            shutdown_timeout=shutdown_timeout_s,
         )
         await runner.setup()
         try:

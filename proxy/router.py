@@ -163,8 +163,12 @@ class ChargeRouter:
         answers = await asyncio.gather(
             *(self._ask_about_session(method, key, session_id) for key in keys)
         )
-        found = [answer for answer in answers if answer is not None and answer.status != 404]
+        found = [a for a in answers if isinstance(a, UpstreamAnswer) and a.status != 404]
         if not found:
+            # A substation not reached may hold it: not known to be gone, so not forgotten.
+            unreached = [a for a in answers if not isinstance(a, UpstreamAnswer)]
+            if unreached:
+                raise unreached[0]
             self.directory.forget(session_id)
             raise UnknownSession(f"no active session {session_id}")
         if method == "DELETE":
@@ -174,12 +178,12 @@ class ChargeRouter:
 
     async def _ask_about_session(
         self, method: str, key: str, session_id: str
-    ) -> UpstreamAnswer | None:
+    ) -> UpstreamAnswer | UpstreamUnreachable | UpstreamBroken | UpstreamTimeout:
         sent_at = self.clock()
         try:
             answer = await self.upstream.send(method, f"{key}/charge/{session_id}", None, {})
-        except (UpstreamUnreachable, UpstreamBroken, UpstreamTimeout):
-            return None
+        except (UpstreamUnreachable, UpstreamBroken, UpstreamTimeout) as failure:
+            return failure
         learn_answer(
             self.balancer, self.directory, key, answered(key, answer), sent_at, self.clock()
         )

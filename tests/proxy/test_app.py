@@ -110,6 +110,23 @@ async def test_session_routes_even_when_the_proxy_never_saw_it(start_grid: GridF
     assert grid.loads_kw() == [0, 0]
 
 
+async def test_a_session_at_an_unreachable_substation_is_not_called_unknown(
+    start_grid: GridFactory,
+) -> None:
+    """Its substation down, the session is not known to be gone: 503, not 404, and the proxy
+    still routes it there once the substation answers again."""
+    grid = await start_grid([500])
+    session = await (await grid.proxy.post("/charge", json=charge_body("EV-1", 40))).json()
+    router = grid.proxy.app[ROUTER]
+    await grid.substation_servers[0].close()
+    for method in ("GET", "DELETE"):
+        answer = await grid.proxy.request(method, f"/charge/{session['session_id']}")
+        assert answer.status == 503
+        assert (await answer.json())["error"] == "upstream_unreachable"
+    assert router.directory.for_session(session["session_id"], router.clock()) is not None
+    assert grid.ledgers()[0].active_sessions == 1
+
+
 @pytest.mark.parametrize("session_id", ["..%2Fadmin%2Fdrain", "a" * 65, "x y"])
 async def test_odd_session_ids_never_reach_a_substation(
     start_grid: GridFactory, session_id: str
