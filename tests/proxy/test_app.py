@@ -114,7 +114,7 @@ async def test_a_session_at_an_unreachable_substation_is_not_called_unknown(
     start_grid: GridFactory,
 ) -> None:
     """Its substation down, the session is not known to be gone: 503, not 404, and the proxy
-    still routes it there once the substation answers again."""
+    keeps its route, to ask there again."""
     grid = await start_grid([500])
     session = await (await grid.proxy.post("/charge", json=charge_body("EV-1", 40))).json()
     router = grid.proxy.app[ROUTER]
