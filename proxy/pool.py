@@ -6,6 +6,14 @@ keeps idle connections per substation, writes each request in one call, and read
 with httptools (llhttp, the parser of Node.js, from uvloop's authors): status, headers, a body
 sized by Content-Length or chunked, and whether the connection may be kept. One request at a
 time per connection (no pipelining). The server side stays aiohttp's.
+
+A kept-alive connection can be closed by the substation (its idle timeout, a restart) just as a
+request goes out on it. A request whose reused connection closes before any byte of the answer
+is sent once more on a new connection, as aiohttp's client and urllib3 retry idempotent
+requests. Every request the proxy sends a substation is idempotent there: a vehicle that asks
+again gets the session it has (SPEC), `GET` and `DELETE /charge/{id}` and `GET /metrics` are, and
+drain and resume set a state. A new connection's failure, or one after part of an answer, is
+never sent again.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ MAX_REMEMBERED_REQUEST_LINES = 1024
 
 class AnswerTooLarge(ValueError):
     """An answer's head or body over `MAX_ANSWER_BYTES`: a broken peer, not a substation."""
+
+
+class ClosedUnanswered(ConnectionResetError):
+    """The substation closed the connection before any byte of the answer."""
 
 
 class _Connection(asyncio.Protocol):
@@ -55,7 +67,8 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
         if self._answer is not None and not self._answer.done():
-            self._answer.set_exception(ConnectionResetError("the substation closed the connection"))
+            closed = ClosedUnanswered if self._received == 0 else ConnectionResetError
+            self._answer.set_exception(closed("the substation closed the connection"))
 
     def exchange(self, request: bytes) -> asyncio.Future[UpstreamAnswer]:
         assert self.transport is not None
@@ -131,7 +144,25 @@ class PooledUpstream:
             head.append(f"{name}: {value}\r\n".encode("latin-1"))
         head.append(b"Content-Length: %d\r\n\r\n" % len(payload))
         request = b"".join(head) + payload
-        connection = self._idle_connection(host, port) or await self._connect(host, port, url)
+        idle = self._idle.setdefault((host, port), [])
+        connection = _idle_connection(idle)
+        if connection is None:
+            return await self._exchange(await self._connect(host, port, url), request, url, idle)
+        try:
+            return await self._exchange(connection, request, url, idle)
+        except UpstreamBroken as broken:
+            if not isinstance(broken.__cause__, ClosedUnanswered):
+                raise
+            try:  # closed as the request went out: once more, on a new connection
+                connection = await self._connect(host, port, url)
+            except UpstreamUnreachable:
+                raise broken from None  # the first may have reached it before it went down
+        return await self._exchange(connection, request, url, idle)
+
+    async def _exchange(
+        self, connection: _Connection, request: bytes, url: str, idle: list[_Connection]
+    ) -> UpstreamAnswer:
+        """One request on one connection, and its whole answer; the connection kept if it may be."""
         answer = connection.exchange(request)
         timer = connection.loop.call_later(self._total_timeout_s, _expire, answer)
         try:
@@ -144,16 +175,11 @@ class PooledUpstream:
             raise UpstreamBroken(f"{url} broke off: {error}") from error
         finally:
             timer.cancel()
-        self._release(host, port, connection)
+        if connection.reusable and len(idle) < MAX_IDLE_PER_SUBSTATION:
+            idle.append(connection)
+        else:
+            connection.close()
         return result
-
-    def _idle_connection(self, host: str, port: int) -> _Connection | None:
-        idle = self._idle.get((host, port))
-        while idle:
-            connection = idle.pop()
-            if connection.reusable:
-                return connection
-        return None
 
     async def _connect(self, host: str, port: int, url: str) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -163,13 +189,6 @@ class PooledUpstream:
         except (OSError, TimeoutError) as error:
             raise UpstreamUnreachable(f"cannot reach {url}: {error!r}") from error
         return connection
-
-    def _release(self, host: str, port: int, connection: _Connection) -> None:
-        idle = self._idle.setdefault((host, port), [])
-        if connection.reusable and len(idle) < MAX_IDLE_PER_SUBSTATION:
-            idle.append(connection)
-        else:
-            connection.close()
 
     def _request_line(self, method: str, url: str) -> tuple[str, int, bytes]:
         """Host, port, and the request line with the Host header; the common ones remembered."""
@@ -191,6 +210,14 @@ class PooledUpstream:
             for connection in idle:
                 connection.close()
         self._idle.clear()
+
+
+def _idle_connection(idle: list[_Connection]) -> _Connection | None:
+    while idle:
+        connection = idle.pop()
+        if connection.reusable:
+            return connection
+    return None
 
 
 def _expire(answer: asyncio.Future[UpstreamAnswer]) -> None:

@@ -10,7 +10,8 @@ import pytest
 from proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 from proxy.pool import PooledUpstream
 
-# Request bytes -> answer bytes, or its pieces (written 10 ms apart), or None: hang up.
+# Request bytes -> answer bytes, or its pieces (written 10 ms apart; a last empty piece: then
+# hang up), or None: hang up.
 Reply = Callable[[bytes], bytes | list[bytes] | None]
 RawServer = Callable[[Reply], Awaitable[tuple[str, list[int]]]]
 
@@ -33,6 +34,8 @@ async def raw_server() -> AsyncIterator[RawServer]:
                     if answer is None:
                         return
                     for piece in [answer] if isinstance(answer, bytes) else answer:
+                        if not piece:
+                            return
                         writer.write(piece)
                         await writer.drain()
                         await asyncio.sleep(0.01 if isinstance(answer, list) else 0)
@@ -82,10 +85,74 @@ async def test_pool_reads_a_chunked_answer(raw_server: RawServer) -> None:
 
 
 async def test_pool_reports_a_hang_up_as_broken(raw_server: RawServer) -> None:
-    url, _ = await raw_server(lambda request: None)
+    url, connections = await raw_server(lambda request: None)
     pool = PooledUpstream(1, 2)
     with pytest.raises(UpstreamBroken):
         await pool.send("POST", f"{url}/charge", b"{}", {})
+    await pool.close()
+    assert len(connections) == 1  # a new connection's hang-up is not sent again
+
+
+OK_EMPTY = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
+def scripted(*replies: bytes | list[bytes] | None) -> Reply:
+    """The n-th request the server reads, on any connection, gets the n-th reply."""
+    left = list(replies)
+    return lambda request: left.pop(0)
+
+
+async def test_pool_sends_again_on_a_new_connection_when_a_kept_one_closes_unanswered(
+    raw_server: RawServer,
+) -> None:
+    """The substation closes a kept-alive connection as the next request goes out on it."""
+    url, connections = await raw_server(scripted(OK_EMPTY, None, OK_EMPTY))
+    pool = PooledUpstream(1, 2)
+    assert (await pool.send("POST", f"{url}/charge", b"{}", {})).status == 200
+    assert (await pool.send("POST", f"{url}/charge", b"{}", {})).status == 200
+    assert len(connections) == 2
+    await pool.close()
+
+
+async def test_pool_sends_again_only_once(raw_server: RawServer) -> None:
+    url, connections = await raw_server(scripted(OK_EMPTY, None, None))
+    pool = PooledUpstream(1, 2)
+    await pool.send("GET", f"{url}/metrics", None, {})
+    with pytest.raises(UpstreamBroken):
+        await pool.send("GET", f"{url}/metrics", None, {})
+    assert len(connections) == 2
+    await pool.close()
+
+
+async def test_pool_does_not_send_again_after_part_of_an_answer(raw_server: RawServer) -> None:
+    """Part of an answer came: the substation took the request, so it is not sent twice."""
+    url, connections = await raw_server(scripted(OK_EMPTY, [b"HTTP/1.1 201 Created\r\n", b""]))
+    pool = PooledUpstream(1, 2)
+    await pool.send("POST", f"{url}/charge", b"{}", {})
+    with pytest.raises(UpstreamBroken):
+        await pool.send("POST", f"{url}/charge", b"{}", {})
+    assert len(connections) == 1
+    await pool.close()
+
+
+async def test_pool_reports_broken_when_the_substation_is_gone_by_the_second_try() -> None:
+    """Not unreachable: the first request may have reached it before it went down."""
+
+    async def answer_once_then_go(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(OK_EMPTY)
+        await reader.readuntil(b"\r\n\r\n")
+        server.close()  # stops listening: the second try is refused
+        writer.close()
+
+    server = await asyncio.start_server(answer_once_then_go, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    pool = PooledUpstream(1, 2)
+    await pool.send("DELETE", f"{url}/charge/a", None, {})
+    with pytest.raises(UpstreamBroken):
+        await pool.send("DELETE", f"{url}/charge/a", None, {})
     await pool.close()
 
 
