@@ -38,10 +38,6 @@ class AnswerTooLarge(ValueError):
     """An answer's head or body over `MAX_ANSWER_BYTES`: a broken peer, not a substation."""
 
 
-class ClosedUnanswered(ConnectionResetError):
-    """The substation closed the connection before any byte of the answer."""
-
-
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; `exchange` sends a request and awaits its whole answer.
 
@@ -52,6 +48,7 @@ class _Connection(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.reusable = False
+        self.closed_unanswered = False  # closed before any byte of the answer to a request
         self._parser = httptools.HttpResponseParser(self)
         self._answer: asyncio.Future[UpstreamAnswer] | None = None
         self._headers: CIMultiDict[str] = CIMultiDict()
@@ -67,8 +64,8 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
         if self._answer is not None and not self._answer.done():
-            closed = ClosedUnanswered if self._received == 0 else ConnectionResetError
-            self._answer.set_exception(closed("the substation closed the connection"))
+            self.closed_unanswered = self._received == 0
+            self._answer.set_exception(ConnectionResetError("the substation closed the connection"))
 
     def exchange(self, request: bytes) -> asyncio.Future[UpstreamAnswer]:
         assert self.transport is not None
@@ -151,7 +148,7 @@ class PooledUpstream:
         try:
             return await self._exchange(connection, request, url, idle)
         except UpstreamBroken as broken:
-            if not isinstance(broken.__cause__, ClosedUnanswered):
+            if not connection.closed_unanswered:
                 raise
             try:  # closed as the request went out: once more, on a new connection
                 connection = await self._connect(host, port, url)
