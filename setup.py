@@ -3,22 +3,24 @@
 Compiled (`COMPILED_CORE`): the pure core, every module of the charge path that only computes
 (the balancer and its views, the `headroom` policy and its outlook, the index, the charge
 attempt, the session directory, the substation's ledger, the protocol both services speak),
-and the router and pool that drive it (compiled coroutines). mypyc, from mypy's authors (mypy
-and black ship compiled this way), turns the same type-checked source into C extensions: our
-own work per charge halves (`bench.path`, docs/performance.md). The source stays the one
-truth: it runs interpreted in development and in the tests, and `tests/test_compiled.py`
-builds the wheel and holds it to the source's figures and to every test of the services.
+and what drives it: `POST /charge`'s handler, the router and the pool (compiled coroutines).
+mypyc, from mypy's authors (mypy and black ship compiled this way), turns the same
+type-checked source into C extensions: our own work per charge halves (`bench.path`,
+docs/performance.md). The source stays the one truth: it runs interpreted in development and
+in the tests, and `tests/test_compiled.py` builds the wheel and holds it to the source's
+figures and to every test of the services.
 
 The image builds it (Dockerfile); `GRID_COMPILE=1 pip install --no-build-isolation .` with
 mypy and a C compiler does the same anywhere. `make` installs editable and without it: in
 an editable install a stale extension would shadow every later edit of its module.
 
-Left interpreted: the apps and the background loops (their time is aiohttp's and the
-sockets'; not tried), the hold and the wait queue (mypyc refused `proxy/holding.py`, and the
-compiled generic class of `proxy/waiting.py` failed at import), `proxy.tuning` (the simulator
-pickles it, and mypyc's frozen classes cannot be unpickled) and the error classes (compiled,
-a subclass lost the class attributes it sets, `NoHealthySubstation.retry_after_s`, and a 503
-became a 500: found by the tests).
+Left interpreted: the apps and the background loops (mypyc has no async generators, which
+`cleanup_ctx` takes: so the proxy's charge handler is a module of its own, `proxy.relay`),
+the hold and the wait queue (mypyc refused `proxy/holding.py`, and the compiled generic class
+of `proxy/waiting.py` failed at import), `proxy.tuning` (the simulator pickles it, and mypyc's
+frozen classes cannot be unpickled) and the error classes (compiled, a subclass lost the class
+attributes it sets, `NoHealthySubstation.retry_after_s`, and a 503 became a 500: found by the
+tests).
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ COMPILED_CORE = [
     "proxy/directory.py",
     "proxy/charge.py",
     "proxy/vehicle_line.py",
-    # The charge path's async shell: the router and its keep-alive pool, and the counters.
+    # The charge path's async shell: the handler, the router and its keep-alive pool, the
+    # counters, and the services' shared HTTP side (body reading, errors, the hot route).
+    "proxy/relay.py",
+    "grid/httpio.py",
     "proxy/router.py",
     "proxy/pool.py",
     "proxy/upstream.py",

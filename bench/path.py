@@ -26,12 +26,12 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from grid.ledger import SessionLedger
 from grid.protocol import ChargeRequest
-from proxy.app import relay
 from proxy.attempt import learn_answer
 from proxy.balancer import Balancer
 from proxy.charge import parse_proxy_charge
 from proxy.directory import SessionDirectory
 from proxy.metrics import ProxyMetrics
+from proxy.relay import relay
 from proxy.router import ChargeRouter, answered
 from proxy.simulate.streams import report_of
 from proxy.upstream import UpstreamAnswer
@@ -133,7 +133,7 @@ def measure(calls: int, rounds: int) -> dict[str, float]:
         "learning (learn_answer)": lambda: learn_answer(
             learning, directory, key, outcome, NOW, NOW
         ),
-        "relay (app.relay)": lambda: relay(answer),
+        "relay (relay.relay)": lambda: relay(answer),
         "metrics (observe_request)": lambda: metrics.observe_request("north", 201, 0.002),
     }
     figures = {name: best_us(part, calls, rounds) for name, part in parts.items()}

@@ -41,11 +41,11 @@ PARTS = [
     ("(grid/protocol.py", "validation"),
     ("read_charge_body", "validation"),
     ("(proxy/charge.py", "validation"),
-    ("relay (proxy/app.py", "relay (answer to the client)"),
+    ("relay (proxy/relay.py", "relay (answer to the client)"),
     ("forwarded_headers", "forwarded headers"),
     ("(proxy/attempt.py", "charge attempt (state machine)"),
     ("(proxy/router.py", "router (await loop)"),
-    ("(proxy/app.py", "handler (aiohttp calls made by post_charge)"),
+    ("(proxy/relay.py", "handler (aiohttp calls made by post_charge)"),
     ("(grid/httpio.py", "handler (aiohttp calls made by post_charge)"),
 ]
 LOOP_RUNNER = "_run_until_stopped (grid/httpio.py"  # runs the loop: each sample while serving

@@ -15,28 +15,25 @@ from pathlib import Path
 from aiohttp import hdrs, web
 
 from grid.httpio import (
-    HotHandler,
     add_hot_route,
     answer_other_paths,
     check_admin_token,
-    error_response,
     json_errors,
-    read_charge_body,
 )
-from grid.protocol import HEADER_SUBSTATION, LOAD_REPORT_HEADERS, SESSION_ID_PATTERN
+from grid.protocol import SESSION_ID_PATTERN
 from grid.seen import new_proxy_name, proxy_ref
 from proxy.balancer import Balancer
-from proxy.charge import parse_proxy_charge
 from proxy.config import ProxyConfig
-from proxy.errors import ApiError, NotFound, UnknownSession
+from proxy.errors import NotFound, UnknownSession
 from proxy.health import SERVING
 from proxy.metrics import ProxyMetrics
 from proxy.poller import Poller
 from proxy.pool import PooledUpstream
+from proxy.relay import charge_handler, relay
 from proxy.router import ChargeRouter
 from proxy.siblings import SiblingLink, Siblings
 from proxy.streams import LoadStreams
-from proxy.upstream import Upstream, UpstreamAnswer
+from proxy.upstream import Upstream
 
 Clock = Callable[[], float]
 
@@ -44,10 +41,6 @@ CONFIG = web.AppKey("config", ProxyConfig)
 ROUTER = web.AppKey("router", ChargeRouter)
 POLLER = web.AppKey("poller", Poller)
 STREAMS = web.AppKey("streams", LoadStreams)
-
-# What of a substation's answer reaches the client: its body, type and load report. A list of
-# what to keep, not of what to strip, so hop-by-hop headers never leak either way.
-PASSED_HEADERS = (hdrs.CONTENT_TYPE, hdrs.RETRY_AFTER, *LOAD_REPORT_HEADERS)
 
 
 def create_app(
@@ -106,26 +99,6 @@ async def _background_loops(app: web.Application) -> AsyncIterator[None]:
             await loops.enter_async_context(app[STREAMS].running())
         yield
     await app[ROUTER].upstream.close()
-
-
-def charge_handler(router: ChargeRouter) -> HotHandler:
-    """`POST /charge`, the hot route (`grid.httpio.add_hot_route`): it holds its router, as it
-    is answered before routing gives a request its app."""
-
-    async def post_charge(request: web.BaseRequest) -> web.StreamResponse:
-        started = time.perf_counter()
-        try:
-            charge = parse_proxy_charge(await read_charge_body(request))
-            answer = await router.charge(charge, forwarded_headers(request))
-        except ApiError as error:
-            router.metrics.count_rejection(error.code)
-            router.metrics.observe_request("none", error.status, time.perf_counter() - started)
-            return error_response(error)
-        substation = answer.headers.get(HEADER_SUBSTATION, "none")
-        router.metrics.observe_request(substation, answer.status, time.perf_counter() - started)
-        return relay(answer)
-
-    return post_charge
 
 
 async def session_call(request: web.Request) -> web.StreamResponse:
@@ -199,16 +172,3 @@ async def get_grid_page(request: web.Request) -> web.StreamResponse:
 
 async def get_healthz(request: web.Request) -> web.StreamResponse:
     return web.json_response({"status": "ok"})
-
-
-def relay(answer: UpstreamAnswer) -> web.Response:
-    found = answer.headers.get
-    headers = {name: value for name in PASSED_HEADERS if (value := found(name)) is not None}
-    return web.Response(status=answer.status, body=answer.body, headers=headers)
-
-
-def forwarded_headers(request: web.BaseRequest) -> dict[str, str]:
-    """X-Forwarded-For with the client appended, as proxies in a chain do."""
-    client = request.remote or "unknown"
-    earlier = request.headers.get(hdrs.X_FORWARDED_FOR)
-    return {hdrs.X_FORWARDED_FOR: f"{earlier}, {client}" if earlier else client}

@@ -10,7 +10,7 @@ HANDLER = [
     *ENTRY,
     LOOP,
     "RequestHandler._handle_request (aiohttp/web_protocol.py:577)",
-    "post_charge (proxy/app.py:99)",
+    "post_charge (proxy/relay.py:31)",
 ]
 
 
@@ -36,7 +36,7 @@ def test_samples_without_our_code_are_aiohttps_or_the_loops() -> None:
 
 
 def test_collapsed_samples_are_counted_by_part() -> None:
-    collapsed = f"{LOOP} 7\n{';'.join([*HANDLER, 'forwarded_headers (proxy/app.py:140)'])} 3\n"
+    collapsed = f"{LOOP} 7\n{';'.join([*HANDLER, 'forwarded_headers (proxy/relay.py:53)'])} 3\n"
     assert shares(collapsed) == {
         "event loop (uvloop) and the rest": 7,
         "forwarded headers": 3,
