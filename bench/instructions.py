@@ -12,7 +12,9 @@ substation alone, charged straight by wrk (its instructions a charge). Ours and 
 as the image runs them (`setup.py`'s pure core compiled, built by `bench.compiled` first), or
 from the sources with `--build source`. A figure to read, not a test: it counts work, not
 time (a cache miss or a system call's time in the kernel is not an instruction of the
-process).
+process). With `--cache-sim`, callgrind also simulates the caches and the branch predictor, and
+each front's misses a request are printed with KCachegrind's cycle estimate: whether misses,
+not instructions, make up what time shows beyond the instruction count.
 """
 
 from __future__ import annotations
@@ -34,27 +36,48 @@ CONNECTIONS = 16
 WARM_UP_S = 3.0
 
 
-def counted_instructions(dump: Path) -> int:
-    """The instructions (callgrind's `Ir`) a dump holds: its `totals:` line."""
+# Callgrind's events with `--cache-sim=yes --branch-sim=yes`, as its dump names them: first-level
+# instruction and data misses, last-level ones, and mispredicted branches (conditional, indirect).
+MISS_EVENTS = ("I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw", "Bcm", "Bim")
+
+
+def counted_events(dump: Path) -> dict[str, int]:
+    """Each event a dump counts (its `events:` line) with its total (its `totals:` line):
+    `Ir`, the instructions, always; the misses too under `--cache-sim`."""
+    names: list[str] = []
     for line in dump.read_text().splitlines():
-        if line.startswith("totals:"):
-            return int(line.split()[1])
+        if line.startswith("events:"):
+            names = line.split()[1:]
+        elif line.startswith("totals:"):
+            return dict(zip(names, (int(total) for total in line.split()[1:]), strict=True))
     raise ValueError(f"{dump} has no totals line")
+
+
+def cycle_estimate(per_request: dict[str, int]) -> int:
+    """KCachegrind's cycle estimate from callgrind's events: an instruction a cycle, a
+    first-level miss 10 more, a last-level miss 100 more, a mispredicted branch 10 more. A
+    model, not a measure: it says whether misses, not instructions, make up a gap in time."""
+    first_level = sum(per_request[event] for event in ("I1mr", "D1mr", "D1mw"))
+    last_level = sum(per_request[event] for event in ("ILmr", "DLmr", "DLmw"))
+    mispredicted = per_request["Bcm"] + per_request["Bim"]
+    return per_request["Ir"] + 10 * first_level + 100 * last_level + 10 * mispredicted
 
 
 def callgrind_control(option: str, pid: int) -> None:
     subprocess.run(["callgrind_control", option, str(pid)], check=True, capture_output=True)
 
 
-def count_front(name: str, procs: Processes, upstreams: str, settings: argparse.Namespace) -> int:
-    """Instructions per request of one front, started under callgrind and stopped after."""
+def count_front(
+    name: str, procs: Processes, upstreams: str, settings: argparse.Namespace
+) -> dict[str, int]:
+    """Callgrind's events per request of one front, started under callgrind and stopped after."""
     (port,) = free_ports(1)
     argv = [*FRONTS[name], "--port", str(port), "--substations", upstreams]
     return count_process(f"front-{port}", argv, port, procs, settings)
 
 
-def count_substation(procs: Processes, settings: argparse.Namespace) -> int:
-    """Instructions per `POST /charge` of one of our substations, wrk straight at it (as
+def count_substation(procs: Processes, settings: argparse.Namespace) -> dict[str, int]:
+    """Callgrind's events per `POST /charge` of one of our substations, wrk straight at it (as
     `bench.proxy` starts them: sessions end two seconds later, so it expires as it books)."""
     (port,) = free_ports(1)
     argv = ["-m", "substation", "--name", "counted", "--port", str(port)]
@@ -64,10 +87,12 @@ def count_substation(procs: Processes, settings: argparse.Namespace) -> int:
 
 def count_process(
     label: str, argv: list[str], port: int, procs: Processes, settings: argparse.Namespace
-) -> int:
-    """Instructions per request answered of `python argv...` serving on `port`."""
+) -> dict[str, int]:
+    """Callgrind's events per request answered of `python argv...` serving on `port`."""
     dumps = settings.scratch / f"callgrind-{port}"
     command = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+    if settings.cache_sim:
+        command += ["--cache-sim=yes", "--branch-sim=yes"]
     command += [f"--callgrind-out-file={dumps}", sys.executable, *argv]
     process = procs.start(label, command, ours=True)
     url = f"http://127.0.0.1:{port}"
@@ -81,10 +106,11 @@ def count_process(
     finally:
         procs.stop(process)
     # `--dump` writes the counts so far to the out file with ".1" added (its first dump).
-    return round(counted_instructions(Path(f"{dumps}.1")) / max(1, answered))
+    totals = counted_events(Path(f"{dumps}.1"))
+    return {event: round(total / max(1, answered)) for event, total in totals.items()}
 
 
-def run(settings: argparse.Namespace) -> dict[str, int]:
+def run(settings: argparse.Namespace) -> dict[str, dict[str, int]]:
     scratch: Path = settings.scratch
     ours_from = compiled.build(scratch / "compiled") if settings.build == "compiled" else None
     procs = Processes(scratch, ours_from)
@@ -109,6 +135,11 @@ def main(argv: list[str]) -> int:
         default="fast",
         help="NGINX answering a fixed session, or our substations (as bench.proxy's two kinds)",
     )
+    parser.add_argument(
+        "--cache-sim",
+        action="store_true",
+        help="also simulate the caches and branch predictor: misses a request, a cycle estimate",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     settings = parser.parse_args(argv)
     for tool in ("wrk", "nginx", "valgrind"):
@@ -119,7 +150,19 @@ def main(argv: list[str]) -> int:
         settings.scratch = Path(scratch_dir)
         settings.script = settings.scratch / "charge.lua"
         settings.script.write_text(peers.WRK_SCRIPT)
-        per_request = run(settings)
+        events = run(settings)
+    report = instruction_report(events, settings)
+    if settings.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print_report(events, report, settings)
+    return 0
+
+
+def instruction_report(
+    events: dict[str, dict[str, int]], settings: argparse.Namespace
+) -> dict[str, object]:
+    per_request = {name: counted["Ir"] for name, counted in events.items()}
     floor = per_request["floor"]
     report: dict[str, object] = {
         "build": settings.build,
@@ -128,17 +171,34 @@ def main(argv: list[str]) -> int:
         "ratio_ours_vs_floor": round(per_request["ours"] / floor, 3),
         "ratio_app_vs_floor": round(per_request["floor as an app"] / floor, 3),
     }
-    if settings.json:
-        print(json.dumps(report, indent=2))
-        return 0
+    if settings.cache_sim:
+        cycles = {name: cycle_estimate(counted) for name, counted in events.items()}
+        report["misses_per_request"] = {
+            name: {event: counted[event] for event in MISS_EVENTS}
+            for name, counted in events.items()
+        }
+        report["cycle_estimate_per_request"] = cycles
+        report["cycle_ratio_ours_vs_floor"] = round(cycles["ours"] / cycles["floor"], 3)
+    return report
+
+
+def print_report(
+    events: dict[str, dict[str, int]], report: dict[str, object], settings: argparse.Namespace
+) -> None:
     print(f"{'front':<18}{'instructions a request':>24}   ({settings.build}, {settings.upstreams})")
-    for name, count in per_request.items():
-        print(f"{name:<18}{count:>24,}")
+    for name, counted in events.items():
+        print(f"{name:<18}{counted['Ir']:>24,}")
     print(
         f"ours / floor: {report['ratio_ours_vs_floor']}x; the floor as an app / floor: "
         f"{report['ratio_app_vs_floor']}x"
     )
-    return 0
+    if not settings.cache_sim:
+        return
+    print(f"\n{'front':<18}" + "".join(f"{event:>9}" for event in MISS_EVENTS) + "   cycle est.")
+    for name, counted in events.items():
+        misses = "".join(f"{counted[event]:>9,}" for event in MISS_EVENTS)
+        print(f"{name:<18}{misses}{cycle_estimate(counted):>14,}")
+    print(f"cycle estimate, ours / floor: {report['cycle_ratio_ours_vs_floor']}x")
 
 
 if __name__ == "__main__":
