@@ -43,8 +43,10 @@ def rank(
        `now`, the outlook and the bunching are left out (the present alone).
     3. More substations (the balancer keeps `index`): the lowest utilization after booking
        the full amount, found in the index without a scan, picked at random among the
-       `herd_size` lowest (anti-herding); none takes the full amount: the
-       same for the curtailed amount; none at all: rule 2 on the present alone.
+       `herd_size` lowest (anti-herding); with a herd of one (fewer than 2 x `herd_share`
+       substations), of the `own_choices` lowest the least booked lately, as in rule 4;
+       none takes the full amount: the same for the curtailed amount (the lowest); none at
+       all: rule 2 on the present alone.
     4. With a shard (the balancer keeps `own_index`, the substations this proxy owns) of at
        least `own_part_min` substations and one substation to find: among its own (no other
        proxy books there by choice, so there is no herd to break), of the `own_choices`
@@ -62,6 +64,12 @@ def rank(
         own_pick = _own_first(index, own_index, amount_kw, exclude, now, tuning, rng, herd)
         if own_pick is not None:
             return [own_pick]
+    if index is not None and herd == 1 and attempts == 1:
+        # Rule 3, no herd to break: the least bunched of the lowest, as rule 4 in a shard.
+        lowest = index.lowest(amount_kw, exclude, tuning.own_choices)
+        pick = _least_bunched(lowest, amount_kw, now, tuning)
+        if pick is not None:
+            return [pick]
     if index is not None:
         chosen = _from_index(index, amount_kw, min_amount_kw, attempts, exclude, rng, herd)
         if chosen:

@@ -59,6 +59,9 @@ class Outlook:
         current = list(self._utilization)  # stepped down as sessions end
         added = [kw / (views[number].capacity_kw or 1.0) for number in numbers]
         totals = [0.0] * len(numbers)
+        if lookahead_s <= 0.0:  # no lookahead: the spread now, greedy about the present
+            _add_stretch(totals, 1.0, current, numbers, added)
+            return totals
         first, last = slot_of(now), slot_of(now + lookahead_s)
         # Each view's next end not yet taken (after `settle`, none is before `first`).
         cursors = [_first_at_or_after(view.ending_slots, first) for view in views]

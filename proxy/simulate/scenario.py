@@ -170,6 +170,10 @@ def _flag(value: object, name: str) -> bool:
     return value
 
 
+# Tunings that divide or count choices: 0 has no meaning (`lookahead_s` 0 is greedy).
+_TUNING_ABOVE_ZERO = frozenset({"recent_fade_s", "herd_choices", "herd_share", "own_choices"})
+
+
 def _tuning(keys: Mapping[str, Any]) -> HeadroomTuning:
     """`HeadroomTuning` with the named fields replaced, each a positive number of its type."""
     fields = {field.name: field for field in dataclasses.fields(HeadroomTuning)}
@@ -183,6 +187,8 @@ def _tuning(keys: Mapping[str, Any]) -> HeadroomTuning:
             raise ValueError(f"headroom {name} must be a number >= 0, got {value!r}")
         if wanted is int and value != int(value):
             raise ValueError(f"headroom {name} must be a whole number, got {value!r}")
+        if name in _TUNING_ABOVE_ZERO and value == 0:
+            raise ValueError(f"headroom {name} must be more than 0, got {value!r}")
         values[name] = wanted(value)
     return dataclasses.replace(DEFAULT_TUNING, **values)
 

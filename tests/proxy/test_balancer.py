@@ -226,6 +226,26 @@ def test_headroom_does_not_bunch_the_bookings_of_a_moment_on_one_substation() ->
     assert balancer.choose(10, 10, attempts=1, now=T0 + 61) == ["s1"]
 
 
+def test_among_a_dozen_the_index_also_passes_over_a_substation_booked_a_moment_ago() -> None:
+    """Above `full_scan_limit`, with no herd to break (12 substations), rule 3 takes the least
+    bunched of the `own_choices` lowest, as rule 4 does in a shard: s0 is the emptiest, but it
+    took 40 kW a second ago; a minute on, those have ended and it is the emptiest again. When
+    the next three lowest are as bunched, the lowest of them is taken again."""
+    loads_kw = [99.0] + [100.0 + n for n in range(1, 12)]
+    balancer = grid([400.0] * 12)
+    balancer.record_booking("s0", T0 + 59, 40, T0 - 1)
+    for now in (T0, T0 + 61):
+        for n, load_kw in enumerate(loads_kw):
+            balancer.record_report(f"s{n}", now, load_kw=load_kw, capacity_kw=400)
+    assert balancer.choose(10, 10, attempts=1, now=T0 + 61) == ["s0"]
+    balancer.record_booking("s0", T0 + 120, 40, T0 + 60)
+    assert balancer.choose(10, 10, attempts=1, now=T0 + 61) == ["s1"]
+    balancer.record_booking("s1", T0 + 120, 40, T0 + 60)
+    balancer.record_booking("s2", T0 + 120, 40, T0 + 60)
+    balancer.record_booking("s3", T0 + 120, 40, T0 + 60)
+    assert balancer.choose(10, 10, attempts=1, now=T0 + 61) == ["s0"]  # all four as bunched
+
+
 def test_kw_in_flight_count_as_booked_lately_so_an_answer_coming_back_tips_nothing() -> None:
     """s0 took 100 kW a moment ago and its answer is back; s1 was asked for 100 kW and its
     answer is not. Both are as full and as bunched: the tie goes to the one with nothing in

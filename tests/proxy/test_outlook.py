@@ -29,6 +29,13 @@ def test_without_bookings_it_is_the_spread_right_after_booking() -> None:
     assert outlook.mean_spreads_with([1], 40)[0] == pytest.approx(0.7 - 0.25)
 
 
+def test_no_lookahead_is_the_spread_right_after_booking_whatever_ends_soon() -> None:
+    north, south = view("north", 100, 50), view("south", 100, 50)
+    north.add_booking(NOW + 1.0, 20.0, NOW - 59.0, FADE_S)  # ends in a second: not counted
+    outlook = Outlook([north, south], NOW, 0.0)
+    assert outlook.mean_spreads_with([0, 1], 10) == pytest.approx([0.1, 0.1])
+
+
 def test_a_session_ending_within_the_lookahead_counts_for_the_time_after_it() -> None:
     north, south = view("north", 100, 50), view("south", 100, 50)
     north.add_booking(NOW + 1.0, 20.0, NOW - 59.0, FADE_S)  # north drops to 0.3 one second from now

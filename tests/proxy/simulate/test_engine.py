@@ -194,6 +194,8 @@ def test_waiting_requests_get_power_instead_of_a_refusal(tmp_path: Path) -> None
         {"headroom": {"recent_wieght": 0.5}},
         {"headroom": {"full_scan_limit": 2.5}},
         {"headroom": {"lookahead_s": -1}},
+        {"headroom": {"recent_fade_s": 0}},  # divides
+        {"headroom": {"herd_share": 0}},
         {"workers": 0},
         {"share_bookings": "yes"},
     ],
@@ -201,6 +203,14 @@ def test_waiting_requests_get_power_instead_of_a_refusal(tmp_path: Path) -> None
 def test_bad_scenarios_are_refused_with_a_reason(tmp_path: Path, broken: dict[str, object]) -> None:
     with pytest.raises(ScenarioError):
         load_scenario(write_scenario(tmp_path, **broken))
+
+
+def test_a_lookahead_of_zero_judges_the_present_alone(tmp_path: Path) -> None:
+    """`headroom={lookahead_s: 0}` is the greedy what-if (it divided by zero once)."""
+    path = write_scenario(tmp_path, headroom={"lookahead_s": 0, "recent_weight": 0})
+    result = simulate(load_scenario(path), "headroom")
+    assert result["accepted"] > 0
+    assert result["overload_s"] == 0
 
 
 def test_cli_prints_json_for_every_policy_and_a_plot(tmp_path: Path) -> None:
