@@ -54,24 +54,10 @@ def rank(
        lowest), unless the index's pick anywhere would be lower by more than `shard_slack`
        even after booking twice the amount (its owner may be booking it too); then rule 3.
     """
-    herd = 1 if index is None else herd_size(len(index), tuning)
-    if (
-        index is not None
-        and own_index is not None
-        and attempts == 1
-        and len(own_index) >= tuning.own_part_min
-    ):
-        own_pick = _own_first(index, own_index, amount_kw, exclude, now, tuning, rng, herd)
-        if own_pick is not None:
-            return [own_pick]
-    if index is not None and herd == 1 and attempts == 1:
-        # Rule 3, no herd to break: the least bunched of the lowest, as rule 4 in a shard.
-        lowest = index.lowest(amount_kw, exclude, tuning.own_choices)
-        pick = _least_bunched(lowest, amount_kw, now, tuning)
-        if pick is not None:
-            return [pick]
     if index is not None:
-        chosen = _from_index(index, amount_kw, min_amount_kw, attempts, exclude, rng, herd)
+        chosen = _by_index(
+            index, own_index, amount_kw, min_amount_kw, attempts, now, exclude, tuning, rng
+        )
         if chosen:
             return chosen
     serving = [view for view in views if view.serving and view.key not in exclude]
@@ -81,6 +67,32 @@ def rank(
         best = best_by_headroom(serving, amount_kw, min_amount_kw, now, tuning)
         return [] if best is None else [best]
     return rank_all(serving, amount_kw, min_amount_kw, now, tuning)[:attempts]
+
+
+def _by_index(
+    index: UtilizationIndex,
+    own_index: UtilizationIndex | None,
+    amount_kw: float,
+    min_amount_kw: float,
+    attempts: int,
+    now: float | None,
+    exclude: Collection[str],
+    tuning: HeadroomTuning,
+    rng: random.Random,
+) -> list[SubstationView]:
+    """Rules 4 and 3 (`rank`); none found: an empty list, and rule 2 on the present alone."""
+    herd = herd_size(len(index), tuning)
+    if attempts == 1 and own_index is not None and len(own_index) >= tuning.own_part_min:
+        own_pick = _own_first(index, own_index, amount_kw, exclude, now, tuning, rng, herd)
+        if own_pick is not None:
+            return [own_pick]
+    if attempts == 1 and herd == 1:
+        # No herd to break: the least bunched of the lowest, as rule 4 in a shard.
+        lowest = index.lowest(amount_kw, exclude, tuning.own_choices)
+        pick = _least_bunched(lowest, amount_kw, now, tuning)
+        if pick is not None:
+            return [pick]
+    return _from_index(index, amount_kw, min_amount_kw, attempts, exclude, rng, herd)
 
 
 def herd_size(indexed: int, tuning: HeadroomTuning) -> int:
