@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -140,9 +141,9 @@ def _build(name: str, doc: dict[str, Any]) -> Scenario:
         substations=_substations(doc),
         session_seconds=float(doc.get("session_seconds", 60)),
         poll_interval_s=float(doc.get("poll_interval", 5)),
-        proxies=int(doc.get("proxies", 1)),
+        proxies=_whole(doc.get("proxies", 1), "proxies"),
         duration_s=float(doc["duration_s"]),
-        burst=int(arrivals.get("burst", 0)),
+        burst=_whole(arrivals.get("burst", 0), "burst"),
         rate=tuple((float(t), float(rate)) for t, rate in arrivals.get("rate", [])),
         amount_kw=(amount_low, amount_high),
         min_amount_ratio=float(doc.get("min_amount_ratio", 1.0)),
@@ -157,11 +158,18 @@ def _build(name: str, doc: dict[str, Any]) -> Scenario:
         stream_bookings=_flag(doc.get("stream_bookings", True), "stream_bookings"),
         shards=_flag(doc.get("shards", True), "shards"),
         report_interval_s=float(doc.get("report_interval_s", DEFAULT_REPORT_INTERVAL_S)),
-        workers=int(doc.get("workers", 1)),
+        workers=_whole(doc.get("workers", 1), "workers"),
         share_bookings=_flag(doc.get("share_bookings", True), "share_bookings"),
     )
     _check(scenario)
     return scenario
+
+
+def _whole(value: object, name: str) -> int:
+    """A count: a whole number (2.5 proxies or `true` is refused, not truncated)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
 
 
 def _flag(value: object, name: str) -> bool:
@@ -200,7 +208,7 @@ def _substations(doc: dict[str, Any]) -> tuple[SubstationSpec, ...]:
         rng = random.Random(generate.get("seed", 0))
         return tuple(
             SubstationSpec(f"sub{number:04d}", round(rng.uniform(low, high), 1))
-            for number in range(int(generate["count"]))
+            for number in range(_whole(generate["count"], "substations_generate count"))
         )
     return tuple(
         SubstationSpec(str(spec["name"]), float(spec["capacity_kw"])) for spec in doc["substations"]
@@ -208,6 +216,7 @@ def _substations(doc: dict[str, Any]) -> tuple[SubstationSpec, ...]:
 
 
 def _check(scenario: Scenario) -> None:
+    _check_times(scenario)
     names = [spec.name for spec in scenario.substations]
     if not names or len(set(names)) != len(names):
         raise ValueError("substations must be a non-empty list of distinct names")
@@ -227,3 +236,25 @@ def _check(scenario: Scenario) -> None:
         raise ValueError("report_interval_s must be in (0, 10]")
     if not 0 <= scenario.max_wait_s <= 300:
         raise ValueError("max_wait_s must be between 0 and 300")
+
+
+def _check_times(scenario: Scenario) -> None:
+    """Numbers a run could not end with (one not finite; polls every 0 s ran forever) or
+    that mean nothing (a failure that ends before it starts)."""
+    numbers = [spec.capacity_kw for spec in scenario.substations]
+    numbers += [scenario.session_seconds, scenario.poll_interval_s, scenario.duration_s]
+    numbers += [scenario.latency_s, scenario.max_wait_s, scenario.report_interval_s]
+    numbers += [*scenario.amount_kw, scenario.min_amount_ratio]
+    numbers += [number for point in scenario.rate for number in point]
+    numbers += [time for failure in scenario.failures for time in (failure.at_s, failure.until_s)]
+    if not all(math.isfinite(number) for number in numbers):
+        raise ValueError("every number must be finite")
+    if scenario.session_seconds <= 0 or scenario.poll_interval_s <= 0:
+        raise ValueError("session_seconds and poll_interval must be more than 0")
+    times = [time for time, _ in scenario.rate]
+    if any(time < 0 for time in times) or times != sorted(times):
+        raise ValueError("arrivals' rate points must be in order of time, from 0")
+    if any(rate < 0 for _, rate in scenario.rate) or scenario.burst < 0:
+        raise ValueError("arrivals' rates and burst must not be negative")
+    if any(not 0 <= failure.at_s < failure.until_s for failure in scenario.failures):
+        raise ValueError("a failure is down from `at` (0 or later) to a later `until`")

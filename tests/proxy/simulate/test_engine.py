@@ -198,6 +198,16 @@ def test_waiting_requests_get_power_instead_of_a_refusal(tmp_path: Path) -> None
         {"headroom": {"herd_share": 0}},
         {"workers": 0},
         {"share_bookings": "yes"},
+        # Runs that never ended (polls every 0 s; no end) or crashed deep inside (NaN).
+        {"poll_interval": 0},
+        {"duration_s": float("inf")},
+        {"substations": [{"name": "a", "capacity_kw": float("nan")}]},
+        {"session_seconds": 0},
+        # Read as something else: a failure from 60 s on for good; 2 proxies.
+        {"failures": [{"substation": "a", "at": 60, "until": 30}]},
+        {"arrivals": {"rate": [[100, 1], [0, 2]]}},
+        {"arrivals": {"rate": [[0, -1], [120, 1]]}},
+        {"proxies": 2.5},
     ],
 )
 def test_bad_scenarios_are_refused_with_a_reason(tmp_path: Path, broken: dict[str, object]) -> None:
