@@ -167,7 +167,12 @@ def _build(name: str, doc: dict[str, Any]) -> Scenario:
 
 def _whole(value: object, name: str) -> int:
     """A count: a whole number (2.5 proxies or `true` is refused, not truncated)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value != int(value)
+    ):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     return int(value)
 
@@ -191,8 +196,12 @@ def _tuning(keys: Mapping[str, Any]) -> HeadroomTuning:
     values: dict[str, Any] = {}
     for name, value in keys.items():
         wanted = int if fields[name].type in (int, "int") else float
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"headroom {name} must be a number >= 0, got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 <= value < math.inf
+        ):
+            raise ValueError(f"headroom {name} must be a finite number >= 0, got {value!r}")
         if wanted is int and value != int(value):
             raise ValueError(f"headroom {name} must be a whole number, got {value!r}")
         if name in _TUNING_ABOVE_ZERO and value == 0:

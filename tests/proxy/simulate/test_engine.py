@@ -208,6 +208,8 @@ def test_waiting_requests_get_power_instead_of_a_refusal(tmp_path: Path) -> None
         {"arrivals": {"rate": [[100, 1], [0, 2]]}},
         {"arrivals": {"rate": [[0, -1], [120, 1]]}},
         {"proxies": 2.5},
+        {"proxies": float("inf")},  # an OverflowError, past the loader's net
+        {"headroom": {"lookahead_s": float("nan")}},
     ],
 )
 def test_bad_scenarios_are_refused_with_a_reason(tmp_path: Path, broken: dict[str, object]) -> None:
