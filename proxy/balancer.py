@@ -53,6 +53,9 @@ class Balancer:
     # Above `tuning.full_scan_limit` substations, `headroom` chooses from this index; every
     # change of a view's projected load or health goes through `_changed`, which keeps it.
     _index: UtilizationIndex | None = None
+    # ... which holds the serving ones only: the down and recovering ones (not draining), by
+    # key, for the last looks (`headroom.last_look`). Kept where health or draining changes.
+    _out_of_service: dict[str, SubstationView] = field(default_factory=dict)
     # Several proxies sharing the grid (`--shard I/N`; `0/1` for a proxy alone): the
     # substations this one owns, indexed alike; `headroom` prefers them (`proxy.shard`).
     shard: Shard | None = None
@@ -91,6 +94,7 @@ class Balancer:
         ]
         self._by_key = {view.key: view for view in self._views}
         self._index = self._own_index = None
+        self._out_of_service = {}
         if self.policy == "headroom" and len(self._views) > self.tuning.full_scan_limit:
             self._index = UtilizationIndex()
             if self.shard is not None:
@@ -98,6 +102,7 @@ class Balancer:
                 self._owned_stale = True
             for view in self._views:
                 self._changed(view)
+                self._file_health(view)
 
     def _changed(self, view: SubstationView) -> None:
         if self._index is not None:
@@ -107,6 +112,12 @@ class Balancer:
                 self._owned_stale = True
             elif view.key in self._owned:
                 self._own_index.update(view)
+
+    def _file_health(self, view: SubstationView) -> None:
+        if view.serving or view.draining:
+            self._out_of_service.pop(view.key, None)
+        else:
+            self._out_of_service[view.key] = view
 
     def own_index(self) -> UtilizationIndex | None:
         """The index of the substations this shard owns, its part cut again first if a
@@ -128,6 +139,7 @@ class Balancer:
         if view is not None:
             view.draining = draining
             self._changed(view)
+            self._file_health(view)
 
     def record_report(
         self,
@@ -266,6 +278,7 @@ class Balancer:
             view.health = next_health(view.health, event)
             view.unreachable = event == "refused"
             self._changed(view)
+            self._file_health(view)
 
     def record_sibling(
         self, key: str, worker: int, ref: str, in_flight: tuple[float, int, int]
@@ -369,7 +382,15 @@ class Balancer:
         substation worth asking after all `asked` refused, or None."""
         self.settle(now)
         found = headroom.last_look(
-            self._views, amount_kw, min_amount_kw, now, exclude, asked, self.tuning, self._index
+            self._views,
+            amount_kw,
+            min_amount_kw,
+            now,
+            exclude,
+            asked,
+            self.tuning,
+            self._index,
+            list(self._out_of_service.values()),
         )
         return None if found is None else found.key
 

@@ -283,6 +283,7 @@ def last_look(
     asked: Collection[str],
     tuning: HeadroomTuning,
     index: UtilizationIndex | None = None,
+    out_of_service: Sequence[SubstationView] = (),
 ) -> SubstationView | None:
     """When every substation `asked` refused, or none is serving: one more worth asking (not
     in `exclude`: those had their last look), or None. In turn: the best serving one projected
@@ -292,21 +293,55 @@ def last_look(
     refused); a serving one not asked yet (other proxies' sessions may have ended there since
     its report; a full one refuses cheaply); a down one that refused connections (asking sends
     nothing unless it is back, so every charge refused elsewhere may probe it). At most
-    `last_looks` in all; among many substations, the index's best for the curtailed amount."""
+    `last_looks` in all. Among many substations (`index`: the serving ones), the index's best
+    for the curtailed amount, then the recovering and down ones as above (`out_of_service`,
+    the balancer's list of them: never more than the grid has out at once)."""
     if len(exclude) >= tuning.last_looks:
         return None
     if index is not None:
-        return index.best(min_amount_kw, exclude)
+        return (
+            index.best(min_amount_kw, exclude)
+            or _recovering_with_room(out_of_service, amount_kw, min_amount_kw, now, exclude, tuning)
+            or _worth_a_probe(out_of_service, exclude)
+        )
     serving = [view for view in views if view.serving and view.key not in exclude]
-    others = [view for view in views if view.key not in exclude and not view.draining]
-    recovering = [view for view in others if view.health == "recovering"]
     not_asked = [view for view in serving if view.key not in asked]
     return (
         _best_with_room(serving, amount_kw, min_amount_kw, now, tuning)
-        or _best_with_room(recovering, amount_kw, min_amount_kw, now, tuning)
+        or _recovering_with_room(views, amount_kw, min_amount_kw, now, exclude, tuning)
         or _most_room_but_for_flight(serving, min_amount_kw)
         or best_by_headroom(not_asked, amount_kw, min_amount_kw, now, tuning)
-        or next((view for view in others if _probe_worthy(view)), None)
+        or _worth_a_probe(views, exclude)
+    )
+
+
+def _recovering_with_room(
+    views: Sequence[SubstationView],
+    amount_kw: float,
+    min_amount_kw: float,
+    now: float,
+    exclude: Collection[str],
+    tuning: HeadroomTuning,
+) -> SubstationView | None:
+    recovering = [
+        view
+        for view in views
+        if view.health == "recovering" and view.key not in exclude and not view.draining
+    ]
+    return _best_with_room(recovering, amount_kw, min_amount_kw, now, tuning)
+
+
+def _worth_a_probe(
+    views: Sequence[SubstationView], exclude: Collection[str]
+) -> SubstationView | None:
+    """A down substation that refused a connection (`_probe_worthy`), not draining."""
+    return next(
+        (
+            view
+            for view in views
+            if view.key not in exclude and not view.draining and _probe_worthy(view)
+        ),
+        None,
     )
 
 

@@ -213,6 +213,25 @@ def test_a_substation_that_refused_connections_is_probed_by_every_charge_refused
     assert not balancer.view("s1").unreachable
 
 
+def test_among_many_the_last_looks_also_take_a_recovering_or_refusing_substation() -> None:
+    """Above `full_scan_limit` the last looks read the index, which holds serving substations
+    only; the recovering and the down ones are looked at as among a few. (Past saturation, a
+    city-sized grid turned drivers away for a second while a substation that had just come
+    back stood empty: sweep-153 of `python -m proxy.simulate.sweep`.)"""
+    balancer = grid([100] * 12)
+    for n in range(11):
+        balancer.record_report(f"s{n}", T0 + 1, load_kw=100, capacity_kw=100)
+    balancer.record_health("s11", "refused")  # down, and it refused a connection
+    assert balancer.room_for(20, 10, now=T0 + 2) == "s11"  # a probe sends nothing unless back
+    balancer.record_stream("s11", LoadReport("s11", 0.0, 100.0), T0 + 2)
+    assert balancer.view("s11").health == "recovering"
+    assert balancer.choose(20, 10, attempts=1, now=T0 + 3) != ["s11"]  # never in the ranking
+    assert balancer.room_for(20, 10, now=T0 + 3) == "s11"
+    assert balancer.room_for(20, 10, now=T0 + 3, exclude=["s11"]) is None
+    balancer.record_health("s11", "timed_out")  # down again, and slow: not worth a probe
+    assert balancer.room_for(20, 10, now=T0 + 3) is None
+
+
 def test_headroom_does_not_bunch_the_bookings_of_a_moment_on_one_substation() -> None:
     """Two equal substations, s0 1 kW emptier, but it took 40 kW a second ago. Sessions booked
     together end together, so the next charge goes to s1; a minute later, to s0 again."""
