@@ -114,6 +114,8 @@ class Balancer:
                 self._own_index.update(view)
 
     def _file_health(self, view: SubstationView) -> None:
+        if self._index is None:  # only the index's last looks read the list
+            return
         if view.serving or view.draining:
             self._out_of_service.pop(view.key, None)
         else:
