@@ -39,6 +39,7 @@ COMPILED_CORE = [
     "proxy/outlook.py",
     "proxy/index.py",
     "proxy/headroom.py",
+    "proxy/baselines.py",
     "proxy/balancer.py",
     "proxy/attempt.py",
     "proxy/directory.py",

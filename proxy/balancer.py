@@ -15,7 +15,7 @@ measured against (SPEC section 2).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
 from typing import Literal, get_args
@@ -24,6 +24,7 @@ from grid.booked import Booking
 from grid.protocol import LoadReport
 from grid.seen import watts
 from proxy import headroom
+from proxy.baselines import rank_baseline
 from proxy.health import HealthEvent, next_health
 from proxy.index import UtilizationIndex
 from proxy.shard import Shard
@@ -369,7 +370,9 @@ class Balancer:
             )
         else:
             serving = [view for view in self._views if view.serving and view.key not in exclude]
-            ranked = self._rank_baseline(serving, attempts)
+            if self.policy != "random":
+                self._turn += 1
+            ranked = rank_baseline(self.policy, serving, attempts, self._turn, self.rng)
         return [view.key for view in ranked[:attempts]]
 
     def room_for(
@@ -401,31 +404,3 @@ class Balancer:
         self.settle(now)
         view = self._by_key.get(key)
         return view is not None and fits(view, kw)
-
-    def _rank_baseline(self, serving: list[SubstationView], attempts: int) -> list[SubstationView]:
-        """The baselines' order; for one attempt, only its head."""
-        if self.policy == "random":
-            if attempts == 1 and serving:
-                return [self.rng.choice(serving)]
-            return self.rng.sample(serving, len(serving))
-        self._turn += 1
-        if self.policy == "round-robin":
-            start = self._turn % max(1, len(serving))
-            return serving[start:] + serving[:start]
-        if self.policy == "least-loaded":
-            # The seed's rule: the lowest polled load, first listed on a tie.
-            return _lowest(serving, lambda view: view.polled_load_kw, attempts)
-        # least-connections, ties taken in turn as HAProxy's leastconn does.
-        start = self._turn % max(1, len(serving))
-        rotated = serving[start:] + serving[:start]
-        return _lowest(rotated, lambda view: view.in_flight, attempts)
-
-
-def _lowest(
-    views: list[SubstationView], key: Callable[[SubstationView], float], count: int
-) -> list[SubstationView]:
-    """`sorted(views, key=key)[:count]`; min() (the first lowest, as a stable sort's head) for
-    one, which is what the charge path asks for: O(n), not O(n log n), at 3,000 substations."""
-    if count == 1 and views:
-        return [min(views, key=key)]
-    return sorted(views, key=key)[:count]
