@@ -370,8 +370,7 @@ class Balancer:
             )
         else:
             serving = [view for view in self._views if view.serving and view.key not in exclude]
-            if self.policy != "random":
-                self._turn += 1
+            self._turn += 1
             ranked = rank_baseline(self.policy, serving, attempts, self._turn, self.rng)
         return [view.key for view in ranked[:attempts]]
 
