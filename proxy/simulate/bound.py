@@ -245,7 +245,11 @@ def bound_scenario(scenario: Scenario, policy: Policy, seed: int) -> list[Window
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proxy.simulate.bound", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m proxy.simulate.bound",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("scenario", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--policy", default="headroom", choices=POLICIES)
@@ -260,6 +264,8 @@ def main(argv: list[str]) -> int:
     windows = bound_scenario(scenario, cast(Policy, args.policy), args.seed)
     if args.json:
         print(json.dumps([_as_json(window) for window in windows], indent=2))
+    if not windows and not args.json:
+        print("no substation comes back from an outage in this scenario")
     for window in [] if args.json else windows:
         names = ", ".join(f"{back.substation} at {back.at:g} s" for back in window.returns)
         print(
