@@ -216,8 +216,8 @@ def test_a_substation_that_refused_connections_is_probed_by_every_charge_refused
 def test_among_many_the_last_looks_also_take_a_recovering_or_refusing_substation() -> None:
     """Above `full_scan_limit` the last looks read the index, which holds serving substations
     only; the recovering and the down ones are looked at as among a few. (Past saturation, a
-    city-sized grid turned drivers away for a second while a substation that had just come
-    back stood empty: sweep-153 of `python -m proxy.simulate.sweep`.)"""
+    grid of 12 turned drivers away for a second while a substation that had just come back
+    stood empty: sweep-153 of `python -m proxy.simulate.sweep`.)"""
     balancer = grid([100] * 12)
     for n in range(11):
         balancer.record_report(f"s{n}", T0 + 1, load_kw=100, capacity_kw=100)
