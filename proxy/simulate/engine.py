@@ -24,7 +24,7 @@ from typing import Any
 from grid.errors import NoCapacity
 from grid.ledger import Session, SessionLedger
 from grid.protocol import ChargeRequest
-from grid.seen import ChargesSeen, proxy_ref
+from grid.seen import ChargesSeen, proxy_ref, watts
 from proxy.attempt import (
     UNREACHABLE,
     Answered,
@@ -129,6 +129,9 @@ class Simulation:
             if scenario.load_stream
             else None
         )
+        # Watts of the requests sent to each substation and not arrived yet (`Measurements`):
+        # whole watts, so that what arrives takes off exactly what was sent.
+        self.on_the_way_w: dict[str, int] = {}
         self.now = 0.0
         self._events: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
@@ -234,6 +237,8 @@ class Simulation:
                 self.measure.retries += 1
             if step.at > self.now:
                 self.measure.room_waits += 1
+            sent_w = watts(trip.request.amount_kw)
+            self.on_the_way_w[step.substation] = self.on_the_way_w.get(step.substation, 0) + sent_w
             self.at(max(step.at, self.now) + self._leg(), partial(self._reach, trip, step))
         elif isinstance(step, Finished):
             self._served(trip)
@@ -246,6 +251,7 @@ class Simulation:
     def _reach(self, trip: Trip, step: Ask) -> None:
         """The charge is at the substation: its ledger decides, the answer starts back."""
         key = step.substation
+        self.on_the_way_w[key] -= watts(trip.request.amount_kw)
         self.measure.asked(self.now, trip.proxy, key, step.last_look, key in self.down)
         outcome: Outcome = UNREACHABLE  # a failed substation refuses connections
         if key not in self.down:
@@ -312,7 +318,7 @@ class Simulation:
 
     def _give_up(self, trip: Trip) -> None:
         live = [ledger for name, ledger in self.ledgers.items() if name not in self.down]
-        self.measure.rejected(trip.request, live, self.now)
+        self.measure.rejected(trip.request, live, self.now, self.on_the_way_w)
         self._done(trip)
 
     def _pump_soon(self, number: int) -> None:

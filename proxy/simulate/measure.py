@@ -39,6 +39,10 @@ class Measurements:
     rejected_count: int = 0
     interrupted: int = 0
     false_reject_times: list[float] = field(default_factory=list)
+    # Of those, the ones whose room no request already on its way there would take: a charge
+    # given up while another, sent a moment before, is about to take the last room is a race
+    # no placement wins (docs/balance-lab.md, the sweep's section).
+    unclaimed_reject_times: list[float] = field(default_factory=list)
     retries: int = 0
     room_waits: int = 0  # timed last looks: a refusal said room frees within milliseconds
     wait_timeouts: int = 0
@@ -71,12 +75,26 @@ class Measurements:
         if share > 1 + _TOLERANCE:
             self.overbooked += 1
 
-    def rejected(self, request: ChargeRequest, live: list[SessionLedger], now: float) -> None:
+    def rejected(
+        self,
+        request: ChargeRequest,
+        live: list[SessionLedger],
+        now: float,
+        on_the_way_w: Mapping[str, int],
+    ) -> None:
+        """A charge given up at `now`; `on_the_way_w`: by substation, the watts of the
+        requests sent there and not arrived yet."""
         self.rejected_count += 1
         for ledger in live:
             ledger.expire(now)
-        if any(ledger.headroom_kw >= request.amount_kw for ledger in live):
+        kw = request.amount_kw
+        if any(ledger.headroom_kw >= kw for ledger in live):
             self.false_reject_times.append(now)
+            if any(
+                ledger.headroom_kw - on_the_way_w.get(ledger.substation, 0) * 0.001 >= kw
+                for ledger in live
+            ):
+                self.unclaimed_reject_times.append(now)
 
     def sample(self, now: float, down: Collection[str]) -> None:
         self.times.append(now)
@@ -118,6 +136,7 @@ class Measurements:
             "rejected": self.rejected_count,
             "interrupted": self.interrupted,
             "false_rejects": self.false_rejects,
+            "false_rejects_unclaimed": len(self.unclaimed_reject_times),
             "retries": self.retries,
             "room_waits": self.room_waits,
             "waited": len(waited),

@@ -118,7 +118,8 @@ def describe(run: dict[str, Any]) -> str:
     headroom = results["headroom"]
     best_baseline = min(r["spread_p95"] for p, r in results.items() if p != "headroom")
     faults = [
-        f"{policy}: {r['false_rejects']} false rejects, {r['overload_s']:g} s over"
+        f"{policy}: {r['false_rejects']} false rejects ({r['false_rejects_unclaimed']} "
+        f"unclaimed), {r['overload_s']:g} s over"
         for policy, r in results.items()
         if r["false_rejects"] or r["overload_s"]
     ]
@@ -164,10 +165,13 @@ def main(argv: list[str]) -> int:
     faulty = sum(
         any(p["false_rejects"] or p["overload_s"] for p in r["results"].values()) for r in runs
     )
+    unclaimed = sum(any(p["false_rejects_unclaimed"] for p in r["results"].values()) for r in runs)
     summary = {
         "scenarios": len(runs),
         "headroom_within_one_request": within,
         "with_false_rejects_or_overload": faulty,
+        # ... of them, with a false reject whose room no request on its way there took
+        "with_unclaimed_false_rejects": unclaimed,
     }
     if args.json:
         print(json.dumps({**summary, "runs": runs}, indent=2))

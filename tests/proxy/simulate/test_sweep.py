@@ -80,5 +80,6 @@ def test_the_sweep_prints_a_line_a_scenario_and_keeps_them_as_scenario_files(
     summary = json.loads(printed[2])
     assert summary["scenarios"] == 2
     assert summary["with_false_rejects_or_overload"] == 0
+    assert summary["with_unclaimed_false_rejects"] == 0
     kept = load_scenario(tmp_path / "sweep-3.yaml")
     assert kept == scenario_from("sweep-3", random_scenario(3, never_short=True))
