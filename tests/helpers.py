@@ -8,9 +8,11 @@ import shutil
 import socket
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -264,3 +266,17 @@ def free_stack_layout(spare_ports: int = 0, **options: Any) -> StackLayout:
     first = free_port_run(4 + spare_ports)
     options = {"prometheus_port": None, **options}
     return StackLayout(first_substation_port=first, proxy_port=first + 3, **options)
+
+
+def write_scenario(tmp_path: Path, **keys: object) -> Path:
+    """A small simulator scenario, `keys` replacing or adding to its defaults, as a file."""
+    document: dict[str, object] = {
+        "substations": [{"name": "a", "capacity_kw": 300}, {"name": "b", "capacity_kw": 150}],
+        "duration_s": 240,
+        "arrivals": {"rate": [[0, 0.5], [120, 3], [240, 0.5]]},
+        "amount_kw": [7, 22],
+        **keys,
+    }
+    path = tmp_path / "made.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path

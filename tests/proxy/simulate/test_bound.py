@@ -7,10 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from proxy.simulate.bound import Return, Second, bound_window, return_windows
 from proxy.simulate.scenario import load_scenario
+from tests.helpers import write_scenario
 
 
 def test_a_return_is_over_the_line_until_the_bookings_could_have_refilled_it() -> None:
@@ -65,24 +64,15 @@ def test_returns_within_a_session_of_another_share_its_window() -> None:
 
 def test_a_window_ends_where_a_substation_back_in_it_fails_again(tmp_path: Path) -> None:
     """Out again, it loses what it took, so its load no longer only grows."""
-    made = tmp_path / "made.yaml"
-    made.write_text(
-        yaml.safe_dump(
-            {
-                "substations": [
-                    {"name": "a", "capacity_kw": 300},
-                    {"name": "b", "capacity_kw": 150},
-                ],
-                "duration_s": 400,
-                "arrivals": {"rate": [[0, 1], [400, 1]]},
-                "amount_kw": [7, 22],
-                "failures": [
-                    {"substation": "a", "at": 60, "until": 150},
-                    {"substation": "a", "at": 180, "until": 200},
-                    {"substation": "b", "at": 300, "until": 390},
-                ],
-            }
-        )
+    made = write_scenario(
+        tmp_path,
+        duration_s=400,
+        arrivals={"rate": [[0, 1], [400, 1]]},
+        failures=[
+            {"substation": "a", "at": 60, "until": 150},
+            {"substation": "a", "at": 180, "until": 200},
+            {"substation": "b", "at": 300, "until": 390},
+        ],
     )
     windows = [(start, end) for start, end, _ in return_windows(load_scenario(made))]
     assert windows == [(150.0, 180.0), (200.0, 260.0), (390.0, 400.0)]
@@ -91,21 +81,15 @@ def test_a_window_ends_where_a_substation_back_in_it_fails_again(tmp_path: Path)
 def test_no_run_beats_the_bound(tmp_path: Path) -> None:
     """Through the command, on a small grid that loses its biggest substation: every policy's
     seconds over one request after the return are at least the bound."""
-    scenario = tmp_path / "made.yaml"
-    scenario.write_text(
-        yaml.safe_dump(
-            {
-                "substations": [
-                    {"name": "a", "capacity_kw": 300},
-                    {"name": "b", "capacity_kw": 150},
-                    {"name": "c", "capacity_kw": 150},
-                ],
-                "duration_s": 240,
-                "arrivals": {"rate": [[0, 2], [240, 2]]},
-                "amount_kw": [7, 22],
-                "failures": [{"substation": "a", "at": 60, "until": 150}],
-            }
-        )
+    scenario = write_scenario(
+        tmp_path,
+        substations=[
+            {"name": "a", "capacity_kw": 300},
+            {"name": "b", "capacity_kw": 150},
+            {"name": "c", "capacity_kw": 150},
+        ],
+        arrivals={"rate": [[0, 2], [240, 2]]},
+        failures=[{"substation": "a", "at": 60, "until": 150}],
     )
     for policy in ("headroom", "round-robin"):
         command = [sys.executable, "-m", "proxy.simulate.bound", str(scenario), "--json"]

@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import yaml
 
 from grid.protocol import ChargeRequest, parse_charge_request
 from proxy.balancer import POLICIES, Policy
@@ -20,24 +19,11 @@ from proxy.simulate.engine import Simulation, simulate
 from proxy.simulate.scenario import Scenario, ScenarioError, load_scenario
 from proxy.tuning import HeadroomTuning
 from stack.burst import seed_payloads
-from tests.helpers import Grid
+from tests.helpers import Grid, write_scenario
 
 SCENARIOS = sorted(Path("scenarios").glob("*.yaml"))
 QUICK = [path for path in SCENARIOS if not path.stem.startswith("city-")]  # 1,000 substations
 GridFactory = Callable[..., Awaitable[Grid]]
-
-
-def write_scenario(tmp_path: Path, **keys: object) -> Path:
-    document: dict[str, object] = {
-        "substations": [{"name": "a", "capacity_kw": 300}, {"name": "b", "capacity_kw": 150}],
-        "duration_s": 240,
-        "arrivals": {"rate": [[0, 0.5], [120, 3], [240, 0.5]]},
-        "amount_kw": [7, 22],
-        **keys,
-    }
-    path = tmp_path / "made.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
 
 
 @pytest.mark.parametrize("path", QUICK, ids=lambda path: path.stem)
