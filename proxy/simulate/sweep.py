@@ -1,5 +1,6 @@
-"""`python -m proxy.simulate.sweep [--count N] [--seed S] [--never-short] [--keep DIR] [--json]`:
-scenarios nobody wrote, drawn at random in the shipped format (SPEC §3), every policy on each.
+"""`python -m proxy.simulate.sweep [--count N] [--seed S] [--never-short | --overlapping] [--keep
+DIR] [--json]`: scenarios nobody wrote, drawn at random in the shipped format (SPEC §3), every
+policy on each.
 
 Each scenario `S` of a sweep is drawn from `random.Random(S)`: 2 to 12 substations of 50 kW to
 2 MW, 1 to 8 proxies, a burst or a rush hour at a half to one and a half times the grid's
@@ -8,8 +9,10 @@ overlap). One line a scenario: `headroom`'s spread_p95 against one request and t
 baseline's, and any false reject or overload of any policy. `--never-short` draws only grids
 that always have power to spare: the peak asks at most 60 % of what is left with the biggest
 substation out, and one substation is out at a time (what `tests/proxy/simulate` holds every
-policy to: no false reject there). `--keep DIR` writes each scenario as YAML, to run again with
-`python -m proxy.simulate DIR/sweep-S.yaml --seed S`.
+policy to: no false reject there). `--overlapping` draws only the kind the balance issue names
+and we have not seen, several proxies and two overlapping failures (`overlapping_scenario`).
+`--keep DIR` writes each scenario as YAML, to run again with `python -m proxy.simulate
+DIR/sweep-S.yaml --seed S`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ AMOUNTS_KW = ((1, 7), (3, 11), (7, 22), (11, 11), (22, 50))
 PEAK_SHARES = (0.5, 0.8, 0.95, 1.1, 1.5)
 # `never_short`: the peak's demand over what is left with the biggest substation out.
 SPARE_SHARE = 0.6
+# `overlapping`: substations of a town's feeders, so that one request is 0.0275-0.11 of any.
+OVERLAPPING_CAPACITIES_KW = (200, 250, 300, 400, 500, 600, 800)
 
 
 def random_scenario(seed: int, never_short: bool = False) -> dict[str, Any]:
@@ -72,12 +77,51 @@ def random_scenario(seed: int, never_short: bool = False) -> dict[str, Any]:
     return scenario
 
 
+def overlapping_scenario(seed: int) -> dict[str, Any]:
+    """Scenario `seed` of the kind the balance issue names and we have not seen: 2 to 6 proxies
+    in front of 3 to 8 substations of 200-800 kW, a rush hour of 7-22 kW charges whose peak asks
+    0.6 to 1.2 times the grid's capacity, 60-s sessions, and two outages of two substations at
+    the peak, the second starting while the first lasts (as scenarios/overlapping-failures.yaml,
+    drawn)."""
+    rng = random.Random(seed)
+    count = rng.randint(3, 8)
+    capacities = sorted((rng.choice(OVERLAPPING_CAPACITIES_KW) for _ in range(count)), reverse=True)
+    names = [f"substation{number}" for number in range(1, count + 1)]
+    low_kw, high_kw, session_s, duration_s = 7, 22, 60, 1200
+    peak_kw = rng.uniform(0.6, 1.2) * sum(capacities)
+    first, second = rng.sample(names, 2)
+    first_at, first_lasts = rng.randint(400, 500), rng.randint(90, 200)
+    second_at = first_at + rng.randint(30, first_lasts - 10)
+    return {
+        "substations": [
+            {"name": name, "capacity_kw": capacity}
+            for name, capacity in zip(names, capacities, strict=True)
+        ],
+        "session_seconds": session_s,
+        "poll_interval": 5,
+        "proxies": rng.randint(2, 6),
+        "duration_s": duration_s,
+        "amount_kw": [low_kw, high_kw],
+        "min_amount_ratio": 0.5,
+        "arrivals": _rush_hour(peak_kw, (low_kw + high_kw) / 2, session_s, duration_s),
+        "failures": [
+            {"substation": first, "at": first_at, "until": first_at + first_lasts},
+            {"substation": second, "at": second_at, "until": second_at + rng.randint(60, 180)},
+        ],
+    }
+
+
 def _arrivals(
     rng: random.Random, peak_kw: float, per_ev_kw: float, session_s: int, duration_s: int
 ) -> dict[str, Any]:
     """A burst of the peak's EVs at once, or a rush hour rising to it and back."""
     if rng.random() < 0.4:
         return {"burst": max(1, int(peak_kw / per_ev_kw))}
+    return _rush_hour(peak_kw, per_ev_kw, session_s, duration_s)
+
+
+def _rush_hour(peak_kw: float, per_ev_kw: float, session_s: int, duration_s: int) -> dict[str, Any]:
+    """EVs a second rising over the first third to the peak's, held, and falling back."""
     peak = round(peak_kw / per_ev_kw / session_s, 3)
     third = duration_s // 3
     return {"rate": [[0, peak / 5], [third, peak], [2 * third, peak], [duration_s, peak / 5]]}
@@ -104,9 +148,9 @@ def _failures(
     return failures
 
 
-def run_scenario(seed: int, never_short: bool) -> dict[str, Any]:
+def run_scenario(seed: int, never_short: bool, overlapping: bool = False) -> dict[str, Any]:
     """Every policy on scenario `seed` (the simulation's seed too)."""
-    keys = random_scenario(seed, never_short)
+    keys = overlapping_scenario(seed) if overlapping else random_scenario(seed, never_short)
     scenario = scenario_from(f"sweep-{seed}", keys)
     results = {policy: simulate(scenario, policy, seed) for policy in POLICIES}
     return {"seed": seed, "scenario": keys, "results": results}
@@ -137,7 +181,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m proxy.simulate.sweep", description=__doc__)
     parser.add_argument("--count", type=int, default=40, help="scenarios (default 40)")
     parser.add_argument("--seed", type=int, default=0, help="the first scenario's number")
-    parser.add_argument("--never-short", action="store_true", help="grids with power to spare")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--never-short", action="store_true", help="grids with power to spare")
+    kind.add_argument(
+        "--overlapping", action="store_true", help="several proxies, two overlapping failures"
+    )
     parser.add_argument("--keep", type=Path, help="write each scenario as YAML into this folder")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     return parser.parse_args(argv)
@@ -150,7 +198,8 @@ def main(argv: list[str]) -> int:
         args.keep.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for run in pool.map(run_scenario, seeds, [args.never_short] * len(seeds)):
+        kinds = ([args.never_short] * len(seeds), [args.overlapping] * len(seeds))
+        for run in pool.map(run_scenario, seeds, *kinds):
             runs.append(run)
             if args.keep:
                 (args.keep / f"sweep-{run['seed']}.yaml").write_text(

@@ -24,7 +24,13 @@ import yaml
 from proxy.balancer import POLICIES
 from proxy.simulate.engine import Simulation
 from proxy.simulate.scenario import load_scenario, scenario_from
-from proxy.simulate.sweep import SPARE_SHARE, random_scenario
+from proxy.simulate.sweep import (
+    OVERLAPPING_CAPACITIES_KW,
+    SPARE_SHARE,
+    overlapping_scenario,
+    random_scenario,
+    run_scenario,
+)
 
 
 @pytest.mark.parametrize("seed", range(25))
@@ -58,6 +64,36 @@ def test_a_grid_never_short_has_power_to_spare_at_its_peak_with_one_substation_o
     assert peak_kw <= SPARE_SHARE * spare_kw + high_kw
     outages = sorted((f["at"], f["until"]) for f in keys.get("failures", []))
     assert all(until <= at for (_, until), (at, _) in itertools.pairwise(outages))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_an_overlapping_draw_is_several_proxies_and_two_outages_overlapping_at_the_peak(
+    seed: int,
+) -> None:
+    keys = overlapping_scenario(seed)
+    scenario = scenario_from(f"sweep-{seed}", keys)  # a valid scenario file's keys
+    assert 2 <= scenario.proxies <= 6
+    capacities = [spec["capacity_kw"] for spec in keys["substations"]]
+    assert 3 <= len(capacities) <= 8
+    assert set(capacities) <= set(OVERLAPPING_CAPACITIES_KW)
+    peak = max(rate for _, rate in keys["arrivals"]["rate"])
+    peak_kw = peak * keys["session_seconds"] * sum(keys["amount_kw"]) / 2
+    assert 0.6 * sum(capacities) - 1 <= peak_kw <= 1.2 * sum(capacities) + 1
+    first, second = keys["failures"]
+    assert first["substation"] != second["substation"]
+    # Both start on the peak's plateau (400-800 s), the second while the first lasts.
+    assert 400 <= first["at"] < second["at"] < first["until"] <= 700
+    assert second["until"] < keys["duration_s"]
+
+
+def test_on_an_overlapping_draw_every_policy_keeps_capacity_and_counts_each_request() -> None:
+    run = run_scenario(0, never_short=False, overlapping=True)
+    assert run["scenario"] == overlapping_scenario(0)
+    for policy, measured in run["results"].items():
+        assert measured["overload_s"] == 0, policy
+        assert all(peak <= 1 for peak in measured["peak_utilization"].values()), policy
+        answered = measured["accepted"] + measured["curtailed"] + measured["rejected"]
+        assert answered == measured["requests"], policy
 
 
 def test_the_same_seed_draws_the_same_scenario_and_others_differ() -> None:
