@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -82,12 +82,19 @@ class SampledSimulation(Simulation):
         super().__init__(scenario, policy, seed)
         self.booked_kw = 0.0
         self.seconds: list[Second] = []
+        # The kW booked anywhere by the moment of each return, (substation, at): none booked
+        # before it can be on the substation, which refused every charge until then.
+        self.booked_by_return: dict[tuple[str, float], float] = {}
 
     def _admit(self, ledger: SessionLedger, request: ChargeRequest, ref: str | None) -> Answered:
         answered = super()._admit(ledger, request, ref)
         if answered.status == 201 and answered.session is not None:  # a new session
             self.booked_kw += answered.session.granted_kw
         return answered
+
+    def _return(self, name: str) -> None:
+        self.booked_by_return[name, self.now] = self.booked_kw
+        super()._return(name)
 
     def _sample(self) -> None:
         super()._sample()  # the ledgers expired to now, the spread sampled
@@ -127,12 +134,24 @@ def return_windows(scenario: Scenario) -> list[tuple[float, float, tuple[Return,
 
 
 def bound_window(
-    seconds: Sequence[Second], start: float, end: float, returns: Sequence[Return], line: float
+    seconds: Sequence[Second],
+    start: float,
+    end: float,
+    returns: Sequence[Return],
+    line: float,
+    booked_by_return: Mapping[tuple[str, float], float] | None = None,
 ) -> tuple[int, int]:
     """(the fewest seconds over `line` of any placement, this run's) in [`start`, `end`),
-    following the first `_TRACKED` of `returns`; `seconds` are the run's, in time order."""
+    following the first `_TRACKED` of `returns`; `seconds` are the run's, in time order.
+    `booked_by_return`: the kW booked by the moment of each return (`SampledSimulation`);
+    without it, by the last sample before, which errs towards more (a weaker bound)."""
     tracked = list(returns[:_TRACKED])
-    start_kw = [_booked_before(seconds, back.at) for back in tracked]
+    start_kw = [
+        booked_by_return[back.substation, back.at]
+        if booked_by_return is not None
+        else _booked_before(seconds, back.at)
+        for back in tracked
+    ]
     window = [second for second in seconds if start <= second.at < end]
     at_least = _seconds_over_at_least(window, tracked, start_kw, line)
     return at_least, sum(1 for second in window if second.spread > line)
@@ -239,7 +258,9 @@ def bound_scenario(scenario: Scenario, policy: Policy, seed: int) -> list[Window
     line = scenario.one_request_utilization
     windows = []
     for start, end, returns in return_windows(scenario):
-        at_least, this_run = bound_window(simulation.seconds, start, end, returns, line)
+        at_least, this_run = bound_window(
+            simulation.seconds, start, end, returns, line, simulation.booked_by_return
+        )
         windows.append(Window(returns, start, end, at_least, this_run))
     return windows
 

@@ -30,6 +30,27 @@ def test_a_return_is_over_the_line_until_the_bookings_could_have_refilled_it() -
     assert bound_window(faster, 0.0, 10.0, [back], line=0.1) == (3, 0)
 
 
+def test_what_was_booked_before_the_return_itself_is_not_on_it() -> None:
+    """As above, back at t = 1 s, with 30 kW booked between the sample at 0 and the return, then
+    10 kW a second. Told the kW booked by the return's moment, the returned one reaches 45 kW at
+    t = 6 s (over at t = 1-5 s); taking the sample before instead, the 30 kW might be on it, and
+    only t = 1-2 s are surely over."""
+    seconds = [
+        Second(
+            at=float(t),
+            load_kw=100.0,
+            capacity_kw=200.0,
+            booked_kw=0.0 if t == 0 else 30.0 + 10.0 * (t - 1),
+            spread=1.0,
+        )
+        for t in range(11)
+    ]
+    back = Return("b", 1.0, 100.0)
+    booked_by_return = {("b", 1.0): 30.0}
+    assert bound_window(seconds, 1.0, 11.0, [back], 0.1, booked_by_return) == (5, 10)
+    assert bound_window(seconds, 1.0, 11.0, [back], 0.1) == (2, 10)
+
+
 def test_a_second_return_in_the_window_is_followed_from_its_own_return() -> None:
     """A second substation of 100 kW comes back empty at t = 6 s (300 kW live, the same
     100 kW of load: a third each). Filling the first to within the line by t = 5 s (45 kW, as
