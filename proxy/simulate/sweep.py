@@ -21,7 +21,9 @@ import argparse
 import json
 import os
 import random
+import statistics
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -177,6 +179,45 @@ def describe(run: dict[str, Any]) -> str:
     )
 
 
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sweep's summary: how many draws `headroom` keeps within one request, the median of
+    each draw's spread_p95 over one request (`headroom`'s, and the best baseline's), and how many
+    draws have a fault."""
+    within = sum(
+        r["results"]["headroom"]["spread_p95"] <= r["results"]["headroom"]["one_request"]
+        for r in runs
+    )
+    faulty = sum(
+        any(p["false_rejects"] or p["overload_s"] for p in r["results"].values()) for r in runs
+    )
+    unclaimed = sum(any(p["false_rejects_unclaimed"] for p in r["results"].values()) for r in runs)
+    headroom_ratios = [_over_one_request(r, ["headroom"]) for r in runs]
+    baselines = [policy for policy in POLICIES if policy != "headroom"]
+    baseline_ratios = [_over_one_request(r, baselines) for r in runs]
+    return {
+        "scenarios": len(runs),
+        "headroom_within_one_request": within,
+        "headroom_median_over_one_request": _median(headroom_ratios),
+        "best_baseline_median_over_one_request": _median(baseline_ratios),
+        "with_false_rejects_or_overload": faulty,
+        # ... of them, with a false reject whose room no request on its way there took
+        "with_unclaimed_false_rejects": unclaimed,
+    }
+
+
+def _over_one_request(run: dict[str, Any], policies: Sequence[str]) -> float:
+    """The lowest spread_p95 of `policies` on the run, in requests."""
+    results = run["results"]
+    ratios: list[float] = [
+        results[policy]["spread_p95"] / results[policy]["one_request"] for policy in policies
+    ]
+    return min(ratios)
+
+
+def _median(ratios: list[float]) -> float | None:
+    return round(statistics.median(ratios), 3) if ratios else None
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m proxy.simulate.sweep", description=__doc__)
     parser.add_argument("--count", type=int, default=40, help="scenarios (default 40)")
@@ -207,21 +248,7 @@ def main(argv: list[str]) -> int:
                 )
             if not args.json:
                 print(describe(run), flush=True)
-    within = sum(
-        r["results"]["headroom"]["spread_p95"] <= r["results"]["headroom"]["one_request"]
-        for r in runs
-    )
-    faulty = sum(
-        any(p["false_rejects"] or p["overload_s"] for p in r["results"].values()) for r in runs
-    )
-    unclaimed = sum(any(p["false_rejects_unclaimed"] for p in r["results"].values()) for r in runs)
-    summary = {
-        "scenarios": len(runs),
-        "headroom_within_one_request": within,
-        "with_false_rejects_or_overload": faulty,
-        # ... of them, with a false reject whose room no request on its way there took
-        "with_unclaimed_false_rejects": unclaimed,
-    }
+    summary = summarize(runs)
     if args.json:
         print(json.dumps({**summary, "runs": runs}, indent=2))
     else:

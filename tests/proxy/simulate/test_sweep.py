@@ -30,6 +30,7 @@ from proxy.simulate.sweep import (
     overlapping_scenario,
     random_scenario,
     run_scenario,
+    summarize,
 )
 
 
@@ -94,6 +95,36 @@ def test_on_an_overlapping_draw_every_policy_keeps_capacity_and_counts_each_requ
         assert all(peak <= 1 for peak in measured["peak_utilization"].values()), policy
         answered = measured["accepted"] + measured["curtailed"] + measured["rejected"]
         assert answered == measured["requests"], policy
+
+
+def _result(spread_p95: float, one_request: float, false_rejects: int = 0) -> dict[str, float]:
+    return {
+        "spread_p95": spread_p95,
+        "one_request": one_request,
+        "false_rejects": false_rejects,
+        "false_rejects_unclaimed": 0,
+        "overload_s": 0.0,
+    }
+
+
+def test_the_summary_counts_draws_within_and_gives_medians_in_requests() -> None:
+    """Three draws: `headroom` at 0.5, 1.5 and 3 requests (within on one); the best baseline
+    of each at 2, 4 and 6 requests; one draw with a false reject."""
+    runs = []
+    for headroom, best, one_request in ((0.05, 0.2, 0.1), (0.3, 0.8, 0.2), (0.15, 0.3, 0.05)):
+        results = {policy: _result(best * 2, one_request) for policy in POLICIES}
+        results["headroom"] = _result(headroom, one_request)
+        results["random"] = _result(best, one_request)
+        runs.append({"results": results})
+    runs[1]["results"]["round-robin"]["false_rejects"] = 1
+    assert summarize(runs) == {
+        "scenarios": 3,
+        "headroom_within_one_request": 1,
+        "headroom_median_over_one_request": 1.5,
+        "best_baseline_median_over_one_request": 4.0,
+        "with_false_rejects_or_overload": 1,
+        "with_unclaimed_false_rejects": 0,
+    }
 
 
 def test_the_same_seed_draws_the_same_scenario_and_others_differ() -> None:
