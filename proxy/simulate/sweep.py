@@ -40,7 +40,7 @@ AMOUNTS_KW = ((1, 7), (3, 11), (7, 22), (11, 11), (22, 50))
 PEAK_SHARES = (0.5, 0.8, 0.95, 1.1, 1.5)
 # `never_short`: the peak's demand over what is left with the biggest substation out.
 SPARE_SHARE = 0.6
-# `overlapping`: substations of a town's feeders, so that one request is 0.0275-0.11 of any.
+# `overlapping`: capacities, so that one request (22 kW) is 0.0275-0.11 of the smallest.
 OVERLAPPING_CAPACITIES_KW = (200, 250, 300, 400, 500, 600, 800)
 
 
