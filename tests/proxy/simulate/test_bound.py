@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from proxy.simulate.bound import Return, Second, bound_window, return_windows
+from proxy.simulate.bound import (
+    Return,
+    SampledSimulation,
+    Second,
+    bound_window,
+    return_windows,
+)
 from proxy.simulate.scenario import load_scenario
 from tests.helpers import write_scenario
 
@@ -97,6 +103,23 @@ def test_a_window_ends_where_a_substation_back_in_it_fails_again(tmp_path: Path)
     )
     windows = [(start, end) for start, end, _ in return_windows(load_scenario(made))]
     assert windows == [(150.0, 180.0), (200.0, 260.0), (390.0, 400.0)]
+
+
+def test_the_run_notes_what_was_booked_by_the_moment_of_each_return(tmp_path: Path) -> None:
+    """Between what the samples either side of the return had booked (the sample at the
+    return's own second comes after it)."""
+    made = write_scenario(
+        tmp_path,
+        duration_s=240,
+        arrivals={"rate": [[0, 2], [240, 2]]},
+        failures=[{"substation": "a", "at": 60, "until": 150}],
+    )
+    simulation = SampledSimulation(load_scenario(made), "headroom", 0)
+    simulation.run()
+    booked = {second.at: second.booked_kw for second in simulation.seconds}
+    noted = simulation.booked_by_return
+    assert list(noted) == [("a", 150.0)]
+    assert 0 < booked[149.0] <= noted["a", 150.0] <= booked[150.0]
 
 
 def test_no_run_beats_the_bound(tmp_path: Path) -> None:
