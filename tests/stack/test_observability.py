@@ -39,8 +39,9 @@ def http_json(url: str, body: dict[str, Any] | None = None) -> Any:
         return json.loads(error.read())
 
 
-def query(prometheus_url: str, expr: str) -> list[Any]:
-    answer = http_json(f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+def query(prometheus_url: str, expr: str, at: float | None = None) -> list[Any]:
+    parameters = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+    answer = http_json(f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode(parameters))
     assert answer["status"] == "success", (expr, answer)
     return list(answer["data"]["result"])
 
@@ -50,9 +51,13 @@ def panel_queries() -> list[str]:
     rules = yaml.safe_load((ROOT / "grafana/provisioning/alerting/rules.yml").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     exprs.append(rules["groups"][0]["rules"][0]["data"][0]["model"]["expr"])
+    return [filled(expr) for expr in exprs]
+
+
+def filled(expr: str) -> str:
     for name, value in GRAFANA_VARIABLES.items():
-        exprs = [expr.replace(name, value) for expr in exprs]
-    return exprs
+        expr = expr.replace(name, value)
+    return expr
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +89,14 @@ def test_every_dashboard_query_returns_series_while_charges_flow(stack: LocalSta
     for number in range(30):
         charge(layout.proxy_url, f"EV-{number}", 11)
     http_json(f"{layout.proxy_url}/charge", {"vehicle_id": "bad id", "amount": 1})
+    # Past the proxy, so that the balance panel has a gap to show.
+    charge(f"http://{layout.host}:{layout.first_substation_port + 1}", "EV-direct", 50)
     prometheus_url = str(layout.prometheus_url)
     # Two scrapes after the charges, so that rate() has two samples of every counter.
     wait_for(
         lambda: (
             query(prometheus_url, "sum(current_load)")
-            and float(query(prometheus_url, "sum(current_load)")[0]["value"][1]) >= 330
+            and float(query(prometheus_url, "sum(current_load)")[0]["value"][1]) >= 380
         ),
         15,
         "Prometheus seeing the charges",
@@ -97,6 +104,16 @@ def test_every_dashboard_query_returns_series_while_charges_flow(stack: LocalSta
     time.sleep(3)
     empty = [expr for expr in panel_queries() if not query(prometheus_url, expr)]
     assert empty == []
+    # The balance panel's gap is the rush-hour report's: the substations' own utilizations.
+    dashboard = json.loads((ROOT / "grafana/dashboards/grid.json").read_text())
+    [balance] = [p for p in dashboard["panels"] if p["title"].startswith("Balance:")]
+    at = time.time()
+    shares = query(prometheus_url, "current_load / substation_capacity_kw", at)
+    utilizations = [float(share["value"][1]) for share in shares]
+    [gap] = query(prometheus_url, filled(balance["targets"][0]["expr"]), at)
+    assert len(utilizations) == 3
+    assert max(utilizations) - min(utilizations) > 0.05  # the 50 kW: 10 % of a substation
+    assert float(gap["value"][1]) == pytest.approx(100 * (max(utilizations) - min(utilizations)))
     # The `$substation` variable's choices: label_values(current_load, substation).
     names = http_json(
         f"{prometheus_url}/api/v1/label/substation/values?"
