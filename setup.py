@@ -38,6 +38,7 @@ COMPILED_CORE = [
     "proxy/view.py",
     "proxy/outlook.py",
     "proxy/index.py",
+    "proxy/largest.py",
     "proxy/headroom.py",
     "proxy/baselines.py",
     "proxy/balancer.py",

@@ -27,6 +27,7 @@ from proxy import headroom
 from proxy.baselines import rank_baseline
 from proxy.health import HealthEvent, next_health
 from proxy.index import UtilizationIndex
+from proxy.largest import LargestLately
 from proxy.shard import Shard
 from proxy.tuning import DEFAULT_TUNING, HeadroomTuning
 from proxy.view import SubstationView, fits
@@ -68,8 +69,12 @@ class Balancer:
     _owned_stale: bool = False
     # "<proxy>." of `ref`: the bookings the load stream tells of under it are this proxy's.
     _proxy_prefix: str = field(init=False, default="")
+    # The largest session booked on the grid lately, heard in `record_booking`: rule 4's
+    # guess at another proxy's charge (`proxy.largest`).
+    _largest: LargestLately = field(init=False)
 
     def __post_init__(self) -> None:
+        self._largest = LargestLately(self.tuning.largest_charge_window_s)
         if self.ref:
             self._proxy_prefix = self.ref.partition(".")[0] + "."
 
@@ -175,6 +180,7 @@ class Balancer:
         view = self._by_key.get(key)
         if view is not None:
             view.add_booking(ends_at, granted_kw, booked_at, self.tuning.recent_fade_s)
+            self._largest.add(granted_kw, booked_at)
             keys = self._ending_at.get(ends_at)
             if keys is None:
                 self._ending_at[ends_at] = [key]
@@ -367,6 +373,7 @@ class Balancer:
                 self.rng,
                 self._index,
                 self.own_index(),
+                0.0 if now is None else self._largest.largest(now),
             )
         else:
             serving = [view for view in self._views if view.serving and view.key not in exclude]

@@ -30,6 +30,7 @@ def rank(
     rng: random.Random,
     index: UtilizationIndex | None = None,
     own_index: UtilizationIndex | None = None,
+    largest_lately_kw: float = 0.0,
 ) -> list[SubstationView]:
     """Up to `attempts` substations to ask in turn, best first. The rules, in order:
 
@@ -52,11 +53,22 @@ def rank(
        proxy books there by choice, so there is no herd to break), of the `own_choices`
        lowest after booking the least booked lately (`own_recent_weight`; without `now`, the
        lowest), unless the index's pick anywhere would be lower by more than `shard_slack`
-       even after booking twice the amount (its owner may be booking it too); then rule 3.
+       even with its owner's charge booked too (the owner may be booking it this moment; its
+       charge taken as `largest_lately_kw`, the largest booked on the grid lately, or as this
+       one if larger); then rule 3.
     """
     if index is not None:
         chosen = _by_index(
-            index, own_index, amount_kw, min_amount_kw, attempts, now, exclude, tuning, rng
+            index,
+            own_index,
+            amount_kw,
+            min_amount_kw,
+            attempts,
+            now,
+            exclude,
+            tuning,
+            rng,
+            largest_lately_kw,
         )
         if chosen:
             return chosen
@@ -79,11 +91,15 @@ def _by_index(
     exclude: Collection[str],
     tuning: HeadroomTuning,
     rng: random.Random,
+    largest_lately_kw: float,
 ) -> list[SubstationView]:
     """Rules 4 and 3 (`rank`); none found: an empty list, and rule 2 on the present alone."""
     herd = herd_size(len(index), tuning)
     if attempts == 1 and own_index is not None and len(own_index) >= tuning.own_part_min:
-        own_pick = _own_first(index, own_index, amount_kw, exclude, now, tuning, rng, herd)
+        owner_kw = max(amount_kw, largest_lately_kw)
+        own_pick = _own_first(
+            index, own_index, amount_kw, owner_kw, exclude, now, tuning, rng, herd
+        )
         if own_pick is not None:
             return [own_pick]
     if attempts == 1 and herd == 1:
@@ -129,13 +145,15 @@ def _own_first(
     index: UtilizationIndex,
     own_index: UtilizationIndex,
     amount_kw: float,
+    owner_kw: float,
     exclude: Collection[str],
     now: float | None,
     tuning: HeadroomTuning,
     rng: random.Random,
     herd: int,
 ) -> SubstationView | None:
-    """Rule 4: the full amount only; None leaves the curtailed amount to rule 3."""
+    """Rule 4: the full amount only; None leaves the curtailed amount to rule 3. `owner_kw`:
+    what the owner of the substation found elsewhere may be booking there at the same time."""
     own = _least_bunched(
         own_index.lowest(amount_kw, exclude, tuning.own_choices), amount_kw, now, tuning
     )
@@ -143,8 +161,8 @@ def _own_first(
     if own is None:
         return elsewhere
     # Elsewhere is some other proxy's own emptiest, which it may be booking this very moment:
-    # going there pays only if it would still be emptier with a second charge like this one.
-    if elsewhere is not None and elsewhere.utilization_with(2 * amount_kw) < (
+    # going there pays only if it would still be emptier with the owner's charge as well.
+    if elsewhere is not None and elsewhere.utilization_with(amount_kw + owner_kw) < (
         own.utilization_with(amount_kw) - tuning.shard_slack
     ):
         return elsewhere

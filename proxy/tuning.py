@@ -32,10 +32,12 @@ class HeadroomTuning:
     herd_share: int = 8
     # With a shard (`proxy.shard`), the lowest utilization after booking among the proxy's own
     # substations, unless the index's pick anywhere (`proxy.headroom.rank`, rule 3) would be
-    # lower by more than this even with a second charge of the same size booked there (its
-    # owner's, at the same moment): then that one (how the substations no proxy is sending to
-    # at the moment get filled).
+    # lower by more than this even with its owner's charge booked there at the same moment:
+    # then that one (how the substations no proxy is sending to at the moment get filled).
     shard_slack: float = 0.05
+    # The owner's charge is taken as the largest booked on the grid in this long (heard on the
+    # load streams, `proxy.largest`), or as this one if larger: the owner's may be any of them.
+    largest_charge_window_s: float = 10.0
     # Rule 4 (`proxy.headroom.rank`) takes, of the `own_choices` substations of its shard
     # lowest after booking, the one least booked lately: each kW booked there in the last few
     # `recent_fade_s` counts as `own_recent_weight` kW more of utilization. Sessions booked

@@ -137,6 +137,22 @@ def test_a_proxy_books_elsewhere_only_if_it_stays_emptier_with_a_second_charge_t
     assert {balancer.choose(50, 50, 1)[0] for _ in range(20)} <= set(others)
 
 
+def test_the_owners_charge_is_taken_as_the_largest_booked_on_the_grid_lately() -> None:
+    # The owner's charge may be any the grid books: a 10-kW charge of this proxy goes
+    # elsewhere only if that place stays emptier with the largest booked lately (50 kW) too.
+    balancer, own, others = first_of_two_shards()
+    for key in own:
+        balancer.record_report(key, 0.0, 200.0, 1000.0)  # 20 %: 21 % after 10 kW
+    for key in others:
+        balancer.record_report(key, 0.0, 105.0, 1000.0)  # 12.5 % after 20 kW, 16.5 % after 60
+    assert {balancer.choose(10, 10, 1, now=1.0)[0] for _ in range(20)} <= set(others)
+    balancer.record_booking(own[0], 61.0, 50.0, 1.0)  # a 50-kW session, heard at 1 s
+    for _ in range(20):
+        assert balancer.choose(10, 10, 1, now=2.0)[0] in own  # 16.5 % is not 5 points under 21 %
+    # Ten seconds on (`largest_charge_window_s`), it is no longer among those booked lately.
+    assert {balancer.choose(10, 10, 1, now=11.5)[0] for _ in range(20)} <= set(others)
+
+
 def test_of_its_own_emptiest_a_proxy_takes_the_one_least_booked_lately() -> None:
     # Sessions booked together end together: the shard's emptiest does not take every charge.
     balancer, own, _ = first_of_two_shards()
