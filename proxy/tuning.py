@@ -37,6 +37,8 @@ class HeadroomTuning:
     shard_slack: float = 0.05
     # The owner's charge is taken as the largest booked on the grid in this long (heard on the
     # load streams, `proxy.largest`), or as this one if larger: the owner's may be any of them.
+    # 0: as this one alone, the rule before 2026-12-05 (city-failures seed 1: 0.2576 so,
+    # 0.2459 with 10 s).
     largest_charge_window_s: float = 10.0
     # Rule 4 (`proxy.headroom.rank`) takes, of the `own_choices` substations of its shard
     # lowest after booking, the one least booked lately: each kW booked there in the last few
