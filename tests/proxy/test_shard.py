@@ -6,6 +6,8 @@ import random
 
 import pytest
 
+from grid.booked import Booking
+from grid.protocol import LoadReport
 from proxy.balancer import Balancer
 from proxy.headroom import herd_size
 from proxy.shard import Shard, balanced_parts, parse_shard, worker_shard
@@ -146,7 +148,9 @@ def test_the_owners_charge_is_taken_as_the_largest_booked_on_the_grid_lately() -
     for key in others:
         balancer.record_report(key, 0.0, 105.0, 1000.0)  # 12.5 % after 20 kW, 16.5 % after 60
     assert {balancer.choose(10, 10, 1, now=1.0)[0] for _ in range(20)} <= set(others)
-    balancer.record_booking(own[0], 61.0, 50.0, 1.0)  # a 50-kW session, heard at 1 s
+    # Another proxy books 50 kW at one of the others' substations; its stream tells at 1 s.
+    booked = (Booking(seq=8, ref="p3.0", kw=50.0, ends_at=61.0),)
+    balancer.record_stream(others[0], LoadReport("x", 105.0, 1000.0, ("e", 8), booked=booked), 1.0)
     for _ in range(20):
         assert balancer.choose(10, 10, 1, now=2.0)[0] in own  # 16.5 % is not 5 points under 21 %
     # Ten seconds on (`largest_charge_window_s`), it is no longer among those booked lately.
