@@ -362,6 +362,7 @@ class Balancer:
         if self.policy == "headroom":
             if now is not None:
                 self.settle(now)
+            own_index = self.own_index()
             ranked = headroom.rank(
                 self._views,
                 amount_kw,
@@ -372,8 +373,9 @@ class Balancer:
                 self.tuning,
                 self.rng,
                 self._index,
-                self.own_index(),
-                0.0 if now is None else self._largest.largest(now),
+                own_index,
+                # Only rule 4, in a shard, reads it: a grid of a few is not charged for it.
+                0.0 if now is None or own_index is None else self._largest.largest(now),
             )
         else:
             serving = [view for view in self._views if view.serving and view.key not in exclude]
