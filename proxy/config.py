@@ -7,6 +7,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
+from grid.flags import (
+    SWITCH_METAVAR,
+    add_flag,
+    base_urls,
+    count,
+    host_and_port,
+    one_of,
+    port,
+    positive,
+    switch,
+)
 from proxy.balancer import POLICIES, Policy
 from proxy.shard import Shard, parse_shard
 
@@ -18,6 +29,7 @@ DEFAULT_RETRIES = 2
 DEFAULT_CONNECT_TIMEOUT_S = 1.0
 DEFAULT_UPSTREAM_TIMEOUT_S = 10.0
 DEFAULT_SHUTDOWN_TIMEOUT_S = 10.0
+NO_SUBSTATIONS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,81 +72,20 @@ class ProxyConfig:
 
 
 def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
-    """Flags win over env vars, which win over the defaults (SPEC section 2)."""
+    """Flags win over env vars, which win over the defaults (SPEC section 2). A bad value of
+    either stops with a usage error naming it (`grid.flags`)."""
     parser = argparse.ArgumentParser(
         prog="python -m proxy",
         description="The public charge endpoint: balances EV charges across substations.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--host", default=env.get("HOST", DEFAULT_HOST))
-    parser.add_argument("--port", type=int, default=int(env.get("PORT", DEFAULT_PORT)))
-    parser.add_argument(
-        "--substations",
-        default=env.get("SUBSTATIONS", ""),
-        help="comma-separated base URLs, e.g. http://127.0.0.1:8001,http://127.0.0.1:8002",
-    )
-    parser.add_argument(
-        "--discover", default=env.get("DISCOVER"), help="host:port whose A records are substations"
-    )
-    parser.add_argument(
-        "--poll-interval",
-        type=float,
-        default=float(env.get("POLL_INTERVAL", DEFAULT_POLL_INTERVAL_S)),
-        help="seconds between polls of each substation's /metrics",
-    )
-    parser.add_argument(
-        "--down-poll-interval",
-        type=float,
-        default=float(env.get("DOWN_POLL_INTERVAL", DEFAULT_DOWN_POLL_INTERVAL_S)),
-        help="seconds between polls of a substation taken out, to see it back",
-    )
-    parser.add_argument("--policy", choices=POLICIES, default=env.get("POLICY", "headroom"))
-    parser.add_argument("--retries", type=int, default=int(env.get("RETRIES", DEFAULT_RETRIES)))
-    parser.add_argument("--admin-token", default=env.get("ADMIN_TOKEN"))
-    parser.add_argument(
-        "--connect-timeout",
-        type=float,
-        default=float(env.get("CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT_S)),
-        help="seconds to connect to a substation before trying another",
-    )
-    parser.add_argument(
-        "--upstream-timeout",
-        type=float,
-        default=float(env.get("UPSTREAM_TIMEOUT", DEFAULT_UPSTREAM_TIMEOUT_S)),
-        help="seconds a substation has to answer before the client gets 504",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=int(env.get("WORKERS", "1")),
-        help="processes sharing the port (SO_REUSEPORT), each with its own view",
-    )
-    parser.add_argument(
-        "--load-stream",
-        choices=("on", "off"),
-        default=env.get("LOAD_STREAM", "on"),
-        help="follow each substation's /load/stream (off: polls alone)",
-    )
-    parser.add_argument(
-        "--shard",
-        default=env.get("SHARD"),
-        help="I/N: this is proxy I of N replicas (0-based; 0/1: alone); each prefers its own "
-        "share of the substations, so that the replicas' choices do not collide. Workers that "
-        "tell each other their bookings share it; with --share-bookings off they split it",
-    )
-    parser.add_argument(
-        "--share-bookings",
-        choices=("on", "off"),
-        default=env.get("SHARE_BOOKINGS", "on"),
-        help="workers tell each other their bookings at once, through shared memory "
-        "(off: only through the substations' load reports)",
-    )
+    _add_substation_flags(parser, env)
+    _add_charge_path_flags(parser, env)
     args = parser.parse_args(argv)
-    urls = tuple(url.strip().rstrip("/") for url in args.substations.split(",") if url.strip())
     try:
         return ProxyConfig(
-            substations=urls,
-            discover=args.discover or None,
+            substations=args.substations,
+            discover=args.discover,
             host=args.host,
             port=args.port,
             poll_interval_s=args.poll_interval,
@@ -151,3 +102,112 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
         )
     except ValueError as error:
         parser.error(str(error))
+
+
+def _add_substation_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    """Where the proxy listens, which substations it balances, and how it follows them."""
+    add_flag(parser, env, "--host", "HOST", str, DEFAULT_HOST)
+    add_flag(parser, env, "--port", "PORT", port, DEFAULT_PORT)
+    add_flag(
+        parser,
+        env,
+        "--substations",
+        "SUBSTATIONS",
+        base_urls,
+        NO_SUBSTATIONS,
+        "comma-separated base URLs, e.g. http://127.0.0.1:8001,http://127.0.0.1:8002",
+    )
+    add_flag(
+        parser,
+        env,
+        "--discover",
+        "DISCOVER",
+        host_and_port,
+        None,
+        "host:port whose A records are substations",
+    )
+    add_flag(
+        parser,
+        env,
+        "--poll-interval",
+        "POLL_INTERVAL",
+        positive,
+        DEFAULT_POLL_INTERVAL_S,
+        "seconds between polls of each substation's /metrics",
+    )
+    add_flag(
+        parser,
+        env,
+        "--down-poll-interval",
+        "DOWN_POLL_INTERVAL",
+        positive,
+        DEFAULT_DOWN_POLL_INTERVAL_S,
+        "seconds between polls of a substation taken out, to see it back",
+    )
+    add_flag(
+        parser,
+        env,
+        "--load-stream",
+        "LOAD_STREAM",
+        switch,
+        "on",
+        "follow each substation's /load/stream (off: polls alone)",
+        SWITCH_METAVAR,
+    )
+
+
+def _add_charge_path_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    """How a charge is placed, and by how many processes."""
+    policies = "{" + ",".join(POLICIES) + "}"
+    add_flag(parser, env, "--policy", "POLICY", one_of(POLICIES), "headroom", None, policies)
+    add_flag(parser, env, "--retries", "RETRIES", count, DEFAULT_RETRIES)
+    add_flag(parser, env, "--admin-token", "ADMIN_TOKEN", str, None)
+    add_flag(
+        parser,
+        env,
+        "--connect-timeout",
+        "CONNECT_TIMEOUT",
+        positive,
+        DEFAULT_CONNECT_TIMEOUT_S,
+        "seconds to connect to a substation before trying another",
+    )
+    add_flag(
+        parser,
+        env,
+        "--upstream-timeout",
+        "UPSTREAM_TIMEOUT",
+        positive,
+        DEFAULT_UPSTREAM_TIMEOUT_S,
+        "seconds a substation has to answer before the client gets 504",
+    )
+    add_flag(
+        parser,
+        env,
+        "--workers",
+        "WORKERS",
+        count,
+        1,
+        "processes sharing the port (SO_REUSEPORT), each with its own view",
+    )
+    add_flag(
+        parser,
+        env,
+        "--shard",
+        "SHARD",
+        str,
+        None,
+        "I/N: this is proxy I of N replicas (0-based; 0/1: alone); each prefers its own "
+        "share of the substations, so that the replicas' choices do not collide. Workers that "
+        "tell each other their bookings share it; with --share-bookings off they split it",
+    )
+    add_flag(
+        parser,
+        env,
+        "--share-bookings",
+        "SHARE_BOOKINGS",
+        switch,
+        "on",
+        "workers tell each other their bookings at once, through shared memory "
+        "(off: only through the substations' load reports)",
+        SWITCH_METAVAR,
+    )

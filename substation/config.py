@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from grid.flags import add_flag, port, positive
 from grid.protocol import DEFAULT_REPORT_INTERVAL_S
 from substation.naming import default_name
 
@@ -13,6 +15,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_CAPACITY_KW = 500.0
 DEFAULT_SESSION_SECONDS = 60.0
+# What a name may be: it goes out in every answer's `X-Substation` header and as a metric label
+# (a hostname's letters, or a Compose replica's `substation2`).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,253}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +33,8 @@ class SubstationConfig:
     report_interval_s: float = DEFAULT_REPORT_INTERVAL_S
 
     def __post_init__(self) -> None:
+        if not NAME_PATTERN.fullmatch(self.name):
+            raise ValueError(f"a name is 1-253 of A-Z a-z 0-9 _ . : -, not {self.name!r}")
         if not self.capacity_kw > 0:
             raise ValueError(f"capacity must be more than 0 kW, got {self.capacity_kw}")
         if not self.session_seconds > 0:
@@ -39,7 +46,8 @@ class SubstationConfig:
 
 
 def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> SubstationConfig:
-    """Flags win over env vars, which win over the defaults (SPEC section 1)."""
+    """Flags win over env vars, which win over the defaults (SPEC section 1). A bad value of
+    either stops with a usage error naming it (`grid.flags`)."""
     parser = argparse.ArgumentParser(
         prog="python -m substation",
         description="A substation that books EV charging sessions and never exceeds its capacity.",
@@ -51,27 +59,28 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> SubstationConfi
         help="default: SUBSTATION_NAME; under Compose (COMPOSE_SERVICE set) <service><replica>, "
         "e.g. substation2; else the hostname",
     )
-    parser.add_argument("--host", default=env.get("HOST", DEFAULT_HOST))
-    parser.add_argument("--port", type=int, default=int(env.get("PORT", DEFAULT_PORT)))
-    parser.add_argument(
-        "--capacity-kw", type=float, default=float(env.get("CAPACITY_KW", DEFAULT_CAPACITY_KW))
+    add_flag(parser, env, "--host", "HOST", str, DEFAULT_HOST)
+    add_flag(parser, env, "--port", "PORT", port, DEFAULT_PORT)
+    add_flag(parser, env, "--capacity-kw", "CAPACITY_KW", positive, DEFAULT_CAPACITY_KW)
+    add_flag(parser, env, "--session-seconds", "SESSION_SECONDS", positive, DEFAULT_SESSION_SECONDS)
+    add_flag(parser, env, "--state", "STATE_PATH", str, None, "SQLite file keeping active sessions")
+    add_flag(
+        parser,
+        env,
+        "--admin-token",
+        "ADMIN_TOKEN",
+        str,
+        None,
+        "bearer token; none: admin API off",
     )
-    parser.add_argument(
-        "--session-seconds",
-        type=float,
-        default=float(env.get("SESSION_SECONDS", DEFAULT_SESSION_SECONDS)),
-    )
-    parser.add_argument(
-        "--state", default=env.get("STATE_PATH"), help="SQLite file keeping active sessions"
-    )
-    parser.add_argument(
-        "--admin-token", default=env.get("ADMIN_TOKEN"), help="bearer token; none: admin API off"
-    )
-    parser.add_argument(
+    add_flag(
+        parser,
+        env,
         "--report-interval",
-        type=float,
-        default=float(env.get("REPORT_INTERVAL", DEFAULT_REPORT_INTERVAL_S)),
-        help="seconds: at most one load report per this on /load/stream",
+        "REPORT_INTERVAL",
+        positive,
+        DEFAULT_REPORT_INTERVAL_S,
+        "seconds: at most one load report per this on /load/stream",
     )
     args = parser.parse_args(argv)
     try:

@@ -43,6 +43,12 @@ def test_defaults_follow_the_spec() -> None:
         ["--substations", "http://a:1", "--policy", "fastest"],
         ["--discover", "x:1", "--retries", "-1"],
         ["--discover", "x:1", "--down-poll-interval", "0"],
+        ["--discover", "x:1", "--port", "70000"],
+        ["--discover", "x:1", "--poll-interval", "inf"],
+        ["--discover", "x"],
+        ["--substations", "foo"],
+        ["--substations", "http://a:1,ftp://b:2"],
+        ["--substations", "http://a:1", "--load-stream", "of"],
     ],
 )
 def test_bad_flags_stop_with_a_usage_error(argv: list[str]) -> None:
@@ -67,3 +73,27 @@ def test_workers_share_their_bookings_unless_told_not_to() -> None:
     assert not parse_config(base, {"SHARE_BOOKINGS": "off"}).share_bookings
     with pytest.raises(SystemExit):
         parse_config([*base, "--share-bookings", "maybe"], {})
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"),
+    [
+        ("PORT", "abc"),
+        ("PORT", "70000"),
+        ("WORKERS", "two"),
+        ("POLL_INTERVAL", "inf"),
+        ("LOAD_STREAM", "of"),
+        ("SHARE_BOOKINGS", "maybe"),
+        ("POLICY", "fastest"),
+        ("SUBSTATIONS", "substation1:8000"),
+        ("DISCOVER", "substation"),
+    ],
+)
+def test_a_bad_env_var_stops_with_a_usage_error_naming_it(
+    variable: str, text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {"SUBSTATIONS": "http://a:1", variable: text}
+    with pytest.raises(SystemExit) as stop:
+        parse_config([], env)
+    assert stop.value.code == 2
+    assert f"{variable}={text!r}" in capsys.readouterr().err

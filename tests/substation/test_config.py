@@ -16,9 +16,31 @@ def test_env_vars_are_read_and_flags_win() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [["--capacity-kw", "0"], ["--session-seconds", "-1"], ["--port", "x"]]
+    "argv",
+    [
+        ["--capacity-kw", "0"],
+        ["--capacity-kw", "inf"],
+        ["--session-seconds", "-1"],
+        ["--port", "x"],
+        ["--port", "65536"],
+        ["--report-interval", "11"],
+        ["--name", "north\r\nX-Injected: 1"],
+    ],
 )
 def test_bad_flags_stop_with_a_usage_error(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as stop:
         parse_config(argv, {})
     assert stop.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"),
+    [("CAPACITY_KW", "lots"), ("PORT", "70000"), ("SESSION_SECONDS", "nan")],
+)
+def test_a_bad_env_var_stops_with_a_usage_error_naming_it(
+    variable: str, text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        parse_config([], {"SUBSTATION_NAME": "north", variable: text})
+    assert stop.value.code == 2
+    assert f"{variable}={text!r}" in capsys.readouterr().err
