@@ -12,12 +12,14 @@ other unexpected answer is a failure.
 Environment: RUSH_SHAPE (rush | burst), RUSH_SECONDS (length of the rush, default 120),
 RUSH_PEAK_USERS (drivers at the peak, default 130: about 2,000 kW of demand against the local
 stack's 1,500 kW), BURST_USERS (default 100), PROXY_URL (the host when --host is not given,
-default http://127.0.0.1:8080, the local stack's proxy).
+default http://127.0.0.1:8080, the local stack's proxy). A value out of these stops Locust
+at once with a message naming it.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import random
 import time
@@ -27,10 +29,29 @@ from typing import Any
 
 from locust import FastHttpUser, LoadTestShape, between, task
 
-SHAPE = os.environ.get("RUSH_SHAPE", "rush")
-RUSH_SECONDS = float(os.environ.get("RUSH_SECONDS", "120"))
-RUSH_PEAK_USERS = int(os.environ.get("RUSH_PEAK_USERS", "130"))
-BURST_USERS = int(os.environ.get("BURST_USERS", "100"))
+SHAPES = ("rush", "burst")
+
+
+def _setting(name: str, default: str, kind: type[float] | type[int], least: float = 1) -> float:
+    """Env var `name` as a number, `least` or more; anything else stops Locust at once, saying
+    so (a typo would otherwise be a traceback, or no users at all)."""
+    text = os.environ.get(name) or default
+    try:
+        value = kind(text)
+    except ValueError:
+        wanted = "a whole number" if kind is int else "a number"
+        raise SystemExit(f"{name}={text!r}: not {wanted}") from None
+    if not (math.isfinite(value) and value >= least):
+        raise SystemExit(f"{name}={text!r}: must be {least:g} or more")
+    return value
+
+
+SHAPE = os.environ.get("RUSH_SHAPE") or "rush"
+if SHAPE not in SHAPES:
+    raise SystemExit(f"RUSH_SHAPE={SHAPE!r}: rush or burst")
+RUSH_SECONDS = _setting("RUSH_SECONDS", "120", float, least=0)  # 0: the burst alone
+RUSH_PEAK_USERS = int(_setting("RUSH_PEAK_USERS", "130", int))
+BURST_USERS = int(_setting("BURST_USERS", "100", int))
 BURST_HOLD_S = 30.0
 
 # (kW, weight): home-style and public AC chargers, and some DC fast chargers.

@@ -49,3 +49,28 @@ def test_locust_run_has_no_failures(tmp_path: Path, shape: str, seconds: int) ->
         assert charges == 100  # one charge per driver, all at once
     else:
         assert charges >= 10
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"),
+    [
+        ("RUSH_SHAPE", "rsuh"),
+        ("RUSH_SECONDS", "2min"),
+        ("RUSH_SECONDS", "-5"),
+        ("RUSH_PEAK_USERS", "0"),
+        ("BURST_USERS", "1.5"),
+    ],
+)
+def test_a_bad_setting_stops_locust_naming_it(variable: str, text: str) -> None:
+    env = {**os.environ, variable: text}
+    locust = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless"]
+    finished = subprocess.run(
+        [*locust, "--host", "http://127.0.0.1:9", "--run-time", "1s"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert finished.returncode != 0
+    assert f"{variable}={text!r}" in finished.stderr
