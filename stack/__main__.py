@@ -16,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
+from grid.flags import add_flag, count, port, positive
 from stack import rush
 from stack.burst import BURST_SIZE, format_report, run_burst
 from stack.processes import StackLayout, running_stack
@@ -27,22 +28,25 @@ OUT_DIR = Path("out")
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
     parser.add_argument("command", choices=("up", "demo", "burst"))
-    parser.add_argument("--proxy-port", type=int, default=8080)
-    parser.add_argument("--first-substation-port", type=int, default=8001)
+    parser.add_argument("--proxy-port", type=port, default=8080)
+    parser.add_argument("--first-substation-port", type=port, default=8001)
     parser.add_argument(
-        "--prometheus-port", type=int, default=9090, help="local Prometheus (`up`; 0: none)"
+        "--prometheus-port", type=port, default=9090, help="local Prometheus (`up`; 0: none)"
     )
     parser.add_argument(
-        "--locust-port", type=int, default=8089, help="Locust web UI (`up`; 0: none)"
+        "--locust-port", type=port, default=8089, help="Locust web UI (`up`; 0: none)"
     )
-    parser.add_argument(
+    add_flag(
+        parser,
+        os.environ,
         "--seconds",
-        type=float,
-        default=float(os.environ.get("DEMO_SECONDS", "120")),
-        help="length of the demo's rush hour (env DEMO_SECONDS)",
+        "DEMO_SECONDS",
+        positive,
+        120.0,
+        "length of the demo's rush hour (env DEMO_SECONDS)",
     )
-    parser.add_argument("--peak-users", type=int, help="drivers at the peak (RUSH_PEAK_USERS)")
-    parser.add_argument("--burst", type=int, default=BURST_SIZE, help="EVs in the seed's burst")
+    parser.add_argument("--peak-users", type=count, help="drivers at the peak (RUSH_PEAK_USERS)")
+    parser.add_argument("--burst", type=count, default=BURST_SIZE, help="EVs in the seed's burst")
     parser.add_argument("--seed", type=int, default=1, help="seed of the burst's vehicles and kW")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument(
