@@ -9,13 +9,18 @@ import sys
 from grid.httpio import serve
 from substation.app import create_app
 from substation.config import parse_config
+from substation.store import StateUnusable
 
 
 def main() -> None:
     config = parse_config(sys.argv[1:], os.environ)
     log = logging.getLogger("substation")
+    try:
+        app = create_app(config)
+    except StateUnusable as error:
+        sys.exit(f"python -m substation: {error}")
     serve(
-        create_app(config),
+        app,
         config.host,
         config.port,
         lambda line: log.info("%s: %s kW, %s", config.name, config.capacity_kw, line),

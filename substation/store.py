@@ -30,14 +30,23 @@ CREATE TABLE IF NOT EXISTS sessions (
 _COLUMNS = "session_id, vehicle_id, substation, requested_kw, granted_kw, started_at, ends_at"
 
 
+class StateUnusable(Exception):
+    """The state file cannot be opened as this store's database: a missing directory, no
+    permission, a directory, another kind of file. The substation does not start without it
+    (starting empty would report 0 kW while its chargers still draw power)."""
+
+
 class SessionStore:
     """Implements the ledger's listener: it hears of every session that starts or ends."""
 
     def __init__(self, path: str | Path) -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+        except sqlite3.Error as error:
+            raise StateUnusable(f"the state file {str(path)!r} cannot be used: {error}") from error
 
     def load(self, now: float) -> list[Session]:
         """The sessions still running at `now`; those that ended while we were down are gone."""

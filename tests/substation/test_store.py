@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -13,7 +16,7 @@ from grid.ledger import SessionLedger
 from grid.protocol import ChargeRequest
 from substation.app import LEDGER, create_app
 from substation.config import SubstationConfig
-from substation.store import SessionStore
+from substation.store import SessionStore, StateUnusable
 from tests.helpers import FakeClock, charge_body
 
 T0 = 1_800_000_000.0
@@ -34,6 +37,41 @@ def test_store_keeps_what_the_ledger_books_and_forgets_what_ends(tmp_path: Path)
     assert [s.vehicle_id for s in reopened.load(T0 + 60)] == ["EV-3"]
     assert reopened.load(T0 + 60)[0].ends_at == T0 + 110
     assert kept.session_id not in {s.session_id for s in reopened.load(T0 + 60)}
+
+
+@pytest.mark.parametrize("kind", ["missing directory", "directory", "not a database"])
+def test_a_state_file_that_cannot_be_used_stops_the_substation_saying_which(
+    tmp_path: Path, kind: str
+) -> None:
+    path = {
+        "missing directory": tmp_path / "gone" / "north.sqlite",
+        "directory": tmp_path,
+        "not a database": tmp_path / "north.sqlite",
+    }[kind]
+    if kind == "not a database":
+        path.write_bytes(b"sessions, but not as SQLite keeps them\n" * 100)
+    with pytest.raises(StateUnusable, match=repr(str(path))):
+        SessionStore(path)
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "substation",
+            "--name",
+            "north",
+            "--port",
+            "0",
+            "--state",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert started.returncode == 1
+    assert started.stderr.startswith("python -m substation: the state file")
+    assert "Traceback" not in started.stderr
 
 
 def test_store_writes_each_expiry_batch(tmp_path: Path) -> None:
