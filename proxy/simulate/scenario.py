@@ -129,13 +129,15 @@ def scenario_from(name: str, document: dict[str, Any], where: str | None = None)
     """A scenario from its keys as a file would hold them (`proxy.simulate.sweep` draws them)."""
     try:
         return _build(name, document)
-    except (KeyError, TypeError, ValueError) as error:
+    except KeyError as error:
+        raise ScenarioError(f"{where or name}: missing key {error.args[0]!r}") from error
+    except (TypeError, ValueError) as error:
         raise ScenarioError(f"{where or name}: {error!r}") from error
 
 
 def _build(name: str, doc: dict[str, Any]) -> Scenario:
     arrivals = doc["arrivals"]
-    amount_low, amount_high = (float(kw) for kw in doc["amount_kw"])
+    amount_low, amount_high = _pair(doc["amount_kw"], "amount_kw")
     scenario = Scenario(
         name=name,
         substations=_substations(doc),
@@ -144,13 +146,13 @@ def _build(name: str, doc: dict[str, Any]) -> Scenario:
         proxies=_whole(doc.get("proxies", 1), "proxies"),
         duration_s=float(doc["duration_s"]),
         burst=_whole(arrivals.get("burst", 0), "burst"),
-        rate=tuple((float(t), float(rate)) for t, rate in arrivals.get("rate", [])),
+        rate=tuple(
+            _pair(point, "a rate point [t_s, EVs per second]")
+            for point in _list(arrivals.get("rate", []), "arrivals' rate")
+        ),
         amount_kw=(amount_low, amount_high),
         min_amount_ratio=float(doc.get("min_amount_ratio", 1.0)),
-        failures=tuple(
-            Failure(str(f["substation"]), float(f["at"]), float(f["until"]))
-            for f in doc.get("failures", [])
-        ),
+        failures=tuple(_failure(failure) for failure in _list(doc.get("failures", []), "failures")),
         latency_s=float(doc.get("latency_s", DEFAULT_LATENCY_S)),
         max_wait_s=float(doc.get("max_wait_s", 0.0)),
         headroom=_tuning(doc.get("headroom") or {}),
@@ -163,6 +165,27 @@ def _build(name: str, doc: dict[str, Any]) -> Scenario:
     )
     _check(scenario)
     return scenario
+
+
+def _pair(value: object, name: str) -> tuple[float, float]:
+    """Two numbers: `[low, high]`, or a rate point `[t_s, rate]`."""
+    try:
+        first, second = _list(value, name)
+        return float(first), float(second)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair of numbers, got {value!r}") from None
+
+
+def _list(value: object, name: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"{name} must be a list, got {value!r}")
+    return value
+
+
+def _failure(failure: object) -> Failure:
+    if not isinstance(failure, dict) or not {"substation", "at", "until"} <= set(failure):
+        raise ValueError(f"a failure is {{substation: NAME, at: S, until: S}}, got {failure!r}")
+    return Failure(str(failure["substation"]), float(failure["at"]), float(failure["until"]))
 
 
 def _whole(value: object, name: str) -> int:
@@ -213,15 +236,19 @@ def _tuning(keys: Mapping[str, Any]) -> HeadroomTuning:
 def _substations(doc: dict[str, Any]) -> tuple[SubstationSpec, ...]:
     if "substations_generate" in doc:
         generate = doc["substations_generate"]
-        low, high = (float(kw) for kw in generate["capacity_kw"])
+        low, high = _pair(generate["capacity_kw"], "substations_generate capacity_kw")
         rng = random.Random(generate.get("seed", 0))
         return tuple(
             SubstationSpec(f"sub{number:04d}", round(rng.uniform(low, high), 1))
             for number in range(_whole(generate["count"], "substations_generate count"))
         )
-    return tuple(
-        SubstationSpec(str(spec["name"]), float(spec["capacity_kw"])) for spec in doc["substations"]
-    )
+    return tuple(_substation(spec) for spec in _list(doc["substations"], "substations"))
+
+
+def _substation(spec: object) -> SubstationSpec:
+    if not isinstance(spec, dict) or not {"name", "capacity_kw"} <= set(spec):
+        raise ValueError(f"a substation is {{name: NAME, capacity_kw: KW}}, got {spec!r}")
+    return SubstationSpec(str(spec["name"]), float(spec["capacity_kw"]))
 
 
 def _check(scenario: Scenario) -> None:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from grid.protocol import ChargeRequest, parse_charge_request
 from proxy.balancer import POLICIES, Policy
@@ -203,6 +204,31 @@ def test_waiting_requests_get_power_instead_of_a_refusal(tmp_path: Path) -> None
 def test_bad_scenarios_are_refused_with_a_reason(tmp_path: Path, broken: dict[str, object]) -> None:
     with pytest.raises(ScenarioError):
         load_scenario(write_scenario(tmp_path, **broken))
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        ({"amount_kw": [5]}, "amount_kw must be a pair of numbers, got [5]"),
+        ({"amount_kw": "7-22"}, "amount_kw must be a pair of numbers"),
+        ({"arrivals": {"rate": 5}}, "arrivals' rate must be a list"),
+        ({"arrivals": {"rate": [[0]]}}, "a rate point [t_s, EVs per second] must be a pair"),
+        ({"substations": [{"name": "a"}]}, "a substation is {name: NAME, capacity_kw: KW}"),
+        ({"failures": [{"substation": "a"}]}, "a failure is {substation: NAME, at: S, until: S}"),
+        ({"duration_s": None}, "missing key 'duration_s'"),
+    ],
+)
+def test_a_malformed_scenario_is_refused_saying_what_the_key_should_be(
+    tmp_path: Path, broken: dict[str, object], reason: str
+) -> None:
+    """Once a Python error's words ("not enough values to unpack", "KeyError('at')"). A key
+    given as None is left out of the file."""
+    path = write_scenario(tmp_path, **broken)
+    document = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({k: v for k, v in document.items() if v is not None}))
+    with pytest.raises(ScenarioError) as refused:
+        load_scenario(path)
+    assert reason in str(refused.value)
 
 
 def test_a_lookahead_of_zero_judges_the_present_alone(tmp_path: Path) -> None:
