@@ -103,7 +103,8 @@ def one_of(names: tuple[str, ...]) -> Callable[[str], str]:
 
 
 def base_urls(text: str) -> tuple[str, ...]:
-    """Comma-separated `http://host[:port]` base URLs (spaces and a trailing `/` dropped)."""
+    """Comma-separated `http://host[:port][/path]` base URLs (spaces and a trailing `/`
+    dropped); a path is where a front mounts the substation (`bench.city` mounts many)."""
     return tuple(base_url(part) for part in text.split(",") if part.strip())
 
 
@@ -114,9 +115,9 @@ def base_url(text: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a URL with a valid port: {text!r}") from None
-    if parts.scheme != "http" or not parts.hostname or parts.path or parts.query or parts.fragment:
+    if parts.scheme != "http" or not parts.hostname or parts.query or parts.fragment:
         raise argparse.ArgumentTypeError(
-            f"a substation's base URL is http://host[:port], nothing after it: {text!r}"
+            f"a substation's base URL is http://host[:port][/path], no more: {text!r}"
         )
     return url
 

@@ -26,6 +26,7 @@ from grid.flags import base_urls, count, env_default, host_and_port, one_of, por
         (one_of(("headroom", "random")), "random", "random"),
         (base_urls, "", ()),
         (base_urls, " http://a:1/, http://b ,", ("http://a:1", "http://b")),
+        (base_urls, "http://127.0.0.1:8000/s7", ("http://127.0.0.1:8000/s7",)),
         (host_and_port, "substation:8000", "substation:8000"),
     ],
 )
@@ -52,7 +53,7 @@ def test_a_good_value_is_read(read: Callable[[str], Any], text: str, value: Any)
         (base_urls, "foo"),  # once meant 127.0.0.1:80
         (base_urls, "http://a:1,ftp://b:2"),
         (base_urls, "https://a:1"),
-        (base_urls, "http://a:1/charge"),
+        (base_urls, "http://a:1/s?x=1"),
         (base_urls, "http://a:99999"),
         (base_urls, "http://:8000"),
         (host_and_port, "substation"),
