@@ -51,6 +51,10 @@ BODY_TIMEOUT_S = 10.0
 RUN_APP_KEEPALIVE_S = 75.0
 
 
+class CannotListen(Exception):
+    """`serve` could not take its address; the service stops, saying why (its `__main__`)."""
+
+
 @dataclass(frozen=True)
 class HotRoute:
     """The route nearly every request takes (`add_hot_route`)."""
@@ -229,7 +233,11 @@ def serve(
             assert runner.server is not None  # set by setup()
             route_hot_first(runner.server, app)  # before any connection is taken
             site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as error:  # in use, not an address of this machine, not allowed
+                reason = error.strerror or str(error)
+                raise CannotListen(f"cannot listen on {host}:{port}: {reason}") from error
             announce(f"======== Running on {site.name} ========")
             await asyncio.Event().wait()
         finally:

@@ -17,6 +17,7 @@ import signal
 import sys
 from dataclasses import replace
 
+from grid.httpio import CannotListen
 from grid.httpio import serve as run_service
 from proxy.app import create_app
 from proxy.config import ProxyConfig, parse_config
@@ -27,16 +28,19 @@ from proxy.siblings import SiblingBoard, SiblingLink
 def serve(config: ProxyConfig, board: SiblingBoard | None = None, number: int = 0) -> None:
     log = logging.getLogger("proxy")
     siblings = None if board is None else SiblingLink(board, number)
-    run_service(
-        create_app(config, siblings=siblings),
-        config.host,
-        config.port,
-        lambda line: log.info(
-            "policy %s, shard %s, pid %d: %s", config.policy, config.shard, os.getpid(), line
-        ),
-        reuse_port=config.workers > 1,
-        shutdown_timeout_s=config.shutdown_timeout_s,
-    )
+    try:
+        run_service(
+            create_app(config, siblings=siblings),
+            config.host,
+            config.port,
+            lambda line: log.info(
+                "policy %s, shard %s, pid %d: %s", config.policy, config.shard, os.getpid(), line
+            ),
+            reuse_port=config.workers > 1,
+            shutdown_timeout_s=config.shutdown_timeout_s,
+        )
+    except CannotListen as error:
+        sys.exit(f"python -m proxy: {error}")
 
 
 def main() -> None:

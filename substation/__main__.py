@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 
-from grid.httpio import serve
+from grid.httpio import CannotListen, serve
 from substation.app import create_app
 from substation.config import parse_config
 from substation.store import StateUnusable
@@ -19,12 +19,15 @@ def main() -> None:
         app = create_app(config)
     except StateUnusable as error:
         sys.exit(f"python -m substation: {error}")
-    serve(
-        app,
-        config.host,
-        config.port,
-        lambda line: log.info("%s: %s kW, %s", config.name, config.capacity_kw, line),
-    )
+    try:
+        serve(
+            app,
+            config.host,
+            config.port,
+            lambda line: log.info("%s: %s kW, %s", config.name, config.capacity_kw, line),
+        )
+    except CannotListen as error:
+        sys.exit(f"python -m substation: {error}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+
+import pytest
 from aiohttp import web
 
 from grid.errors import NoCapacity
@@ -131,3 +136,32 @@ async def test_an_app_with_a_middleware_routes_its_hot_route(
     answer = await client.post("/charge", data=b"kW")
     assert await answer.json() == {"by": "routing", "body": "kW"}
     assert seen == ["/charge"]
+
+
+@pytest.mark.parametrize(
+    ("service", "taken"),
+    [
+        (["substation", "--name", "north"], "in use"),
+        (["proxy", "--substations", "http://127.0.0.1:9"], "in use"),
+        (["proxy", "--substations", "http://127.0.0.1:9", "--workers", "2"], "in use"),
+        (["substation", "--name", "north", "--host", "no-such-host.invalid"], "unknown host"),
+    ],
+)
+def test_a_service_that_cannot_take_its_address_stops_saying_why(
+    service: list[str], taken: str
+) -> None:
+    """Once a traceback ending in uvloop's `create_server`."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        started = subprocess.run(
+            [sys.executable, "-m", *service, "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert started.returncode == 1
+    assert f"python -m {service[0]}: cannot listen on " in started.stderr
+    assert "Traceback" not in started.stderr
