@@ -13,14 +13,43 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable, Mapping
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 Value = TypeVar("Value")
 
 SWITCH = ("on", "off")
 SWITCH_METAVAR = "{on,off}"
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """One setting: its flag, its env var, how its text is read (an argparse `type`), and its
+    value when neither is given. A service's flags are a table of these (`add_flags`)."""
+
+    flag: str
+    variable: str
+    read: Callable[[str], Any]
+    fallback: Any
+    help: str | None = None
+    metavar: str | None = None
+
+
+def add_flags(
+    parser: argparse.ArgumentParser, env: Mapping[str, str], flags: Iterable[Flag]
+) -> None:
+    """Each of `flags`, defaulting to its env var (`env_default`), to its fallback without."""
+    for setting in flags:
+        default = env_default(parser, env, setting.variable, setting.read, setting.fallback)
+        parser.add_argument(
+            setting.flag,
+            type=setting.read,
+            default=default,
+            help=setting.help,
+            metavar=setting.metavar,
+        )
 
 
 def add_flag(
@@ -31,11 +60,9 @@ def add_flag(
     read: Callable[[str], Value],
     fallback: Value,
     help: str | None = None,
-    metavar: str | None = None,
 ) -> None:
-    """`flag`, read by `read`, defaulting to env var `variable` (`env_default`)."""
-    default = env_default(parser, env, variable, read, fallback)
-    parser.add_argument(flag, type=read, default=default, help=help, metavar=metavar)
+    """One flag, as `add_flags` adds each."""
+    add_flags(parser, env, [Flag(flag, variable, read, fallback, help)])
 
 
 def env_default(

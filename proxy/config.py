@@ -9,7 +9,8 @@ from typing import cast
 
 from grid.flags import (
     SWITCH_METAVAR,
-    add_flag,
+    Flag,
+    add_flags,
     base_urls,
     count,
     host_and_port,
@@ -71,6 +72,89 @@ class ProxyConfig:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}")
 
 
+_POLICY_METAVAR = "{" + ",".join(POLICIES) + "}"
+
+# SPEC section 2's settings and ours, each a flag, an env var and a default (`grid.flags`).
+FLAGS = (
+    Flag("--host", "HOST", str, DEFAULT_HOST),
+    Flag("--port", "PORT", port, DEFAULT_PORT),
+    Flag(
+        "--substations",
+        "SUBSTATIONS",
+        base_urls,
+        NO_SUBSTATIONS,
+        "comma-separated base URLs, e.g. http://127.0.0.1:8001,http://127.0.0.1:8002",
+    ),
+    Flag(
+        "--discover", "DISCOVER", host_and_port, None, "host:port whose A records are substations"
+    ),
+    Flag(
+        "--poll-interval",
+        "POLL_INTERVAL",
+        positive,
+        DEFAULT_POLL_INTERVAL_S,
+        "seconds between polls of each substation's /metrics",
+    ),
+    Flag(
+        "--down-poll-interval",
+        "DOWN_POLL_INTERVAL",
+        positive,
+        DEFAULT_DOWN_POLL_INTERVAL_S,
+        "seconds between polls of a substation taken out, to see it back",
+    ),
+    Flag(
+        "--load-stream",
+        "LOAD_STREAM",
+        switch,
+        "on",
+        "follow each substation's /load/stream (off: polls alone)",
+        SWITCH_METAVAR,
+    ),
+    Flag("--policy", "POLICY", one_of(POLICIES), "headroom", None, _POLICY_METAVAR),
+    Flag("--retries", "RETRIES", count, DEFAULT_RETRIES),
+    Flag("--admin-token", "ADMIN_TOKEN", str, None),
+    Flag(
+        "--connect-timeout",
+        "CONNECT_TIMEOUT",
+        positive,
+        DEFAULT_CONNECT_TIMEOUT_S,
+        "seconds to connect to a substation before trying another",
+    ),
+    Flag(
+        "--upstream-timeout",
+        "UPSTREAM_TIMEOUT",
+        positive,
+        DEFAULT_UPSTREAM_TIMEOUT_S,
+        "seconds a substation has to answer before the client gets 504",
+    ),
+    Flag(
+        "--workers",
+        "WORKERS",
+        count,
+        1,
+        "processes sharing the port (SO_REUSEPORT), each with its own view",
+    ),
+    Flag(
+        "--shard",
+        "SHARD",
+        str,
+        None,
+        "I/N: this is proxy I of N replicas (0-based; 0/1: alone); each prefers its own "
+        "share of the substations, so that the replicas' choices do not collide. Workers that "
+        "tell each other their bookings share it; with --share-bookings off they split it",
+    ),
+    Flag(
+        "--share-bookings",
+        "SHARE_BOOKINGS",
+        switch,
+        "on",
+        "workers tell each other their bookings at once, through shared memory "
+        "(off: only through the substations' load reports)",
+        SWITCH_METAVAR,
+    ),
+)
+
+
 def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
     """Flags win over env vars, which win over the defaults (SPEC section 2). A bad value of
     either stops with a usage error naming it (`grid.flags`)."""
@@ -79,8 +163,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
         description="The public charge endpoint: balances EV charges across substations.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _add_substation_flags(parser, env)
-    _add_charge_path_flags(parser, env)
+    add_flags(parser, env, FLAGS)
     args = parser.parse_args(argv)
     try:
         return ProxyConfig(
@@ -102,112 +185,3 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
         )
     except ValueError as error:
         parser.error(str(error))
-
-
-def _add_substation_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
-    """Where the proxy listens, which substations it balances, and how it follows them."""
-    add_flag(parser, env, "--host", "HOST", str, DEFAULT_HOST)
-    add_flag(parser, env, "--port", "PORT", port, DEFAULT_PORT)
-    add_flag(
-        parser,
-        env,
-        "--substations",
-        "SUBSTATIONS",
-        base_urls,
-        NO_SUBSTATIONS,
-        "comma-separated base URLs, e.g. http://127.0.0.1:8001,http://127.0.0.1:8002",
-    )
-    add_flag(
-        parser,
-        env,
-        "--discover",
-        "DISCOVER",
-        host_and_port,
-        None,
-        "host:port whose A records are substations",
-    )
-    add_flag(
-        parser,
-        env,
-        "--poll-interval",
-        "POLL_INTERVAL",
-        positive,
-        DEFAULT_POLL_INTERVAL_S,
-        "seconds between polls of each substation's /metrics",
-    )
-    add_flag(
-        parser,
-        env,
-        "--down-poll-interval",
-        "DOWN_POLL_INTERVAL",
-        positive,
-        DEFAULT_DOWN_POLL_INTERVAL_S,
-        "seconds between polls of a substation taken out, to see it back",
-    )
-    add_flag(
-        parser,
-        env,
-        "--load-stream",
-        "LOAD_STREAM",
-        switch,
-        "on",
-        "follow each substation's /load/stream (off: polls alone)",
-        SWITCH_METAVAR,
-    )
-
-
-def _add_charge_path_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
-    """How a charge is placed, and by how many processes."""
-    policies = "{" + ",".join(POLICIES) + "}"
-    add_flag(parser, env, "--policy", "POLICY", one_of(POLICIES), "headroom", None, policies)
-    add_flag(parser, env, "--retries", "RETRIES", count, DEFAULT_RETRIES)
-    add_flag(parser, env, "--admin-token", "ADMIN_TOKEN", str, None)
-    add_flag(
-        parser,
-        env,
-        "--connect-timeout",
-        "CONNECT_TIMEOUT",
-        positive,
-        DEFAULT_CONNECT_TIMEOUT_S,
-        "seconds to connect to a substation before trying another",
-    )
-    add_flag(
-        parser,
-        env,
-        "--upstream-timeout",
-        "UPSTREAM_TIMEOUT",
-        positive,
-        DEFAULT_UPSTREAM_TIMEOUT_S,
-        "seconds a substation has to answer before the client gets 504",
-    )
-    add_flag(
-        parser,
-        env,
-        "--workers",
-        "WORKERS",
-        count,
-        1,
-        "processes sharing the port (SO_REUSEPORT), each with its own view",
-    )
-    add_flag(
-        parser,
-        env,
-        "--shard",
-        "SHARD",
-        str,
-        None,
-        "I/N: this is proxy I of N replicas (0-based; 0/1: alone); each prefers its own "
-        "share of the substations, so that the replicas' choices do not collide. Workers that "
-        "tell each other their bookings share it; with --share-bookings off they split it",
-    )
-    add_flag(
-        parser,
-        env,
-        "--share-bookings",
-        "SHARE_BOOKINGS",
-        switch,
-        "on",
-        "workers tell each other their bookings at once, through shared memory "
-        "(off: only through the substations' load reports)",
-        SWITCH_METAVAR,
-    )

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from grid.flags import add_flag, port, positive
+from grid.flags import Flag, add_flags, port, positive
 from grid.protocol import DEFAULT_REPORT_INTERVAL_S
 from substation.naming import default_name
 
@@ -45,6 +45,25 @@ class SubstationConfig:
             )
 
 
+# SPEC section 1's settings and ours, each a flag, an env var and a default (`grid.flags`);
+# `--name` has a default of its own (`substation.naming`).
+FLAGS = (
+    Flag("--host", "HOST", str, DEFAULT_HOST),
+    Flag("--port", "PORT", port, DEFAULT_PORT),
+    Flag("--capacity-kw", "CAPACITY_KW", positive, DEFAULT_CAPACITY_KW),
+    Flag("--session-seconds", "SESSION_SECONDS", positive, DEFAULT_SESSION_SECONDS),
+    Flag("--state", "STATE_PATH", str, None, "SQLite file keeping active sessions"),
+    Flag("--admin-token", "ADMIN_TOKEN", str, None, "bearer token; none: admin API off"),
+    Flag(
+        "--report-interval",
+        "REPORT_INTERVAL",
+        positive,
+        DEFAULT_REPORT_INTERVAL_S,
+        "seconds: at most one load report per this on /load/stream",
+    ),
+)
+
+
 def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> SubstationConfig:
     """Flags win over env vars, which win over the defaults (SPEC section 1). A bad value of
     either stops with a usage error naming it (`grid.flags`)."""
@@ -59,29 +78,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> SubstationConfi
         help="default: SUBSTATION_NAME; under Compose (COMPOSE_SERVICE set) <service><replica>, "
         "e.g. substation2; else the hostname",
     )
-    add_flag(parser, env, "--host", "HOST", str, DEFAULT_HOST)
-    add_flag(parser, env, "--port", "PORT", port, DEFAULT_PORT)
-    add_flag(parser, env, "--capacity-kw", "CAPACITY_KW", positive, DEFAULT_CAPACITY_KW)
-    add_flag(parser, env, "--session-seconds", "SESSION_SECONDS", positive, DEFAULT_SESSION_SECONDS)
-    add_flag(parser, env, "--state", "STATE_PATH", str, None, "SQLite file keeping active sessions")
-    add_flag(
-        parser,
-        env,
-        "--admin-token",
-        "ADMIN_TOKEN",
-        str,
-        None,
-        "bearer token; none: admin API off",
-    )
-    add_flag(
-        parser,
-        env,
-        "--report-interval",
-        "REPORT_INTERVAL",
-        positive,
-        DEFAULT_REPORT_INTERVAL_S,
-        "seconds: at most one load report per this on /load/stream",
-    )
+    add_flags(parser, env, FLAGS)
     args = parser.parse_args(argv)
     try:
         return SubstationConfig(
