@@ -15,9 +15,10 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_CAPACITY_KW = 500.0
 DEFAULT_SESSION_SECONDS = 60.0
-# What a name may be: it goes out in every answer's `X-Substation` header and as a metric label
-# (a hostname's letters, or a Compose replica's `substation2`).
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,253}")
+# What a name may be: it goes out in every answer's `X-Substation` header and as a metric label,
+# so printable ASCII (a hostname, a Compose replica's `substation2`, "North 7"), never a line
+# break that would end the header.
+NAME_PATTERN = re.compile(r"[ -~]{1,253}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class SubstationConfig:
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.fullmatch(self.name):
-            raise ValueError(f"a name is 1-253 of A-Z a-z 0-9 _ . : -, not {self.name!r}")
+            raise ValueError(f"a name is 1-253 printable ASCII characters, not {self.name!r}")
         if not self.capacity_kw > 0:
             raise ValueError(f"capacity must be more than 0 kW, got {self.capacity_kw}")
         if not self.session_seconds > 0:

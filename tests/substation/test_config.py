@@ -7,6 +7,10 @@ import pytest
 from substation.config import SubstationConfig, parse_config
 
 
+def test_a_name_may_be_any_printable_ascii() -> None:
+    assert parse_config(["--name", "North 7 (depot)"], {}).name == "North 7 (depot)"
+
+
 def test_env_vars_are_read_and_flags_win() -> None:
     env = {"SUBSTATION_NAME": "north", "CAPACITY_KW": "400", "PORT": "9001", "ADMIN_TOKEN": "t"}
     config = parse_config(["--capacity-kw", "250", "--session-seconds", "30"], env)
@@ -25,6 +29,7 @@ def test_env_vars_are_read_and_flags_win() -> None:
         ["--port", "65536"],
         ["--report-interval", "11"],
         ["--name", "north\r\nX-Injected: 1"],
+        ["--name", "s\u00fcd"],
     ],
 )
 def test_bad_flags_stop_with_a_usage_error(argv: list[str]) -> None:
