@@ -123,6 +123,7 @@ class ChargeAttempt:
 
     __slots__ = (
         "_asking",
+        "_asking_again",
         "_balancer",
         "_directory",
         "_request",
@@ -150,6 +151,9 @@ class ChargeAttempt:
         self._directory = directory
         self._retries = retries
         self._asking: str | None = None
+        # Asking the vehicle's own substation, where it charges already: the answer is that
+        # session, so the request adds no load there (`Balancer.begin`).
+        self._asking_again = False
         self._sent_at = 0.0
         self.asked: list[str] = []  # in order, last looks included
         self.looked: set[str] = set()  # asked on a last look: once each
@@ -195,12 +199,14 @@ class ChargeAttempt:
         key = self._asking
         assert key is not None, "take() without an Ask"
         self._asking = None
-        self._balancer.end(key, self._request.amount_kw)
+        self._balancer.end(key, self._request.amount_kw, books=not self._asking_again)
         return key
 
     def _next(self, now: float) -> Step:
-        request, last_look, at = self._request, False, 0.0
-        key = self._candidate(now) if len(self.asked) <= self._retries else None
+        request, last_look, at, again = self._request, False, 0.0, False
+        key = None
+        if len(self.asked) <= self._retries:
+            key, again = self._candidate(now)
         if key is None:
             # Refused everywhere asked (or nowhere to ask), but sessions may have ended during
             # those round trips, or a substation taken out be back: a last look.
@@ -219,23 +225,24 @@ class ChargeAttempt:
                 return self._give_up()
             self.looked.add(key)
             last_look = True
-        self._balancer.begin(key, request.amount_kw)
-        self._asking, self._sent_at = key, max(at, now)
+        self._balancer.begin(key, request.amount_kw, books=not again)
+        self._asking, self._asking_again, self._sent_at = key, again, max(at, now)
         retry = bool(self.asked)
         self.asked.append(key)
         return Ask(key, retry, last_look, at)
 
-    def _candidate(self, now: float) -> str | None:
-        """The vehicle's own substation first if it charges somewhere, else the balancer's pick."""
+    def _candidate(self, now: float) -> tuple[str | None, bool]:
+        """The vehicle's own substation first if it charges somewhere (and True: asked again
+        for the session it has), else the balancer's pick."""
         request = self._request
         if not self.asked:
             route = self._directory.for_vehicle(request.vehicle_id, now)
             if route is not None and self._balancer.has(route.substation):
-                return route.substation
+                return route.substation, True
         picks = self._balancer.choose(
             request.amount_kw, request.min_amount_kw, 1, now=now, exclude=self.asked
         )
-        return picks[0] if picks else None
+        return (picks[0] if picks else None), False
 
     def _freed_since_looked(self, now: float) -> str | None:
         """A substation that refused on its last look but shows room for the curtailed amount

@@ -321,12 +321,15 @@ class Balancer:
                 view.set_sibling(worker, 0.0)
                 self._changed(view)
 
-    def begin(self, key: str, kw: float) -> None:
-        """A request for `kw` sent to `key`: in flight until `end`."""
+    def begin(self, key: str, kw: float, books: bool = True) -> None:
+        """A request for `kw` sent to `key`: in flight until `end`. One that `books` nothing
+        (its vehicle charges there already: the answer is that session) counts among the
+        requests and the watts asked there, but not in the load it may add."""
         view = self._by_key[key]
         view.in_flight += 1
         view.sent_w += watts(kw)
-        view.pending_kw += kw
+        if books:
+            view.pending_kw += kw
         self._changed(view)
 
     def not_sent(self, key: str, kw: float) -> None:
@@ -336,13 +339,16 @@ class Balancer:
         if view is not None:
             view.sent_w = max(0, view.sent_w - watts(kw))
 
-    def end(self, key: str, kw: float) -> None:
+    def end(self, key: str, kw: float, books: bool = True) -> None:
         view = self._by_key.get(key)
         if view is None:
             return
         view.in_flight -= 1
         # Exactly 0 when nothing is in flight, so float dust never looks like load.
-        view.pending_kw = 0.0 if view.in_flight == 0 else max(0.0, view.pending_kw - kw)
+        if view.in_flight == 0:
+            view.pending_kw = 0.0
+        elif books:
+            view.pending_kw = max(0.0, view.pending_kw - kw)
         self._changed(view)
 
     def choose(

@@ -276,3 +276,30 @@ def test_give_up_carries_the_error_a_driver_raises() -> None:
     assert isinstance(step, GiveUp)
     assert isinstance(step.error, NoCapacity)
     assert step.error.status == 503
+
+
+def test_asking_again_for_a_vehicles_session_adds_no_load_where_it_charges() -> None:
+    """The vehicle charges at c already (the directory says so): its repeated charge is asked
+    there and is answered with that session, so while it is in flight c's load is not raised
+    by it, though it counts among the requests and watts asked there. Counted as load, a
+    burst's repeated vehicles steered the charges placed meanwhile away from their substations:
+    the seed burst through real processes, its last 90 charges sent once its first answers
+    were back, ended 22.6 kW apart where one request is 19.7 kW."""
+    balancer, directory = grid_view()
+    directory.remember(SessionRoute("s-1", REQUEST.vehicle_id, "c", NOW + 60, 10.0), NOW)
+    before = balancer.view("c").projected_load_kw
+    attempt = ChargeAttempt(REQUEST, balancer, directory, retries=2)
+    step = attempt.start(NOW)
+    assert shown(step) == "ask c"
+    assert balancer.view("c").projected_load_kw == before
+    assert (balancer.view("c").in_flight, balancer.view("c").sent_w) == (1, 10_000)
+    assert shown(attempt.take(outcome_for("200", "c", balancer), NOW)) == "finished 200"
+    assert balancer.view("c").in_flight == 0
+    # Turned away there after all (the session ended meanwhile): the next is asked as any is,
+    # its load counted.
+    other = ChargeAttempt(ChargeRequest("EV-1", 10.0, 10.0), balancer, directory, retries=2)
+    step = other.start(NOW)
+    assert shown(step) == "ask c"
+    step = other.take(outcome_for("503", "c", balancer), NOW)
+    assert isinstance(step, Ask) and step.substation != "c"
+    assert balancer.view(step.substation).pending_kw == 10.0

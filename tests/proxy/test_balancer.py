@@ -52,6 +52,22 @@ def test_pending_returns_to_zero_when_requests_finish() -> None:
     assert (view.in_flight, view.pending_kw) == (0, 0.0)
 
 
+def test_a_request_that_books_nothing_is_in_flight_without_load() -> None:
+    """A vehicle's repeated charge (its session is there already) is a request in flight and
+    watts asked, which the substation's sums count too, but no load; ending it leaves the
+    others' pending kW as they were."""
+    balancer = grid([100])
+    balancer.begin("s0", 20.0)
+    balancer.begin("s0", 11.0, books=False)
+    view = balancer.view("s0")
+    assert (view.in_flight, view.pending_kw, view.sent_w) == (2, 20.0, 31_000)
+    assert view.projected_load_kw == 20.0
+    balancer.end("s0", 11.0, books=False)
+    assert (view.in_flight, view.pending_kw) == (1, 20.0)
+    balancer.end("s0", 20.0)
+    assert (view.in_flight, view.pending_kw) == (0, 0.0)
+
+
 def test_newer_report_wins_and_older_is_ignored() -> None:
     balancer = grid([100])
     balancer.record_report("s0", T0 + 10, load_kw=60, capacity_kw=100)
