@@ -37,6 +37,15 @@ class Flag:
     metavar: str | None = None
 
 
+def service_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A service's parser: its flags' help shows each default."""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+
 def add_flags(
     parser: argparse.ArgumentParser, env: Mapping[str, str], flags: Iterable[Flag]
 ) -> None:

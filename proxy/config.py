@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -17,6 +16,7 @@ from grid.flags import (
     one_of,
     port,
     positive,
+    service_parser,
     switch,
 )
 from proxy.balancer import POLICIES, Policy
@@ -158,10 +158,8 @@ FLAGS = (
 def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
     """Flags win over env vars, which win over the defaults (SPEC section 2). A bad value of
     either stops with a usage error naming it (`grid.flags`)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m proxy",
-        description="The public charge endpoint: balances EV charges across substations.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = service_parser(
+        "python -m proxy", "The public charge endpoint: balances EV charges across substations."
     )
     add_flags(parser, env, FLAGS)
     args = parser.parse_args(argv)

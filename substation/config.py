@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from grid.flags import Flag, add_flags, port, positive
+from grid.flags import Flag, add_flags, port, positive, service_parser
 from grid.protocol import DEFAULT_REPORT_INTERVAL_S
 from substation.naming import default_name
 
@@ -68,10 +67,9 @@ FLAGS = (
 def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> SubstationConfig:
     """Flags win over env vars, which win over the defaults (SPEC section 1). A bad value of
     either stops with a usage error naming it (`grid.flags`)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m substation",
-        description="A substation that books EV charging sessions and never exceeds its capacity.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = service_parser(
+        "python -m substation",
+        "A substation that books EV charging sessions and never exceeds its capacity.",
     )
     parser.add_argument(
         "--name",
