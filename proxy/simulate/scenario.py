@@ -132,34 +132,36 @@ def scenario_from(name: str, document: dict[str, Any], where: str | None = None)
     except KeyError as error:
         raise ScenarioError(f"{where or name}: missing key {error.args[0]!r}") from error
     except (TypeError, ValueError) as error:
-        raise ScenarioError(f"{where or name}: {error!r}") from error
+        raise ScenarioError(f"{where or name}: {error}") from error
 
 
 def _build(name: str, doc: dict[str, Any]) -> Scenario:
-    arrivals = doc["arrivals"]
+    arrivals = _mapping(doc["arrivals"], "arrivals")
     amount_low, amount_high = _pair(doc["amount_kw"], "amount_kw")
     scenario = Scenario(
         name=name,
         substations=_substations(doc),
-        session_seconds=float(doc.get("session_seconds", 60)),
-        poll_interval_s=float(doc.get("poll_interval", 5)),
+        session_seconds=_number(doc.get("session_seconds", 60), "session_seconds"),
+        poll_interval_s=_number(doc.get("poll_interval", 5), "poll_interval"),
         proxies=_whole(doc.get("proxies", 1), "proxies"),
-        duration_s=float(doc["duration_s"]),
+        duration_s=_number(doc["duration_s"], "duration_s"),
         burst=_whole(arrivals.get("burst", 0), "burst"),
         rate=tuple(
             _pair(point, "a rate point [t_s, EVs per second]")
             for point in _list(arrivals.get("rate", []), "arrivals' rate")
         ),
         amount_kw=(amount_low, amount_high),
-        min_amount_ratio=float(doc.get("min_amount_ratio", 1.0)),
+        min_amount_ratio=_number(doc.get("min_amount_ratio", 1.0), "min_amount_ratio"),
         failures=tuple(_failure(failure) for failure in _list(doc.get("failures", []), "failures")),
-        latency_s=float(doc.get("latency_s", DEFAULT_LATENCY_S)),
-        max_wait_s=float(doc.get("max_wait_s", 0.0)),
-        headroom=_tuning(doc.get("headroom") or {}),
+        latency_s=_number(doc.get("latency_s", DEFAULT_LATENCY_S), "latency_s"),
+        max_wait_s=_number(doc.get("max_wait_s", 0.0), "max_wait_s"),
+        headroom=_tuning(_mapping(doc.get("headroom") or {}, "headroom")),
         load_stream=_flag(doc.get("load_stream", True), "load_stream"),
         stream_bookings=_flag(doc.get("stream_bookings", True), "stream_bookings"),
         shards=_flag(doc.get("shards", True), "shards"),
-        report_interval_s=float(doc.get("report_interval_s", DEFAULT_REPORT_INTERVAL_S)),
+        report_interval_s=_number(
+            doc.get("report_interval_s", DEFAULT_REPORT_INTERVAL_S), "report_interval_s"
+        ),
         workers=_whole(doc.get("workers", 1), "workers"),
         share_bookings=_flag(doc.get("share_bookings", True), "share_bookings"),
     )
@@ -176,6 +178,23 @@ def _pair(value: object, name: str) -> tuple[float, float]:
         raise ValueError(f"{name} must be a pair of numbers, got {value!r}") from None
 
 
+def _number(value: object, name: str) -> float:
+    """A number, or text that reads as one (YAML 1.1 reads `1e3` as text); `true` is
+    refused, not read as 1."""
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{name} must be a number, got {value!r}")
+
+
+def _mapping(value: object, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a mapping of keys, got {value!r}")
+    return value
+
+
 def _list(value: object, name: str) -> list[Any]:
     if not isinstance(value, list):
         raise ValueError(f"{name} must be a list, got {value!r}")
@@ -185,7 +204,11 @@ def _list(value: object, name: str) -> list[Any]:
 def _failure(failure: object) -> Failure:
     if not isinstance(failure, dict) or not {"substation", "at", "until"} <= set(failure):
         raise ValueError(f"a failure is {{substation: NAME, at: S, until: S}}, got {failure!r}")
-    return Failure(str(failure["substation"]), float(failure["at"]), float(failure["until"]))
+    at_s, until_s = (
+        _number(failure["at"], "a failure's at"),
+        _number(failure["until"], "a failure's until"),
+    )
+    return Failure(str(failure["substation"]), at_s, until_s)
 
 
 def _whole(value: object, name: str) -> int:
@@ -235,7 +258,7 @@ def _tuning(keys: Mapping[str, Any]) -> HeadroomTuning:
 
 def _substations(doc: dict[str, Any]) -> tuple[SubstationSpec, ...]:
     if "substations_generate" in doc:
-        generate = doc["substations_generate"]
+        generate = _mapping(doc["substations_generate"], "substations_generate")
         low, high = _pair(generate["capacity_kw"], "substations_generate capacity_kw")
         rng = random.Random(generate.get("seed", 0))
         return tuple(
@@ -248,7 +271,7 @@ def _substations(doc: dict[str, Any]) -> tuple[SubstationSpec, ...]:
 def _substation(spec: object) -> SubstationSpec:
     if not isinstance(spec, dict) or not {"name", "capacity_kw"} <= set(spec):
         raise ValueError(f"a substation is {{name: NAME, capacity_kw: KW}}, got {spec!r}")
-    return SubstationSpec(str(spec["name"]), float(spec["capacity_kw"]))
+    return SubstationSpec(str(spec["name"]), _number(spec["capacity_kw"], "capacity_kw"))
 
 
 def _check(scenario: Scenario) -> None:
@@ -266,12 +289,25 @@ def _check(scenario: Scenario) -> None:
         raise ValueError("proxies >= 1, duration_s > 0 and latency_s >= 0 are needed")
     if not 1 <= scenario.workers <= 64:
         raise ValueError("workers must be between 1 and 64")
-    if any(failure.substation not in names for failure in scenario.failures):
-        raise ValueError("a failure names a substation the scenario does not have")
+    unknown = [
+        failure.substation for failure in scenario.failures if failure.substation not in names
+    ]
+    if unknown:
+        raise ValueError(
+            f"a failure names {unknown[0]!r}, not a substation of the scenario ({_named(names)})"
+        )
     if not 0 < scenario.report_interval_s <= 10:
         raise ValueError("report_interval_s must be in (0, 10]")
     if not 0 <= scenario.max_wait_s <= 300:
         raise ValueError("max_wait_s must be between 0 and 300")
+
+
+def _named(names: list[str]) -> str:
+    """The scenario's substation names for a message: all of a few, the ends of many
+    (`substations_generate` names them sub0000, sub0001, ...)."""
+    if len(names) <= 6:
+        return ", ".join(names)
+    return f"{', '.join(names[:3])}, ... {names[-1]}"
 
 
 def _check_times(scenario: Scenario) -> None:

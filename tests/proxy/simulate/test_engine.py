@@ -216,6 +216,14 @@ def test_bad_scenarios_are_refused_with_a_reason(tmp_path: Path, broken: dict[st
         ({"substations": [{"name": "a"}]}, "a substation is {name: NAME, capacity_kw: KW}"),
         ({"failures": [{"substation": "a"}]}, "a failure is {substation: NAME, at: S, until: S}"),
         ({"duration_s": None}, "missing key 'duration_s'"),
+        ({"substations": [{"name": "a", "capacity_kw": "lots"}]}, "capacity_kw must be a number"),
+        ({"duration_s": True}, "duration_s must be a number, got True"),
+        ({"arrivals": 5}, "arrivals must be a mapping of keys, got 5"),
+        ({"headroom": [0.3]}, "headroom must be a mapping of keys"),
+        (
+            {"failures": [{"substation": "north", "at": 10, "until": 20}]},
+            "a failure names 'north', not a substation of the scenario (a, b)",
+        ),
     ],
 )
 def test_a_malformed_scenario_is_refused_saying_what_the_key_should_be(
@@ -229,6 +237,13 @@ def test_a_malformed_scenario_is_refused_saying_what_the_key_should_be(
     with pytest.raises(ScenarioError) as refused:
         load_scenario(path)
     assert reason in str(refused.value)
+
+
+def test_numbers_yaml_reads_as_text_are_taken(tmp_path: Path) -> None:
+    """YAML 1.1 (PyYAML) reads `1e3` as text; a scenario that writes a capacity so runs."""
+    path = write_scenario(tmp_path)
+    path.write_text(path.read_text().replace("capacity_kw: 300", "capacity_kw: 1e3"))
+    assert load_scenario(path).substations[0].capacity_kw == 1000.0
 
 
 def test_a_lookahead_of_zero_judges_the_present_alone(tmp_path: Path) -> None:
