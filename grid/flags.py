@@ -35,15 +35,13 @@ class Flag:
     fallback: Any
     help: str | None = None
     metavar: str | None = None
+    # A secret (an admin token): its help says whether it is set, never what it is.
+    secret: bool = False
 
 
 def service_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """A service's parser: its flags' help shows each default."""
-    return argparse.ArgumentParser(
-        prog=prog,
-        description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    """A service's parser (`add_flags` writes each flag's env var and default into its help)."""
+    return argparse.ArgumentParser(prog=prog, description=description)
 
 
 def add_flags(
@@ -56,9 +54,27 @@ def add_flags(
             setting.flag,
             type=setting.read,
             default=default,
-            help=setting.help,
+            help=flag_help(setting, default),
             metavar=setting.metavar,
         )
+
+
+def flag_help(setting: Flag, default: object) -> str:
+    """The flag's help, then its env var and the default in effect (the env var's value, if it
+    is set); a secret's only as set or not, as `--help` ends up in terminals and logs."""
+    if setting.secret:
+        shown = "set" if default else "not set"
+    elif default is None or default == ():
+        shown = "none"
+    elif isinstance(default, float):
+        shown = f"{default:g}"
+    elif isinstance(default, tuple):
+        shown = ",".join(map(str, default))
+    else:
+        shown = str(default)
+    where = f"env {setting.variable}; default: {shown}"
+    text = f"{setting.help} ({where})" if setting.help else f"({where})"
+    return text.replace("%", "%%")  # argparse formats help with %: a literal one is doubled
 
 
 def add_flag(

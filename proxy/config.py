@@ -76,8 +76,8 @@ _POLICY_METAVAR = "{" + ",".join(POLICIES) + "}"
 
 # SPEC section 2's settings and ours, each a flag, an env var and a default (`grid.flags`).
 FLAGS = (
-    Flag("--host", "HOST", str, DEFAULT_HOST),
-    Flag("--port", "PORT", port, DEFAULT_PORT),
+    Flag("--host", "HOST", str, DEFAULT_HOST, "address to listen on"),
+    Flag("--port", "PORT", port, DEFAULT_PORT, "port to listen on"),
     Flag(
         "--substations",
         "SUBSTATIONS",
@@ -110,9 +110,23 @@ FLAGS = (
         "follow each substation's /load/stream (off: polls alone)",
         SWITCH_METAVAR,
     ),
-    Flag("--policy", "POLICY", one_of(POLICIES), "headroom", None, _POLICY_METAVAR),
-    Flag("--retries", "RETRIES", count, DEFAULT_RETRIES),
-    Flag("--admin-token", "ADMIN_TOKEN", str, None),
+    Flag(
+        "--policy",
+        "POLICY",
+        one_of(POLICIES),
+        "headroom",
+        "how a substation is picked for each charge",
+        _POLICY_METAVAR,
+    ),
+    Flag("--retries", "RETRIES", count, DEFAULT_RETRIES, "more substations to ask after a refusal"),
+    Flag(
+        "--admin-token",
+        "ADMIN_TOKEN",
+        str,
+        None,
+        "bearer token of the admin API (drain, resume); none: admin API off",
+        secret=True,
+    ),
     Flag(
         "--connect-timeout",
         "CONNECT_TIMEOUT",

@@ -43,7 +43,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "DEMO_SECONDS",
         positive,
         120.0,
-        "length of the demo's rush hour (env DEMO_SECONDS)",
+        "seconds of the demo's rush hour",
     )
     parser.add_argument("--peak-users", type=count, help="drivers at the peak (RUSH_PEAK_USERS)")
     parser.add_argument("--burst", type=count, default=BURST_SIZE, help="EVs in the seed's burst")

@@ -48,12 +48,25 @@ class SubstationConfig:
 # SPEC section 1's settings and ours, each a flag, an env var and a default (`grid.flags`);
 # `--name` has a default of its own (`substation.naming`).
 FLAGS = (
-    Flag("--host", "HOST", str, DEFAULT_HOST),
-    Flag("--port", "PORT", port, DEFAULT_PORT),
-    Flag("--capacity-kw", "CAPACITY_KW", positive, DEFAULT_CAPACITY_KW),
-    Flag("--session-seconds", "SESSION_SECONDS", positive, DEFAULT_SESSION_SECONDS),
+    Flag("--host", "HOST", str, DEFAULT_HOST, "address to listen on"),
+    Flag("--port", "PORT", port, DEFAULT_PORT, "port to listen on"),
+    Flag("--capacity-kw", "CAPACITY_KW", positive, DEFAULT_CAPACITY_KW, "most kW granted at once"),
+    Flag(
+        "--session-seconds",
+        "SESSION_SECONDS",
+        positive,
+        DEFAULT_SESSION_SECONDS,
+        "length of a charging session",
+    ),
     Flag("--state", "STATE_PATH", str, None, "SQLite file keeping active sessions"),
-    Flag("--admin-token", "ADMIN_TOKEN", str, None, "bearer token; none: admin API off"),
+    Flag(
+        "--admin-token",
+        "ADMIN_TOKEN",
+        str,
+        None,
+        "bearer token of the admin API; none: admin API off",
+        secret=True,
+    ),
     Flag(
         "--report-interval",
         "REPORT_INTERVAL",

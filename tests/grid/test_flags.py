@@ -8,7 +8,21 @@ from typing import Any
 
 import pytest
 
-from grid.flags import base_urls, count, env_default, host_and_port, one_of, port, positive, switch
+import proxy.config
+from grid.flags import (
+    Flag,
+    base_urls,
+    count,
+    env_default,
+    flag_help,
+    host_and_port,
+    one_of,
+    port,
+    positive,
+    switch,
+)
+from substation.config import FLAGS as substation_flags
+from substation.config import parse_config as substation_config
 
 
 @pytest.mark.parametrize(
@@ -81,3 +95,35 @@ def test_an_env_var_is_read_as_its_flag_and_named_when_refused(
         env_default(parser, {"PORT": "80a"}, "PORT", port, 8000)
     assert stop.value.code == 2
     assert "PORT='80a': not a whole number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("parse_config", "flags"),
+    [(proxy.config.parse_config, proxy.config.FLAGS), (substation_config, substation_flags)],
+    ids=["proxy", "substation"],
+)
+def test_help_names_every_env_var_and_default_but_never_a_secret(
+    capsys: pytest.CaptureFixture[str], parse_config: Callable[..., Any], flags: tuple[Flag, ...]
+) -> None:
+    """`--help` says where each setting comes from; an admin token set in the environment
+    showed there as its default (`ADMIN_TOKEN=s3cret python -m substation --help`)."""
+    env = {"ADMIN_TOKEN": "s3cret-token", "PORT": "9001", "SUBSTATIONS": "http://a:1"}
+    with pytest.raises(SystemExit) as stop:
+        parse_config(["--help"], env)
+    assert stop.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "s3cret-token" not in shown
+    assert "(env ADMIN_TOKEN; default: set)" in shown
+    assert "(env PORT; default: 9001)" in shown
+    for setting in flags:
+        assert f"(env {setting.variable}; default: " in shown
+
+
+def test_a_default_is_written_as_a_setting_is_given() -> None:
+    assert flag_help(Flag("--x", "X", positive, 0.05, "100% of it"), 0.05) == (
+        "100%% of it (env X; default: 0.05)"
+    )
+    assert flag_help(Flag("--x", "X", base_urls, ()), ()) == "(env X; default: none)"
+    urls = ("http://a:1", "http://b")
+    assert flag_help(Flag("--x", "X", base_urls, ()), urls).endswith("http://a:1,http://b)")
+    assert flag_help(Flag("--t", "T", str, None, secret=True), None) == "(env T; default: not set)"
