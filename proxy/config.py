@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from grid.flags import (
@@ -43,7 +43,7 @@ class ProxyConfig:
     down_poll_interval_s: float = DEFAULT_DOWN_POLL_INTERVAL_S
     policy: Policy = "headroom"
     retries: int = DEFAULT_RETRIES
-    admin_token: str | None = None
+    admin_token: str | None = field(default=None, repr=False)  # never in a log or traceback
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     upstream_timeout_s: float = DEFAULT_UPSTREAM_TIMEOUT_S
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from grid.flags import Flag, add_flags, port, positive, service_parser
 from grid.protocol import DEFAULT_REPORT_INTERVAL_S
@@ -28,7 +28,7 @@ class SubstationConfig:
     capacity_kw: float = DEFAULT_CAPACITY_KW
     session_seconds: float = DEFAULT_SESSION_SECONDS
     state_path: str | None = None
-    admin_token: str | None = None
+    admin_token: str | None = field(default=None, repr=False)  # never in a log or traceback
     # The load stream sends at most one report per this many seconds (`substation.feed`).
     report_interval_s: float = DEFAULT_REPORT_INTERVAL_S
 

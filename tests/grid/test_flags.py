@@ -127,3 +127,11 @@ def test_a_default_is_written_as_a_setting_is_given() -> None:
     urls = ("http://a:1", "http://b")
     assert flag_help(Flag("--x", "X", base_urls, ()), urls).endswith("http://a:1,http://b)")
     assert flag_help(Flag("--t", "T", str, None, secret=True), None) == "(env T; default: not set)"
+
+
+def test_a_config_never_shows_its_admin_token() -> None:
+    proxy_config = proxy.config.parse_config(["--admin-token", "s3cret-token"], {"DISCOVER": "s:1"})
+    substation = substation_config(["--admin-token", "s3cret-token"], {})
+    for config in (proxy_config, substation):
+        assert config.admin_token == "s3cret-token"
+        assert "s3cret-token" not in repr(config)
