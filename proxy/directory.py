@@ -2,13 +2,21 @@
 
 It lets the proxy send a vehicle that asks again to the substation already charging it (which
 answers 200 with the same session: nothing is booked twice) and route `GET`/`DELETE
-/charge/{id}` to the owner. Entries end with their session. Pure: no I/O, `now` passed in.
+/charge/{id}` to the owner. A vehicle's route ends with its session; a session's route is kept
+`ENDED_ROUTE_KEEP_S` longer, so that a driver's app asking after a session that just ended asks
+its substation alone (which answers 404), not every substation of the grid: a session not in
+the directory is asked of all of them, a thousand requests in a city. Pure: no I/O, `now`
+passed in.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Final
+
+# Two sessions' length: an app polling its session finds out it ended within that.
+ENDED_ROUTE_KEEP_S: Final = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +48,17 @@ class SessionDirectory:
         self._by_session: dict[str, SessionRoute] = {}
         self._by_vehicle: dict[str, SessionRoute] = {}
         # Answers arrive roughly in order of ends_at, so the front holds the first to expire.
-        # Routes forgotten or replaced stay here, stale, until their end comes. (Session ids are
-        # never reused, and one session's end never changes.)
+        # Routes forgotten stay here, stale, until their end and the time kept after it come.
+        # (Session ids are never reused, and one session's end never changes.)
         self._expiry: deque[SessionRoute] = deque()
 
     def __len__(self) -> int:
         return len(self._by_session)
 
     def remember(self, route: SessionRoute, now: float) -> None:
+        # A vehicle's earlier session keeps its route: it ended (a substation gives a vehicle one
+        # session at a time), and its owner is still the one to ask about it.
         self.prune(now)
-        previous = self._by_vehicle.get(route.vehicle_id)
-        if previous is not None and previous.session_id != route.session_id:
-            self._by_session.pop(previous.session_id, None)
         self._by_session[route.session_id] = route
         self._by_vehicle[route.vehicle_id] = route
         self._expiry.append(route)
@@ -61,8 +68,18 @@ class SessionDirectory:
         return route if route is not None and route.ends_at > now else None
 
     def for_session(self, session_id: str, now: float) -> SessionRoute | None:
+        """The owner of the session, if it is active or ended less than `ENDED_ROUTE_KEEP_S`
+        ago (only the owner can say which: its answer does)."""
         route = self._by_session.get(session_id)
-        return route if route is not None and route.ends_at > now else None
+        return route if route is not None and route.ends_at + ENDED_ROUTE_KEEP_S > now else None
+
+    def ended(self, session_id: str) -> None:
+        """The session is over (stopped, or its owner answered that it has no such session):
+        its vehicle's next charge is a new one, but requests about it still go to its owner
+        until its route's time is up (`prune`)."""
+        route = self._by_session.get(session_id)
+        if route is not None and self._by_vehicle.get(route.vehicle_id) is route:
+            del self._by_vehicle[route.vehicle_id]
 
     def forget(self, session_id: str) -> None:
         route = self._by_session.pop(session_id, None)
@@ -71,5 +88,6 @@ class SessionDirectory:
 
     def prune(self, now: float) -> None:
         expiry = self._expiry
-        while expiry and expiry[0].ends_at <= now:
+        kept_until = now - ENDED_ROUTE_KEEP_S
+        while expiry and expiry[0].ends_at <= kept_until:
             self.forget(expiry.popleft().session_id)  # a no-op if forgotten or replaced already

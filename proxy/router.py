@@ -46,6 +46,10 @@ from proxy.vehicle_line import VehicleLine
 from proxy.waiting import may_wait
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+# Substations asked at once about a session the proxy has no route for.
+ASKED_AT_ONCE = 32
+
+SessionAnswer = UpstreamAnswer | UpstreamUnreachable | UpstreamBroken | UpstreamTimeout
 
 
 class ChargeRouter:
@@ -159,26 +163,39 @@ class ChargeRouter:
     async def session_request(self, method: str, session_id: str) -> UpstreamAnswer:
         """`GET` or `DELETE /charge/{session_id}` at the substation that owns the session."""
         route = self.directory.for_session(session_id, self.clock())
-        keys = [route.substation] if route else [view.key for view in self.balancer.views()]
-        answers = await asyncio.gather(
-            *(self._ask_about_session(method, key, session_id) for key in keys)
-        )
+        if route is not None:
+            answers = [await self._ask_about_session(method, route.substation, session_id)]
+        else:
+            answers = await self._ask_everywhere(method, session_id)
         found = [a for a in answers if isinstance(a, UpstreamAnswer) and a.status != 404]
         if not found:
             # A substation not reached may hold it: not known to be gone, so not forgotten.
             unreached = [a for a in answers if not isinstance(a, UpstreamAnswer)]
             if unreached:
                 raise unreached[0]
-            self.directory.forget(session_id)
+            self.directory.ended(session_id)
             raise UnknownSession(f"no active session {session_id}")
         if method == "DELETE":
-            self.directory.forget(session_id)
+            self.directory.ended(session_id)
             self.hold.power_freed()
         return found[0]
 
-    async def _ask_about_session(
-        self, method: str, key: str, session_id: str
-    ) -> UpstreamAnswer | UpstreamUnreachable | UpstreamBroken | UpstreamTimeout:
+    async def _ask_everywhere(self, method: str, session_id: str) -> list[SessionAnswer]:
+        """A session with no route here (booked through another proxy, or before this one
+        started): every substation asked, `ASKED_AT_ONCE` at a time, until one has it. All at
+        once, a city's thousand substations were a thousand requests for one `GET`."""
+        keys = [view.key for view in self.balancer.views()]
+        answers: list[SessionAnswer] = []
+        for first in range(0, len(keys), ASKED_AT_ONCE):
+            batch = keys[first : first + ASKED_AT_ONCE]
+            answers += await asyncio.gather(
+                *(self._ask_about_session(method, key, session_id) for key in batch)
+            )
+            if any(isinstance(a, UpstreamAnswer) and a.status != 404 for a in answers):
+                break
+        return answers
+
+    async def _ask_about_session(self, method: str, key: str, session_id: str) -> SessionAnswer:
         sent_at = self.clock()
         try:
             answer = await self.upstream.send(method, f"{key}/charge/{session_id}", None, {})

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import proxy.router
 from proxy.app import ROUTER, create_app
 from proxy.config import ProxyConfig
 from proxy.siblings import SiblingBoard, SiblingLink
@@ -100,6 +101,29 @@ async def test_session_is_read_and_stopped_through_the_proxy(start_grid: GridFac
     assert (await gone.json())["error"] == "unknown_session"
 
 
+async def test_a_session_that_ended_is_asked_of_its_substation_alone(
+    start_grid: GridFactory,
+) -> None:
+    """A driver's app asking after its session once it ended, or was stopped, and asking
+    again: the proxy still knows the owner, so one substation answers each time, not every
+    substation of the grid (each of them, once: three here, a thousand in a city)."""
+    clock = FakeClock(T0)
+    grid = await start_grid([500, 500, 500], clock=clock)
+    ended = await (await grid.proxy.post("/charge", json=charge_body("EV-1", 40))).json()
+    stopped = await (await grid.proxy.post("/charge", json=charge_body("EV-2", 40))).json()
+    assert (await grid.proxy.delete(f"/charge/{stopped['session_id']}")).status == 200
+    clock.advance(61)
+    for app in grid.substation_apps:
+        app[CHARGE_HITS].clear()
+    for session in (ended, stopped, ended):
+        gone = await grid.proxy.get(f"/charge/{session['session_id']}")
+        assert gone.status == 404
+        assert (await gone.json())["error"] == "unknown_session"
+    assert grid.charge_hits() == 3
+    again = await grid.proxy.post("/charge", json=charge_body("EV-1", 40))
+    assert again.status == 201  # a new session: the vehicle's old one is not asked again
+
+
 async def test_session_routes_even_when_the_proxy_never_saw_it(start_grid: GridFactory) -> None:
     grid = await start_grid([500, 500])
     direct = grid.substation_servers[1].make_url("/charge")
@@ -108,6 +132,24 @@ async def test_session_routes_even_when_the_proxy_never_saw_it(start_grid: GridF
     stopped = await grid.proxy.delete(f"/charge/{session['session_id']}")
     assert stopped.status == 200
     assert grid.loads_kw() == [0, 0]
+
+
+async def test_a_session_with_no_route_is_asked_a_few_substations_at_a_time(
+    start_grid: GridFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked in turn (`ASKED_AT_ONCE`, here one at a time) until one has it: the others after
+    it are not asked. A session none has is asked of every one."""
+    monkeypatch.setattr(proxy.router, "ASKED_AT_ONCE", 1)
+    grid = await start_grid([500, 500, 500])
+    direct = grid.substation_servers[1].make_url("/charge")
+    async with grid.proxy.session.post(direct, json=charge_body("EV-1", 40)) as answer:
+        session = await answer.json()
+    for app in grid.substation_apps:
+        app[CHARGE_HITS].clear()
+    assert (await grid.proxy.get(f"/charge/{session['session_id']}")).status == 200
+    assert [sum(app[CHARGE_HITS].values()) for app in grid.substation_apps] == [1, 1, 0]
+    assert (await grid.proxy.get("/charge/" + "0" * 32)).status == 404
+    assert [sum(app[CHARGE_HITS].values()) for app in grid.substation_apps] == [2, 2, 1]
 
 
 async def test_a_session_at_an_unreachable_substation_is_not_called_unknown(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.directory import SessionDirectory, SessionRoute
+from proxy.directory import ENDED_ROUTE_KEEP_S, SessionDirectory, SessionRoute
 
 T0 = 1_800_000_000.0
 
@@ -18,20 +18,26 @@ def test_directory_finds_an_active_session_by_vehicle_and_by_id() -> None:
     assert directory.for_session("a", T0 + 1) is not None
 
 
-def test_directory_forgets_ended_sessions() -> None:
+def test_directory_routes_an_ended_session_a_while_but_never_a_vehicle_to_it() -> None:
     directory = SessionDirectory()
     directory.remember(route("a", "EV-1", T0 + 60), T0)
-    assert directory.for_vehicle("EV-1", T0 + 60) is None
+    assert directory.for_vehicle("EV-1", T0 + 60) is None  # its repeat is a new charge
+    assert directory.for_session("a", T0 + 60 + ENDED_ROUTE_KEEP_S - 1) == route(
+        "a", "EV-1", T0 + 60
+    )
+    assert directory.for_session("a", T0 + 60 + ENDED_ROUTE_KEEP_S) is None
     directory.remember(route("b", "EV-2", T0 + 120), T0 + 61)
-    assert len(directory) == 1
+    assert len(directory) == 2
+    directory.remember(route("c", "EV-3", T0 + 200), T0 + 60 + ENDED_ROUTE_KEEP_S)
+    assert len(directory) == 2  # a's route is pruned
 
 
-def test_directory_keeps_the_newest_session_of_a_vehicle() -> None:
+def test_directory_keeps_the_newest_session_of_a_vehicle_and_the_route_of_its_last() -> None:
     directory = SessionDirectory()
     directory.remember(route("a", "EV-1", T0 + 60), T0)
-    directory.remember(route("b", "EV-1", T0 + 70), T0 + 10)
-    assert directory.for_session("a", T0 + 11) is None
+    directory.remember(route("b", "EV-1", T0 + 70), T0 + 10)  # a was stopped meanwhile
     assert directory.for_vehicle("EV-1", T0 + 11) == route("b", "EV-1", T0 + 70)
+    assert directory.for_session("a", T0 + 11) == route("a", "EV-1", T0 + 60)  # its owner says
 
 
 def test_directory_forget_drops_both_indexes() -> None:
@@ -39,16 +45,20 @@ def test_directory_forget_drops_both_indexes() -> None:
     directory.remember(route("a", "EV-1", T0 + 60), T0)
     directory.forget("a")
     assert directory.for_vehicle("EV-1", T0) is None
+    assert directory.for_session("a", T0) is None
     assert len(directory) == 0
 
 
-def test_directory_pruning_passes_over_routes_replaced_meanwhile() -> None:
+def test_directory_pruning_passes_over_routes_forgotten_meanwhile() -> None:
     directory = SessionDirectory()
     directory.remember(route("a", "EV-1", T0 + 60), T0)
-    directory.remember(route("b", "EV-1", T0 + 70), T0 + 10)  # EV-1 charges again: a is gone
-    directory.remember(route("c", "EV-2", T0 + 120), T0 + 65)  # prunes what ended by T0 + 65
-    assert directory.for_vehicle("EV-1", T0 + 65) == route("b", "EV-1", T0 + 70)
+    directory.remember(route("b", "EV-1", T0 + 70), T0 + 10)
+    directory.forget("a")  # stopped: its expiry entry stays behind, stale
+    directory.remember(route("c", "EV-2", T0 + 400), T0 + 65 + ENDED_ROUTE_KEEP_S)
+    assert directory.for_vehicle("EV-2", T0 + 66 + ENDED_ROUTE_KEEP_S) == route(
+        "c", "EV-2", T0 + 400
+    )
     assert len(directory) == 2
-    directory.prune(T0 + 70)
-    assert directory.for_session("b", T0 + 70) is None
+    directory.prune(T0 + 70 + ENDED_ROUTE_KEEP_S)
+    assert directory.for_session("b", T0 + 70 + ENDED_ROUTE_KEEP_S) is None
     assert len(directory) == 1
