@@ -87,8 +87,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> SubstationConfi
     parser.add_argument(
         "--name",
         default=None,
-        help="default: SUBSTATION_NAME; under Compose (COMPOSE_SERVICE set) <service><replica>, "
-        "e.g. substation2; else the hostname",
+        help="name in headers and metrics (env SUBSTATION_NAME; default: under Compose, "
+        "COMPOSE_SERVICE set, <service><replica>, e.g. substation2; else the hostname)",
     )
     add_flags(parser, env, FLAGS)
     args = parser.parse_args(argv)
