@@ -39,6 +39,14 @@ class Flag:
     secret: bool = False
 
 
+def listen_flags(default_host: str, default_port: int) -> tuple[Flag, Flag]:
+    """`--host` and `--port`, where a service listens: the same two flags in both (SPEC)."""
+    return (
+        Flag("--host", "HOST", str, default_host, "address to listen on"),
+        Flag("--port", "PORT", port, default_port, "port to listen on"),
+    )
+
+
 def service_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """A service's parser (`add_flags` writes each flag's env var and default into its help)."""
     return argparse.ArgumentParser(prog=prog, description=description)

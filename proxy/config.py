@@ -13,8 +13,8 @@ from grid.flags import (
     base_urls,
     count,
     host_and_port,
+    listen_flags,
     one_of,
-    port,
     positive,
     service_parser,
     switch,
@@ -76,8 +76,7 @@ _POLICY_METAVAR = "{" + ",".join(POLICIES) + "}"
 
 # SPEC section 2's settings and ours, each a flag, an env var and a default (`grid.flags`).
 FLAGS = (
-    Flag("--host", "HOST", str, DEFAULT_HOST, "address to listen on"),
-    Flag("--port", "PORT", port, DEFAULT_PORT, "port to listen on"),
+    *listen_flags(DEFAULT_HOST, DEFAULT_PORT),
     Flag(
         "--substations",
         "SUBSTATIONS",

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from grid.flags import Flag, add_flags, port, positive, service_parser
+from grid.flags import Flag, add_flags, listen_flags, positive, service_parser
 from grid.protocol import DEFAULT_REPORT_INTERVAL_S
 from substation.naming import default_name
 
@@ -48,8 +48,7 @@ class SubstationConfig:
 # SPEC section 1's settings and ours, each a flag, an env var and a default (`grid.flags`);
 # `--name` has a default of its own (`substation.naming`).
 FLAGS = (
-    Flag("--host", "HOST", str, DEFAULT_HOST, "address to listen on"),
-    Flag("--port", "PORT", port, DEFAULT_PORT, "port to listen on"),
+    *listen_flags(DEFAULT_HOST, DEFAULT_PORT),
     Flag("--capacity-kw", "CAPACITY_KW", positive, DEFAULT_CAPACITY_KW, "most kW granted at once"),
     Flag(
         "--session-seconds",
