@@ -31,6 +31,7 @@ from setuptools import setup
 
 COMPILED_CORE = [
     "grid/seen.py",
+    "grid/session_ids.py",
     "grid/booked.py",
     "grid/protocol.py",
     "grid/ledger.py",

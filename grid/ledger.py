@@ -14,7 +14,6 @@ expiry queue: admission, stop and expiry are O(1) each, at 1,000 sessions or 100
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -23,6 +22,7 @@ from typing import Any, Literal, Protocol
 
 from grid.errors import NoCapacity, UnknownSession
 from grid.protocol import ChargeRequest, rfc3339
+from grid.session_ids import session_id_maker
 
 Outcome = Literal["accepted", "curtailed", "rejected", "stopped", "expired"]
 OUTCOMES: tuple[Outcome, ...] = ("accepted", "curtailed", "rejected", "stopped", "expired")
@@ -35,13 +35,6 @@ def milliwatts(kw: float) -> int:
 
 def kilowatts(milliwatt_count: int) -> float:
     return milliwatt_count / _MILLIWATTS_PER_KW
-
-
-def random_session_id() -> str:
-    """128 random bits from the system's CSPRNG, in hex, as `secrets.token_hex(16)` gives them
-    (a session's id must not be guessed: it stops the session). `uuid.uuid4().hex` built a
-    UUID object around the same bytes: 15,000 instructions of a substation's charge."""
-    return os.urandom(16).hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +110,7 @@ class SessionLedger:
         substation: str,
         capacity_kw: float,
         session_seconds: float,
-        new_session_id: Callable[[], str] = random_session_id,
+        new_session_id: Callable[[], str] | None = None,
         listener: LedgerListener | None = None,
     ) -> None:
         self.substation = substation
@@ -125,7 +118,9 @@ class SessionLedger:
         self.session_seconds = session_seconds
         self.draining = False
         self.outcomes: Counter[Outcome] = Counter({outcome: 0 for outcome in OUTCOMES})
-        self._new_session_id = new_session_id
+        # By default tagged with this substation's name, so that any proxy can route requests
+        # about a session to it (`grid.session_ids`).
+        self._new_session_id = new_session_id or session_id_maker(substation)
         self._listener = listener
         self._capacity_mw = milliwatts(capacity_kw)
         self._load_mw = 0

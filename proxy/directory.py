@@ -4,16 +4,20 @@ It lets the proxy send a vehicle that asks again to the substation already charg
 answers 200 with the same session: nothing is booked twice) and route `GET`/`DELETE
 /charge/{id}` to the owner. A vehicle's route ends with its session; a session's route is kept
 `ENDED_ROUTE_KEEP_S` longer, so that a driver's app asking after a session that just ended asks
-its substation alone (which answers 404), not every substation of the grid: a session not in
-the directory is asked of all of them, a thousand requests in a city. Pure: no I/O, `now`
+its substation alone (which answers 404), not every substation of the grid. A session not in
+the directory is asked of the substation its id names (`owners_to_ask`). Pure: no I/O, `now`
 passed in.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
+
+from grid.session_ids import from_before_tags, substation_tag, tag_of
+from proxy.view import SubstationView
 
 # Two sessions' length: an app polling its session finds out it ended within that.
 ENDED_ROUTE_KEEP_S: Final = 120.0
@@ -91,3 +95,15 @@ class SessionDirectory:
         kept_until = now - ENDED_ROUTE_KEEP_S
         while expiry and expiry[0].ends_at <= kept_until:
             self.forget(expiry.popleft().session_id)  # a no-op if forgotten or replaced already
+
+
+def owners_to_ask(session_id: str, views: Iterable[SubstationView]) -> list[str]:
+    """The substations (keys) that may hold a session the directory has no route for. Its id
+    names its owner by a tag of the owner's name (`grid.session_ids`): those whose name has
+    the tag, and those whose name is not known yet (no report yet: a view is named by its
+    key until then). An id from before tags: every one. Any other id: none, as no substation
+    makes it (a made-up id in a city was a thousand requests, 32 at a time)."""
+    tag = tag_of(session_id)
+    if tag is None:
+        return [view.key for view in views] if from_before_tags(session_id) else []
+    return [view.key for view in views if view.name == view.key or substation_tag(view.name) == tag]

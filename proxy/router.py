@@ -30,7 +30,7 @@ from proxy.attempt import (
 )
 from proxy.balancer import Balancer
 from proxy.charge import ProxyCharge
-from proxy.directory import SessionDirectory, SessionRoute
+from proxy.directory import SessionDirectory, SessionRoute, owners_to_ask
 from proxy.errors import (
     NoCapacity,
     UnknownSession,
@@ -166,7 +166,8 @@ class ChargeRouter:
         if route is not None:
             answers = [await self._ask_about_session(method, route.substation, session_id)]
         else:
-            answers = await self._ask_everywhere(method, session_id)
+            owners = owners_to_ask(session_id, self.balancer.views())
+            answers = await self._ask_in_batches(method, session_id, owners)
         found = [a for a in answers if isinstance(a, UpstreamAnswer) and a.status != 404]
         if not found:
             # A substation not reached may hold it: not known to be gone, so not forgotten.
@@ -180,11 +181,13 @@ class ChargeRouter:
             self.hold.power_freed()
         return found[0]
 
-    async def _ask_everywhere(self, method: str, session_id: str) -> list[SessionAnswer]:
+    async def _ask_in_batches(
+        self, method: str, session_id: str, keys: list[str]
+    ) -> list[SessionAnswer]:
         """A session with no route here (booked through another proxy, or before this one
-        started): every substation asked, `ASKED_AT_ONCE` at a time, until one has it. All at
-        once, a city's thousand substations were a thousand requests for one `GET`."""
-        keys = [view.key for view in self.balancer.views()]
+        started): the substations that may hold it (`owners_to_ask`: its owner alone, but for
+        ids from before tags) asked `ASKED_AT_ONCE` at a time, until one has it. All at once,
+        a city's thousand substations were a thousand requests for one `GET`."""
         answers: list[SessionAnswer] = []
         for first in range(0, len(keys), ASKED_AT_ONCE):
             batch = keys[first : first + ASKED_AT_ONCE]

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 import proxy.router
+from grid.ledger import Session
+from grid.session_ids import substation_tag
 from proxy.app import ROUTER, create_app
 from proxy.config import ProxyConfig
 from proxy.siblings import SiblingBoard, SiblingLink
@@ -134,19 +136,47 @@ async def test_session_routes_even_when_the_proxy_never_saw_it(start_grid: GridF
     assert grid.loads_kw() == [0, 0]
 
 
-async def test_a_session_with_no_route_is_asked_a_few_substations_at_a_time(
-    start_grid: GridFactory, monkeypatch: pytest.MonkeyPatch
+async def test_a_session_booked_elsewhere_is_asked_of_its_owner_alone(
+    start_grid: GridFactory,
 ) -> None:
-    """Asked in turn (`ASKED_AT_ONCE`, here one at a time) until one has it: the others after
-    it are not asked. A session none has is asked of every one."""
-    monkeypatch.setattr(proxy.router, "ASKED_AT_ONCE", 1)
+    """A session this proxy never saw booked (another replica's, or from before it started):
+    its id names its substation (`grid.session_ids`), so the owner alone is asked, where every
+    substation was before (a thousand in a city)."""
     grid = await start_grid([500, 500, 500])
-    direct = grid.substation_servers[1].make_url("/charge")
+    direct = grid.substation_servers[2].make_url("/charge")
     async with grid.proxy.session.post(direct, json=charge_body("EV-1", 40)) as answer:
         session = await answer.json()
     for app in grid.substation_apps:
         app[CHARGE_HITS].clear()
     assert (await grid.proxy.get(f"/charge/{session['session_id']}")).status == 200
+    assert (await grid.proxy.delete(f"/charge/{session['session_id']}")).status == 200
+    assert [sum(app[CHARGE_HITS].values()) for app in grid.substation_apps] == [0, 0, 2]
+    assert grid.loads_kw() == [0, 0, 0]
+
+
+async def test_a_session_id_naming_no_substation_is_asked_of_none(
+    start_grid: GridFactory,
+) -> None:
+    grid = await start_grid([500, 500, 500])
+    made_up = substation_tag("nowhere") + "-" + "0" * 32
+    answer = await grid.proxy.get(f"/charge/{made_up}")
+    assert answer.status == 404
+    assert (await answer.json())["error"] == "unknown_session"
+    assert grid.charge_hits() == 0
+
+
+async def test_a_session_from_before_tags_is_asked_a_few_substations_at_a_time(
+    start_grid: GridFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An id of the form before tags (a session kept in a substation's state file across the
+    upgrade) may be anywhere: asked in turn (`ASKED_AT_ONCE`, here one at a time) until one
+    has it, and the others after it are not asked. A session none has is asked of every one."""
+    monkeypatch.setattr(proxy.router, "ASKED_AT_ONCE", 1)
+    grid = await start_grid([500, 500, 500])
+    now = time.time()
+    kept = Session("0" * 31 + "1", "EV-1", "substation2", 40.0, 40.0, now - 10, now + 50)
+    grid.ledgers()[1].restore([kept], now)
+    assert (await grid.proxy.get(f"/charge/{kept.session_id}")).status == 200
     assert [sum(app[CHARGE_HITS].values()) for app in grid.substation_apps] == [1, 1, 0]
     assert (await grid.proxy.get("/charge/" + "0" * 32)).status == 404
     assert [sum(app[CHARGE_HITS].values()) for app in grid.substation_apps] == [2, 2, 1]

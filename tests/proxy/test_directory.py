@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from proxy.directory import ENDED_ROUTE_KEEP_S, SessionDirectory, SessionRoute
+from grid.session_ids import session_id_maker
+from proxy.directory import ENDED_ROUTE_KEEP_S, SessionDirectory, SessionRoute, owners_to_ask
+from proxy.view import SubstationView
 
 T0 = 1_800_000_000.0
 
@@ -62,3 +64,17 @@ def test_directory_pruning_passes_over_routes_forgotten_meanwhile() -> None:
     directory.prune(T0 + 70 + ENDED_ROUTE_KEEP_S)
     assert directory.for_session("b", T0 + 70 + ENDED_ROUTE_KEEP_S) is None
     assert len(directory) == 1
+
+
+def test_a_session_without_a_route_is_asked_of_the_substations_its_id_may_name() -> None:
+    north, south, unnamed = (
+        SubstationView("http://n", "north"),
+        SubstationView("http://s", "south"),
+        SubstationView("http://u", "http://u"),  # no report yet: named by its key
+    )
+    views = [north, south, unnamed]
+    tagged = session_id_maker("south")()
+    assert owners_to_ask(tagged, views) == ["http://s", "http://u"]
+    assert owners_to_ask(tagged, [north]) == []
+    assert owners_to_ask("0f" * 16, views) == ["http://n", "http://s", "http://u"]
+    assert owners_to_ask("s1", views) == []
