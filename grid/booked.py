@@ -9,7 +9,9 @@ lately (`proxy.outlook`, the bunching term). It knew both only of the sessions i
 against 0.081-0.089 through one (docs/balance-lab.md). So each line of `GET /load/stream`
 carries the sessions booked lately, at most `MAX_BOOKED` of them, each with the ledger's
 sequence after it was booked (the first report that holds it), the name of the proxy worker
-that asked (`X-Proxy-Ref`, empty for a client that named none), its kW and its end. A proxy
+that asked (`X-Proxy-Ref`, empty for a client that named none), its kW, its end and its vehicle
+(so that every proxy knows where a vehicle charges: its repeat, through any replica or worker,
+asks there and gets its session back, where it was booked again elsewhere). A proxy
 takes each booking once, by its sequence, and skips its own proxy's: its workers tell each
 other already (`proxy.siblings`). A subscriber that falls behind skips to
 the newest line (`substation.feed`); the window, `BOOKED_LINES` report intervals, lets it
@@ -24,12 +26,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from grid.seen import is_proxy_ref
 
 BOOKED_LINES: Final = 5  # the window, in report intervals
 MAX_BOOKED: Final = 64
+MAX_VEHICLE_ID: Final = 64  # as `grid.protocol.VEHICLE_ID_PATTERN` allows
 
 
 class Booking(NamedTuple):
@@ -37,6 +40,7 @@ class Booking(NamedTuple):
     ref: str  # the proxy worker that asked (`X-Proxy-Ref`), or ""
     kw: float  # granted
     ends_at: float  # Unix seconds
+    vehicle_id: str = ""  # "" from a substation from before vehicles were told (4 fields)
 
 
 def booked_window_s(report_interval_s: float) -> float:
@@ -52,10 +56,12 @@ class RecentBookings:
         self._recent: deque[tuple[float, Booking]] = deque(maxlen=limit)
         self._snapshot: tuple[Booking, ...] | None = ()
 
-    def add(self, seq: int, ref: str | None, kw: float, ends_at: float, now: float) -> None:
+    def add(
+        self, seq: int, ref: str | None, kw: float, ends_at: float, vehicle_id: str, now: float
+    ) -> None:
         """`ref` as the charge named it: one not in `X-Proxy-Ref`'s form is kept as ""."""
         named = ref if ref is not None and is_proxy_ref(ref) else ""
-        self._recent.append((now, Booking(seq, named, kw, ends_at)))
+        self._recent.append((now, Booking(seq, named, kw, ends_at, vehicle_id)))
         self._snapshot = None
 
     def since(self, now: float) -> tuple[Booking, ...]:
@@ -74,8 +80,8 @@ def bookings_to_json(bookings: tuple[Booking, ...]) -> list[list[object]]:
     Not `round(ends_at, 3)`: a booking is on about `BOOKED_LINES` lines, and rounding to
     digits took a substation 1,100 instructions a time (docs/performance.md)."""
     return [
-        [seq, ref, kw, math.floor(ends_at * 1000 + 0.5) / 1000]
-        for seq, ref, kw, ends_at in bookings
+        [seq, ref, kw, math.floor(ends_at * 1000 + 0.5) / 1000, vehicle_id]
+        for seq, ref, kw, ends_at, vehicle_id in bookings
     ]
 
 
@@ -90,20 +96,29 @@ def bookings_from_json(value: object, after_seq: int = -1) -> tuple[Booking, ...
         return None
     bookings = []
     for entry in value:
-        if type(entry) is not list or len(entry) != 4:
+        if type(entry) is not list or len(entry) not in (4, 5) or type(entry[0]) is not int:
             return None
-        seq, ref, kw, ends_at = entry
-        if type(seq) is not int:
-            return None
-        if seq <= after_seq:
+        if entry[0] <= after_seq:
             continue
-        if type(ref) is not str or (ref and not is_proxy_ref(ref)):
+        booking = _booking(entry)
+        if booking is None:
             return None
-        kw, ends_at = _finite(kw), _finite(ends_at)
-        if kw is None or ends_at is None or kw <= 0:
-            return None
-        bookings.append(Booking(seq, ref, kw, ends_at))
+        bookings.append(booking)
     return tuple(bookings)
+
+
+def _booking(entry: list[Any]) -> Booking | None:
+    """A `booked` entry of a sequence not taken yet, judged: None if malformed."""
+    seq, ref, kw, ends_at = entry[:4]
+    vehicle_id = entry[4] if len(entry) == 5 else ""
+    if type(ref) is not str or (ref and not is_proxy_ref(ref)):
+        return None
+    if type(vehicle_id) is not str or len(vehicle_id) > MAX_VEHICLE_ID:
+        return None
+    kw, ends_at = _finite(kw), _finite(ends_at)
+    if kw is None or ends_at is None or kw <= 0:
+        return None
+    return Booking(seq, ref, kw, ends_at, vehicle_id)
 
 
 def _finite(value: object) -> float | None:

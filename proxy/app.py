@@ -72,7 +72,7 @@ def create_app(
         after_round=app[ROUTER].hold.power_freed,
         down_interval_s=config.down_poll_interval_s,
     )
-    app[STREAMS] = LoadStreams(balancer, clock, config.connect_timeout_s)
+    app[STREAMS] = LoadStreams(balancer, app[ROUTER].directory, clock, config.connect_timeout_s)
     app.cleanup_ctx.append(_background_loops)
     # `POST /charge` answers its own errors; the other routes, rare, through `json_errors`.
     add_hot_route(app, hdrs.METH_POST, "/charge", charge_handler(app[ROUTER]))

@@ -307,3 +307,16 @@ def learn_answer(
         directory.remember(route, now)
         if answer.status == 201:
             balancer.record_booking(key, route.ends_at, route.granted_kw, now)
+
+
+def learn_stream_report(
+    balancer: Balancer, directory: SessionDirectory, key: str, report: LoadReport, now: float
+) -> None:
+    """Take a report on substation `key`'s load stream: its load and the bookings it tells of
+    first (`Balancer.record_stream`), and where each of those vehicles now charges, so that a
+    vehicle asking again through this proxy asks there and gets its session back, when it was
+    booked through another proxy or worker. This worker's own bookings it learnt from their
+    answers, with their session ids."""
+    for booking in balancer.record_stream(key, report, now):
+        if booking.vehicle_id and booking.ends_at > now and booking.ref != balancer.ref:
+            directory.remember_vehicle(booking.vehicle_id, key, booking.ends_at, now)

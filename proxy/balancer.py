@@ -225,26 +225,31 @@ class Balancer:
         view.name = name or view.name
         self.record_health(key, "poll_ok")  # and the index with it
 
-    def record_stream(self, key: str, report: LoadReport, now: float) -> None:
+    def record_stream(self, key: str, report: LoadReport, now: float) -> tuple[Booking, ...]:
         """A report on the substation's load stream: taken as an answer's is (by its
-        sequence), and a sign of life (`proxy.health`, "streamed")."""
+        sequence), and a sign of life (`proxy.health`, "streamed"). Returns the bookings it
+        told of first (each booking is on a few lines: each is returned once)."""
         view = self._by_key.get(key)
         if view is None:
-            return
+            return ()
         view.streaming = True
         self.record_report(
             key, now, report.load_kw, report.capacity_kw, None, report.seq, report.seen
         )
         view.polled_load_kw, view.draining = report.load_kw, report.draining
         view.name = report.substation or view.name
-        # Only `headroom` reads the book (its outlook and bunching term); the baselines stay
-        # as they were, and the simulator's city-scale run as quick.
-        if report.booked and report.seq is not None and self.policy == "headroom":
-            self._take_stream_bookings(view, report.seq[0], report.booked, now)
+        fresh: tuple[Booking, ...] = ()
+        if report.booked and report.seq is not None:
+            fresh = view.fresh_bookings(report.seq[0], report.booked)
+            # Only `headroom` reads the book (its outlook and bunching term); the baselines
+            # stay as they were, and the simulator's city-scale run as quick.
+            if fresh and self.policy == "headroom":
+                self._take_stream_bookings(view, fresh, now)
         self.record_health(key, "streamed")
+        return fresh
 
     def _take_stream_bookings(
-        self, view: SubstationView, epoch: str, booked: tuple[Booking, ...], now: float
+        self, view: SubstationView, fresh: tuple[Booking, ...], now: float
     ) -> None:
         """The sessions other proxies booked there lately (`grid.booked`), each once: counted
         as this proxy's own are, so that the outlook sees them end and the bunching term sees
@@ -255,17 +260,11 @@ class Balancer:
         them all at its next charge. Through a proxy left idle 45 s while others booked 5,000
         charges a second, that was 17 MB and a p99 of 310 ms (docs/performance.md)."""
         self.settle(now)
-        taken = view.stream_booked_seq
-        last = taken[1] if taken is not None and taken[0] == epoch else -1
-        for booking in booked:
-            if booking.seq <= last:
-                continue
-            last = booking.seq
+        for booking in fresh:
             if booking.ends_at > now and not (
                 self._proxy_prefix and booking.ref.startswith(self._proxy_prefix)
             ):
                 self.record_booking(view.key, booking.ends_at, booking.kw, now)
-        view.stream_booked_seq = (epoch, last)
 
     def stream_bookings_taken(self, key: str) -> tuple[str, int] | None:
         """The ledger and sequence up to which `key`'s stream bookings were taken: a line's

@@ -67,6 +67,20 @@ class SessionDirectory:
         self._by_vehicle[route.vehicle_id] = route
         self._expiry.append(route)
 
+    def remember_vehicle(
+        self, vehicle_id: str, substation: str, ends_at: float, now: float
+    ) -> None:
+        """A session booked for `vehicle_id` at `substation` that only a load stream told of
+        (another proxy's or worker's booking; no session id): the vehicle's repeat goes there,
+        unless a route of a later end is known already."""
+        known = self._by_vehicle.get(vehicle_id)
+        if known is not None and known.ends_at >= ends_at:
+            return
+        self.prune(now)
+        route = SessionRoute("", vehicle_id, substation, ends_at)
+        self._by_vehicle[vehicle_id] = route
+        self._expiry.append(route)
+
     def for_vehicle(self, vehicle_id: str, now: float) -> SessionRoute | None:
         route = self._by_vehicle.get(vehicle_id)
         return route if route is not None and route.ends_at > now else None
@@ -86,15 +100,21 @@ class SessionDirectory:
             del self._by_vehicle[route.vehicle_id]
 
     def forget(self, session_id: str) -> None:
-        route = self._by_session.pop(session_id, None)
-        if route is not None and self._by_vehicle.get(route.vehicle_id) is route:
-            del self._by_vehicle[route.vehicle_id]
+        route = self._by_session.get(session_id)
+        if route is not None:
+            self._drop(route)
 
     def prune(self, now: float) -> None:
         expiry = self._expiry
         kept_until = now - ENDED_ROUTE_KEEP_S
         while expiry and expiry[0].ends_at <= kept_until:
-            self.forget(expiry.popleft().session_id)  # a no-op if forgotten or replaced already
+            self._drop(expiry.popleft())  # a no-op if forgotten or replaced already
+
+    def _drop(self, route: SessionRoute) -> None:
+        if self._by_session.get(route.session_id) is route:
+            del self._by_session[route.session_id]
+        if self._by_vehicle.get(route.vehicle_id) is route:
+            del self._by_vehicle[route.vehicle_id]
 
 
 def owners_to_ask(session_id: str, views: Iterable[SubstationView]) -> list[str]:

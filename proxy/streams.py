@@ -1,10 +1,11 @@
 """Following every substation's load stream (`GET /load/stream`): the async shell.
 
 One task per substation, configured or discovered, each reconnecting with a jittered, doubling
-backoff (`ReconnectBackoff`). A report is taken as an answer's is, by its sequence
-(`Balancer.record_stream`); a stream that breaks off takes the substation out at once
-(`Balancer.record_stream_dropped`): one killed is out of the choice within a round trip, long
-before any poll. While a substation's stream is down, the poll carries on as before.
+backoff (`ReconnectBackoff`). A report is taken as an answer's is, by its sequence, and each
+vehicle it tells of as booked is remembered where it charges (`learn_stream_report`). A stream
+that breaks off takes the substation out at once (`Balancer.record_stream_dropped`): one killed
+is out of the choice within a round trip, long before any poll. While a substation's stream is
+down, the poll carries on as before.
 
 aiohttp's client reads the stream: one long-lived connection per substation, so its cost per
 request does not matter here, and it is well kept.
@@ -21,7 +22,9 @@ import aiohttp
 
 from grid import background
 from grid.protocol import LOAD_STREAM_PATH, STREAM_HEARTBEAT_S, load_report_from_stream_line
+from proxy.attempt import learn_stream_report
 from proxy.balancer import Balancer
+from proxy.directory import SessionDirectory
 from proxy.polling import ReconnectBackoff
 
 # A substation repeats its report every heartbeat when nothing changes: three missed in a row is
@@ -35,11 +38,13 @@ class LoadStreams:
     def __init__(
         self,
         balancer: Balancer,
+        directory: SessionDirectory,
         clock: Callable[[], float],
         connect_timeout_s: float,
         rng: random.Random | None = None,
     ) -> None:
         self._balancer = balancer
+        self._directory = directory
         self._clock = clock
         self._connect_timeout_s = connect_timeout_s
         self._rng = rng or random.Random()
@@ -74,7 +79,9 @@ class LoadStreams:
                         async for line in response.content:
                             taken = self._balancer.stream_bookings_taken(key)
                             report = load_report_from_stream_line(line, taken)
-                            self._balancer.record_stream(key, report, self._clock())
+                            learn_stream_report(
+                                self._balancer, self._directory, key, report, self._clock()
+                            )
                             backoff.reset()
             self._balancer.record_stream_dropped(key)
             await asyncio.sleep(backoff.next_delay())

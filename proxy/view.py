@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from grid.booked import Booking
 from grid.seen import watts
 from proxy.health import SERVING, HealthState
 
@@ -246,6 +247,15 @@ class SubstationView:
         self.sibling_booked = kept
         # Summed afresh, and exactly 0 with none, so float dust never looks like load.
         self.sibling_booked_kw = sum(booking[2] for booking in kept)
+
+    def fresh_bookings(self, epoch: str, booked: tuple[Booking, ...]) -> tuple[Booking, ...]:
+        """Those of a load stream line's bookings (`grid.booked`) not taken from an earlier
+        line, by their sequence in the ledger `epoch`; marked taken."""
+        taken = self.stream_booked_seq
+        last = taken[1] if taken is not None and taken[0] == epoch else -1
+        fresh = tuple(booking for booking in booked if booking.seq > last)
+        self.stream_booked_seq = (epoch, fresh[-1].seq if fresh else last)
+        return fresh
 
     def recently_booked_kw(self, now: float, fade_s: float) -> float:
         """The kW booked here lately (by this proxy, and by its sibling workers), each booking

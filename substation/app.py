@@ -147,7 +147,14 @@ def admit(
     admission = ledger.admit(charge, now)
     if admission.created:
         session = admission.session
-        app[BOOKED].add(ledger.version, proxy_ref, session.granted_kw, session.ends_at, now)
+        app[BOOKED].add(
+            ledger.version,
+            proxy_ref,
+            session.granted_kw,
+            session.ends_at,
+            session.vehicle_id,
+            now,
+        )
         if ledger.active_sessions == 1:
             app[FIRST_SESSION_BOOKED].set()
     return admission

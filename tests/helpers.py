@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,12 @@ def write_scenario(tmp_path: Path, **keys: object) -> Path:
     path = tmp_path / "made.yaml"
     path.write_text(yaml.safe_dump(document))
     return path
+
+
+async def until(check: Callable[[], bool], timeout_s: float = 3.0) -> None:
+    """Wait, polling every 10 ms, until `check()` holds; AssertionError after `timeout_s`."""
+    for _ in range(int(timeout_s / 0.01)):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"not within {timeout_s} s")

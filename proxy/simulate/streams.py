@@ -6,7 +6,7 @@ it out half a round trip later) and are reconnected after the return, within the
 backoff bound.
 
 What the proxy does with a report or a break is the proxy's own code
-(`Balancer.record_stream`, `Balancer.record_stream_dropped`); only delivery is simulated.
+(`learn_stream_report`, `Balancer.record_stream_dropped`); only delivery is simulated.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from grid.booked import Booking, RecentBookings, booked_window_s
 from grid.ledger import Session, SessionLedger
 from grid.protocol import STREAM_HEARTBEAT_S, LoadReport
+from proxy.attempt import learn_stream_report
 
 if TYPE_CHECKING:
     from proxy.simulate.engine import Simulation
@@ -69,7 +70,14 @@ class SimulatedStreams:
         """The ledger booked `session` for proxy worker `ref`: a change, told on the stream."""
         if self._booked is not None:
             booked = self._booked[ledger.substation]
-            booked.add(ledger.version, ref, session.granted_kw, session.ends_at, self._sim.now)
+            booked.add(
+                ledger.version,
+                ref,
+                session.granted_kw,
+                session.ends_at,
+                session.vehicle_id,
+                self._sim.now,
+            )
         self.changed(ledger.substation)
 
     def failed(self, name: str) -> None:
@@ -122,7 +130,8 @@ class SimulatedStreams:
     def _arrive(self, name: str, report: LoadReport, subscribers: frozenset[int]) -> None:
         sim = self._sim
         for number in subscribers:
-            sim.proxies[number].balancer.record_stream(name, report, sim.now)
+            proxy = sim.proxies[number]
+            learn_stream_report(proxy.balancer, proxy.directory, name, report, sim.now)
 
 
 def report_of(

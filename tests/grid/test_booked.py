@@ -14,20 +14,20 @@ T0 = 1_800_000_000.0
 
 def test_the_window_keeps_the_last_second_oldest_first() -> None:
     recent = RecentBookings(window_s=1.0)
-    recent.add(1, "ab12.0", 11.0, T0 + 60, T0)
-    recent.add(2, "cd34.1", 22.0, T0 + 60.5, T0 + 0.5)
+    recent.add(1, "ab12.0", 11.0, T0 + 60, "EV-1", T0)
+    recent.add(2, "cd34.1", 22.0, T0 + 60.5, "EV-2", T0 + 0.5)
     assert recent.since(T0 + 0.9) == (
-        Booking(1, "ab12.0", 11.0, T0 + 60),
-        Booking(2, "cd34.1", 22.0, T0 + 60.5),
+        Booking(1, "ab12.0", 11.0, T0 + 60, "EV-1"),
+        Booking(2, "cd34.1", 22.0, T0 + 60.5, "EV-2"),
     )
-    assert recent.since(T0 + 1.2) == (Booking(2, "cd34.1", 22.0, T0 + 60.5),)
+    assert recent.since(T0 + 1.2) == (Booking(2, "cd34.1", 22.0, T0 + 60.5, "EV-2"),)
     assert recent.since(T0 + 2.0) == ()
 
 
 def test_at_most_the_newest_limit_and_a_name_not_in_the_form_kept_as_empty() -> None:
     recent = RecentBookings(window_s=1.0, limit=3)
     for seq in range(5):
-        recent.add(seq, "not a ref\n" if seq == 4 else None, 1.0, T0 + 60, T0)
+        recent.add(seq, "not a ref\n" if seq == 4 else None, 1.0, T0 + 60, f"EV-{seq}", T0)
     assert [(booking.seq, booking.ref) for booking in recent.since(T0)] == [
         (2, ""),
         (3, ""),
@@ -36,7 +36,7 @@ def test_at_most_the_newest_limit_and_a_name_not_in_the_form_kept_as_empty() -> 
 
 
 def test_a_stream_line_carries_them_and_reads_them_back() -> None:
-    booked = (Booking(7, "ab12.0", 11.0, T0 + 60.25), Booking(8, "", 3.5, T0 + 61))
+    booked = (Booking(7, "ab12.0", 11.0, T0 + 60.25, "EV-7"), Booking(8, "", 3.5, T0 + 61, "EV-8"))
     report = LoadReport("north", 14.5, 100.0, ("e", 8), False, None, booked)
     assert load_report_from_stream_line(report.stream_line()).booked == booked
     quiet = LoadReport("north", 14.5, 100.0, ("e", 8))
@@ -55,6 +55,9 @@ def test_a_stream_line_carries_them_and_reads_them_back() -> None:
         [[7, "ab12.0", "11", T0]],
         [[7, "ab12.0", 0, T0]],
         [[7, "ab12.0", 11, None]],
+        [[7, "ab12.0", 11, T0, 1234]],
+        [[7, "ab12.0", 11, T0, "EV-" + "9" * 62]],
+        [[7, "ab12.0", 11, T0, "EV-1", "more"]],
         [[7, "ab12.0", 11, T0]] * (MAX_BOOKED + 1),
     ],
 )
@@ -72,8 +75,14 @@ def test_a_number_json_does_not_allow_is_refused_too() -> None:
 
 
 def test_to_json_and_back_is_the_same() -> None:
-    booked = (Booking(1, "ab12.0", 11.0, T0),)
+    booked = (Booking(1, "ab12.0", 11.0, T0, "EV-1"),)
     assert bookings_from_json(bookings_to_json(booked)) == booked
+
+
+def test_a_booking_from_a_substation_that_names_no_vehicle_is_taken_without_one() -> None:
+    """Four fields, as a substation from before vehicles were told writes them (an upgrade
+    of the proxies first, then the substations one by one)."""
+    assert bookings_from_json([[7, "ab12.0", 11, T0]]) == (Booking(7, "ab12.0", 11.0, T0, ""),)
 
 
 def test_what_the_reader_took_already_is_left_off_unjudged() -> None:

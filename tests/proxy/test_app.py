@@ -20,7 +20,15 @@ from proxy.siblings import SiblingBoard, SiblingLink
 from stack.burst import seed_payloads
 from substation.app import create_app as create_substation_app
 from substation.config import SubstationConfig
-from tests.helpers import BAD_CHARGES, CHARGE_HEADERS, CHARGE_HITS, FakeClock, Grid, charge_body
+from tests.helpers import (
+    BAD_CHARGES,
+    CHARGE_HEADERS,
+    CHARGE_HITS,
+    FakeClock,
+    Grid,
+    charge_body,
+    until,
+)
 
 GridFactory = Callable[..., Awaitable[Grid]]
 T0 = 1_800_000_000.0
@@ -462,3 +470,26 @@ async def test_two_workers_sharing_a_board_book_around_each_others_charges(
     answer = await second.post("/charge", json=charge_body("EV-2", 10))
     assert answer.status == 201
     assert answer.headers["X-Substation"] != booked.headers["X-Substation"]
+
+
+async def test_a_vehicle_asking_again_through_another_proxy_gets_its_session_back(
+    start_grid: GridFactory, aiohttp_client: Any
+) -> None:
+    """Two replicas in front of the same substations, each on their load streams. A vehicle
+    charges through one, then asks again through the other (an app retrying, a load balancer
+    in front): the stream told the other where that vehicle charges, so it asks there and
+    answers with the same session. Before, it booked a second session on another substation:
+    twice the power for one car."""
+    grid = await start_grid([500, 500, 500])
+    urls = tuple(str(server.make_url("")).rstrip("/") for server in grid.substation_servers)
+    other = await aiohttp_client(create_app(ProxyConfig(substations=urls, poll_interval_s=60.0)))
+    first = await grid.proxy.post("/charge", json=charge_body("EV-1", 40))
+    assert first.status == 201
+    session = await first.json()
+    directory = other.server.app[ROUTER].directory
+    await until(lambda: directory.for_vehicle("EV-1", time.time()) is not None)
+    again = await other.post("/charge", json=charge_body("EV-1", 40))
+    assert again.status == 200
+    assert (await again.json())["session_id"] == session["session_id"]
+    assert sum(ledger.active_sessions for ledger in grid.ledgers()) == 1
+    assert sum(grid.loads_kw()) == 40.0

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
+from grid.booked import Booking
 from grid.errors import NoCapacity
 from grid.protocol import ChargeRequest, LoadReport
 from proxy.attempt import (
@@ -25,6 +26,7 @@ from proxy.attempt import (
     Outcome,
     Step,
     TimedOut,
+    learn_stream_report,
 )
 from proxy.balancer import Balancer
 from proxy.directory import SessionDirectory, SessionRoute
@@ -303,3 +305,26 @@ def test_asking_again_for_a_vehicles_session_adds_no_load_where_it_charges() -> 
     step = other.take(outcome_for("503", "c", balancer), NOW)
     assert isinstance(step, Ask) and step.substation != "c"
     assert balancer.view(step.substation).pending_kw == 10.0
+
+
+def test_a_vehicle_booked_through_another_proxy_is_asked_where_it_charges() -> None:
+    """The load stream tells of bookings with their vehicles: a vehicle booked at c through
+    another proxy (or worker) and asking again here is asked at c, for the session it has
+    (`again`: counted in flight without load), not placed anew at a, the emptiest."""
+    balancer, directory = grid_view()
+    balancer.ref = "aa11.0"
+    booked = (
+        Booking(7, "bb22.0", 10.0, NOW + 59, "EV-1"),  # another proxy's
+        Booking(8, "aa11.0", 10.0, NOW + 59, "EV-2"),  # this worker's own: its answer told
+        Booking(9, "bb22.0", 10.0, NOW - 1, "EV-3"),  # over already
+        Booking(10, "", 10.0, NOW + 59, ""),  # from a substation that names no vehicle
+    )
+    report = LoadReport("c", 40.0, 100.0, ("e", 10), booked=booked)
+    learn_stream_report(balancer, directory, "c", report, NOW)
+    route = directory.for_vehicle("EV-1", NOW)
+    assert route is not None and (route.substation, route.ends_at) == ("c", NOW + 59)
+    assert directory.for_vehicle("EV-2", NOW) is None
+    assert directory.for_vehicle("EV-3", NOW) is None
+    ask = ChargeAttempt(REQUEST, balancer, directory, retries=2).start(NOW)
+    assert isinstance(ask, Ask) and ask.substation == "c"
+    assert balancer.view("c").pending_kw == 0.0  # asked again: no load in flight

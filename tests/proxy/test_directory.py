@@ -78,3 +78,19 @@ def test_a_session_without_a_route_is_asked_of_the_substations_its_id_may_name()
     assert owners_to_ask(tagged, [north]) == []
     assert owners_to_ask("0f" * 16, views) == ["http://n", "http://s", "http://u"]
     assert owners_to_ask("s1", views) == []
+
+
+def test_a_vehicle_told_of_by_a_stream_is_routed_until_its_session_ends() -> None:
+    """A booking the load stream told of: no session id, only where the vehicle charges. A
+    later end wins (a newer session); the same or an earlier one changes nothing."""
+    directory = SessionDirectory()
+    directory.remember(route("a", "EV-1", T0 + 60), T0)
+    directory.remember_vehicle("EV-1", "http://s2", T0 + 60, T0)  # the same session, heard
+    assert directory.for_vehicle("EV-1", T0 + 1) == route("a", "EV-1", T0 + 60)
+    directory.remember_vehicle("EV-1", "http://s2", T0 + 90, T0 + 30)
+    found = directory.for_vehicle("EV-1", T0 + 31)
+    assert found is not None and (found.substation, found.session_id) == ("http://s2", "")
+    assert directory.for_session("a", T0 + 31) == route("a", "EV-1", T0 + 60)
+    assert directory.for_vehicle("EV-1", T0 + 90) is None
+    directory.prune(T0 + 90 + ENDED_ROUTE_KEEP_S)
+    assert len(directory) == 0 and directory.for_vehicle("EV-1", T0) is None

@@ -8,17 +8,9 @@ from collections.abc import Awaitable, Callable
 
 from proxy.app import ROUTER
 from proxy.balancer import Balancer
-from tests.helpers import Grid, charge_body
+from tests.helpers import Grid, charge_body, until
 
 GridFactory = Callable[..., Awaitable[Grid]]
-
-
-async def until(check: Callable[[], bool], timeout_s: float = 3.0) -> None:
-    for _ in range(int(timeout_s / 0.01)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"not within {timeout_s} s")
 
 
 def all_streaming(balancer: Balancer) -> bool:
