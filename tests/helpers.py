@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import socket
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -290,3 +291,12 @@ async def until(check: Callable[[], bool], timeout_s: float = 3.0) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"not within {timeout_s} s")
+
+
+def current_load_kw(substation_url: str) -> float:
+    """`current_load` from a running substation's `/metrics`."""
+    with urllib.request.urlopen(f"{substation_url}/metrics", timeout=5) as answer:
+        for line in answer.read().decode().splitlines():
+            if line.startswith("current_load{"):
+                return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("no current_load")

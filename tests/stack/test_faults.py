@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from stack.processes import LocalStack, running_stack
-from tests.helpers import free_stack_layout
+from tests.helpers import current_load_kw, free_stack_layout
 
 
 @pytest.fixture
@@ -33,14 +33,6 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as answer:
         return json.loads(answer.read())
-
-
-def current_load_kw(substation_url: str) -> float:
-    with urllib.request.urlopen(f"{substation_url}/metrics", timeout=5) as answer:
-        for line in answer.read().decode().splitlines():
-            if line.startswith("current_load{"):
-                return float(line.rsplit(" ", 1)[1])
-    raise AssertionError("no current_load")
 
 
 async def steady_load(
