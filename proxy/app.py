@@ -126,7 +126,7 @@ async def get_substations(request: web.Request) -> web.StreamResponse:
             "in_flight": view.in_flight,
             "pending_kw": view.pending_kw,
             "sibling_pending_kw": view.sibling_kw,
-            "booked_kw": round(sum(kw for _, kw in view.bookings), 3),
+            "booked_kw": round(sum((kw for _, kw in view.bookings), 0.0), 3),
             "last_report_age_s": (
                 None if view.reported_at == float("-inf") else round(now - view.reported_at, 3)
             ),

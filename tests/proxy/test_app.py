@@ -288,6 +288,10 @@ async def test_substations_listing_has_the_spec_fields(start_grid: GridFactory) 
         assert field in listing[0]
     assert listing[0]["load_kw"] == 10
     assert 0 <= listing[0]["last_report_age_s"] < 5
+    # Power is a float in every field (SPEC), 0.0 where none: a typed client reads one type.
+    for entry in listing:
+        for field in (name for name in entry if name.endswith("_kw")):
+            assert isinstance(entry[field], float), (field, entry[field])
 
 
 async def test_proxy_metrics_have_every_spec_name(start_grid: GridFactory) -> None:
