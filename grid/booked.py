@@ -33,6 +33,12 @@ from grid.seen import is_proxy_ref
 BOOKED_LINES: Final = 5  # the window, in report intervals
 MAX_BOOKED: Final = 64
 MAX_VEHICLE_ID: Final = 64  # as `grid.protocol.VEHICLE_ID_PATTERN` allows
+# A new subscriber's first lines carry every vehicle charging there (`"vehicles"`), this many
+# a line (about 20 KiB at most): a proxy that starts, restarts or joins knows where each
+# vehicle charges, and not only those booked since.
+VEHICLES_A_LINE: Final = 256
+
+Charging = tuple[str, float]  # a vehicle and when its session ends (Unix seconds)
 
 
 class Booking(NamedTuple):
@@ -119,6 +125,38 @@ def _booking(entry: list[Any]) -> Booking | None:
     if kw is None or ends_at is None or kw <= 0:
         return None
     return Booking(seq, ref, kw, ends_at, vehicle_id)
+
+
+def charging_chunks(charging: list[Charging]) -> list[tuple[Charging, ...]]:
+    """`charging` in pieces of at most `VEHICLES_A_LINE`, one a stream line."""
+    return [
+        tuple(charging[first : first + VEHICLES_A_LINE])
+        for first in range(0, len(charging), VEHICLES_A_LINE)
+    ]
+
+
+def charging_to_json(charging: tuple[Charging, ...]) -> list[list[object]]:
+    """Ends to the nearest millisecond, as `bookings_to_json` writes them."""
+    return [
+        [vehicle_id, math.floor(ends_at * 1000 + 0.5) / 1000] for vehicle_id, ends_at in charging
+    ]
+
+
+def charging_from_json(value: object) -> tuple[Charging, ...] | None:
+    """A stream line's `vehicles`; None when absent or malformed (the report is still taken)."""
+    if type(value) is not list or len(value) > VEHICLES_A_LINE:
+        return None
+    charging = []
+    for entry in value:
+        if type(entry) is not list or len(entry) != 2:
+            return None
+        vehicle_id, ends_at = entry[0], _finite(entry[1])
+        if type(vehicle_id) is not str or not 0 < len(vehicle_id) <= MAX_VEHICLE_ID:
+            return None
+        if ends_at is None:
+            return None
+        charging.append((vehicle_id, ends_at))
+    return tuple(charging)
 
 
 def _finite(value: object) -> float | None:

@@ -20,7 +20,14 @@ from typing import Any
 import orjson
 from multidict import istr
 
-from grid.booked import Booking, bookings_from_json, bookings_to_json
+from grid.booked import (
+    Booking,
+    Charging,
+    bookings_from_json,
+    bookings_to_json,
+    charging_from_json,
+    charging_to_json,
+)
 from grid.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from grid.seen import HEADER_SEEN, format_seen, parse_seen
 
@@ -61,6 +68,8 @@ class LoadReport:
     seen: Mapping[str, int] | None = None
     # The load stream's alone: the sessions booked lately (`grid.booked`), for every proxy.
     booked: tuple[Booking, ...] | None = None
+    # A new subscriber's first lines alone: the vehicles charging there (`grid.booked`).
+    vehicles: tuple[Charging, ...] | None = None
 
     def __init__(
         self,
@@ -71,6 +80,7 @@ class LoadReport:
         draining: bool = False,
         seen: Mapping[str, int] | None = None,
         booked: tuple[Booking, ...] | None = None,
+        vehicles: tuple[Charging, ...] | None = None,
     ) -> None:
         # Written out, not generated: mypyc compiles this one (docs/performance.md, 2026-12-03).
         object.__setattr__(self, "substation", substation)
@@ -80,6 +90,7 @@ class LoadReport:
         object.__setattr__(self, "draining", draining)
         object.__setattr__(self, "seen", seen)
         object.__setattr__(self, "booked", booked)
+        object.__setattr__(self, "vehicles", vehicles)
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -107,6 +118,8 @@ class LoadReport:
             message["seen"] = dict(self.seen)
         if self.booked:
             message["booked"] = bookings_to_json(self.booked)
+        if self.vehicles:
+            message["vehicles"] = charging_to_json(self.vehicles)
         return orjson.dumps(message) + b"\n"
 
 
@@ -130,6 +143,7 @@ def load_report_from_stream_line(
             bool(message.get("draining", False)),
             parse_seen(message.get("seen")),
             bookings_from_json(message.get("booked"), after_seq),
+            charging_from_json(message.get("vehicles")),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"not a load report: {line[:80]!r}") from error

@@ -316,7 +316,11 @@ def learn_stream_report(
     first (`Balancer.record_stream`), and where each of those vehicles now charges, so that a
     vehicle asking again through this proxy asks there and gets its session back, when it was
     booked through another proxy or worker. This worker's own bookings it learnt from their
-    answers, with their session ids."""
+    answers, with their session ids. A new subscriber's first lines tell of every vehicle
+    charging there (`report.vehicles`): a proxy that starts or restarts learns them all."""
     for booking in balancer.record_stream(key, report, now):
         if booking.vehicle_id and booking.ends_at > now and booking.ref != balancer.ref:
             directory.remember_vehicle(booking.vehicle_id, key, booking.ends_at, now)
+    for vehicle_id, ends_at in report.vehicles or ():
+        if ends_at > now:
+            directory.remember_vehicle(vehicle_id, key, ends_at, now)

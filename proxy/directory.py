@@ -21,6 +21,9 @@ from proxy.view import SubstationView
 
 # Two sessions' length: an app polling its session finds out it ended within that.
 ENDED_ROUTE_KEEP_S: Final = 120.0
+# One session's end as an answer gives it (RFC 3339, cut to the millisecond) and as the load
+# stream does (rounded to it) may differ by this much.
+SAME_END_S: Final = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,7 @@ class SessionDirectory:
         (another proxy's or worker's booking; no session id): the vehicle's repeat goes there,
         unless a route of a later end is known already."""
         known = self._by_vehicle.get(vehicle_id)
-        if known is not None and known.ends_at >= ends_at:
+        if known is not None and known.ends_at >= ends_at - SAME_END_S:
             return
         self.prune(now)
         route = SessionRoute("", vehicle_id, substation, ends_at)

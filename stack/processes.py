@@ -84,10 +84,7 @@ class LocalStack:
             self._spawn(name, self.substation_args(name))
         for url in layout.substation_urls():
             wait_until_healthy(url, self.processes)
-        proxy = ["-m", "proxy", "--host", layout.host, "--port", str(layout.proxy_port)]
-        proxy += ["--substations", ",".join(layout.substation_urls())]
-        self._spawn("proxy", [*proxy, "--poll-interval", str(layout.poll_interval_s)])
-        wait_until_healthy(layout.proxy_url, self.processes)
+        self.restart_proxy()
         self._start_prometheus()
         self._start_locust_ui()
 
@@ -136,6 +133,14 @@ class LocalStack:
                 del self.processes[index]
                 return
         raise KeyError(name)
+
+    def restart_proxy(self) -> None:
+        """Start the proxy (again, after `kill("proxy")`) and wait until it serves."""
+        layout = self.layout
+        proxy = ["-m", "proxy", "--host", layout.host, "--port", str(layout.proxy_port)]
+        proxy += ["--substations", ",".join(layout.substation_urls())]
+        self._spawn("proxy", [*proxy, "--poll-interval", str(layout.poll_interval_s)])
+        wait_until_healthy(layout.proxy_url, self.processes)
 
     def restart_substation(self, name: str) -> None:
         self._spawn(name, self.substation_args(name))

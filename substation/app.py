@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from aiohttp import hdrs, web
 
 from grid.background import running
-from grid.booked import Booking, RecentBookings, booked_window_s
+from grid.booked import Booking, Charging, RecentBookings, booked_window_s, charging_chunks
 from grid.errors import ApiError
 from grid.httpio import (
     HotHandler,
@@ -102,10 +102,18 @@ def current_report(
     ledger: SessionLedger,
     seen: Mapping[str, int] | None = None,
     booked: tuple[Booking, ...] | None = None,
+    vehicles: tuple[Charging, ...] | None = None,
 ) -> LoadReport:
     seq = (ledger.epoch, ledger.version)
     return LoadReport(
-        ledger.substation, ledger.load_kw, ledger.capacity_kw, seq, ledger.draining, seen, booked
+        ledger.substation,
+        ledger.load_kw,
+        ledger.capacity_kw,
+        seq,
+        ledger.draining,
+        seen,
+        booked,
+        vehicles,
     )
 
 
@@ -227,6 +235,8 @@ async def get_load_stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     feed.subscribers += 1
     try:
+        for line in charging_lines(request.app):
+            await response.write(line)
         seen = 0
         while (latest := await feed.next_line(seen)) is not None:
             seen, line = latest
@@ -236,6 +246,19 @@ async def get_load_stream(request: web.Request) -> web.StreamResponse:
     finally:
         feed.subscribers -= 1
     return response
+
+
+def charging_lines(app: web.Application) -> list[bytes]:
+    """A new subscriber's first lines: the report, with every vehicle charging here and when
+    its session ends (`grid.booked.VEHICLES_A_LINE` a line), so that a proxy that starts,
+    restarts or joins knows where each vehicle charges. None when nothing charges."""
+    ledger, now = app[LEDGER], app[CLOCK]()
+    charging = [(s.vehicle_id, s.ends_at) for s in ledger.sessions() if s.ends_at > now]
+    seen = app[SEEN].every()
+    return [
+        current_report(ledger, seen, vehicles=chunk).stream_line()
+        for chunk in charging_chunks(charging)
+    ]
 
 
 async def load_feed(app: web.Application) -> AsyncIterator[None]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
-from grid.booked import Booking, RecentBookings, booked_window_s
+from grid.booked import Booking, Charging, RecentBookings, booked_window_s
 from grid.ledger import Session, SessionLedger
 from grid.protocol import STREAM_HEARTBEAT_S, LoadReport
 from proxy.attempt import learn_stream_report
@@ -97,7 +97,11 @@ class SimulatedStreams:
         if name in self._sim.down:
             return
         self._feeds[name].subscribers.add(number)
+        sim = self._sim
+        charging = tuple((s.vehicle_id, s.ends_at) for s in sim.ledgers[name].sessions())
         report = self._report(name)
+        if charging:
+            report = report_of(sim.ledgers[name], sim.seen[name].every(), report.booked, charging)
         self._deliver(name, report, {number})
         # After a reconnection, the heartbeat's report puts it back in service.
         heartbeat_at = self._sim.now + STREAM_HEARTBEAT_S
@@ -138,11 +142,20 @@ def report_of(
     ledger: SessionLedger,
     seen: Mapping[str, int] | None = None,
     booked: tuple[Booking, ...] | None = None,
+    vehicles: tuple[Charging, ...] | None = None,
 ) -> LoadReport:
     """The substation's load report (`substation.app.current_report`), with the watts
     each proxy worker that names its charges asked of it (`grid.seen`) and, on the stream, the
-    sessions it booked lately (`grid.booked`)."""
+    sessions it booked lately (`grid.booked`) and, to a new subscriber, the vehicles charging
+    there (in one report: the service splits them over lines)."""
     seq = (ledger.epoch, ledger.version)
     return LoadReport(
-        ledger.substation, ledger.load_kw, ledger.capacity_kw, seq, ledger.draining, seen, booked
+        ledger.substation,
+        ledger.load_kw,
+        ledger.capacity_kw,
+        seq,
+        ledger.draining,
+        seen,
+        booked,
+        vehicles,
     )

@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from grid.booked import MAX_BOOKED, Booking, RecentBookings, bookings_from_json, bookings_to_json
+from grid.booked import (
+    MAX_BOOKED,
+    VEHICLES_A_LINE,
+    Booking,
+    RecentBookings,
+    bookings_from_json,
+    bookings_to_json,
+    charging_chunks,
+    charging_from_json,
+)
 from grid.protocol import LoadReport, load_report_from_stream_line
 
 T0 = 1_800_000_000.0
@@ -72,6 +81,7 @@ def test_a_malformed_list_is_none_and_the_report_is_still_taken(value: object) -
 def test_a_number_json_does_not_allow_is_refused_too() -> None:
     assert bookings_from_json([[7, "ab12.0", float("nan"), T0]]) is None
     assert bookings_from_json([[7, "ab12.0", 11, float("inf")]]) is None
+    assert charging_from_json([["EV-1", float("inf")]]) is None
 
 
 def test_to_json_and_back_is_the_same() -> None:
@@ -97,3 +107,36 @@ def test_what_the_reader_took_already_is_left_off_unjudged() -> None:
         Booking(9, "", 3.5, T0),
     )
     assert bookings_from_json([[7, "ab12.0", 11, T0], [9, "", 0, T0]], 7) is None
+
+
+def test_the_vehicles_charging_go_on_lines_of_at_most_a_few_hundred_and_read_back() -> None:
+    charging = [(f"EV-{number}", T0 + number / 7) for number in range(VEHICLES_A_LINE + 1)]
+    chunks = charging_chunks(charging)
+    assert [len(chunk) for chunk in chunks] == [VEHICLES_A_LINE, 1]
+    assert charging_chunks([]) == []
+    line = LoadReport("north", 1.0, 100.0, ("e", 1), vehicles=chunks[1]).stream_line()
+    (vehicle_id, ends_at), *_ = load_report_from_stream_line(line).vehicles or ()
+    assert vehicle_id == f"EV-{VEHICLES_A_LINE}"
+    assert ends_at == pytest.approx(charging[-1][1], abs=0.0005)  # to the millisecond
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"EV-1": T0},
+        [["EV-1"]],
+        [["EV-1", T0, 3]],
+        [[1234, T0]],
+        [["", T0]],
+        [["EV-" + "9" * 62, T0]],
+        [["EV-1", "soon"]],
+        [["EV-1", None]],
+        [["EV-1", T0]] * (VEHICLES_A_LINE + 1),
+    ],
+)
+def test_a_malformed_vehicles_list_is_none_and_the_report_is_still_taken(value: object) -> None:
+    assert charging_from_json(value) is None
+    line = LoadReport("north", 1.0, 100.0, ("e", 1)).stream_line()
+    with_value = line.replace(b"}\n", b',"vehicles":' + json.dumps(value).encode() + b"}\n")
+    report = load_report_from_stream_line(with_value)
+    assert (report.load_kw, report.vehicles) == (1.0, None)

@@ -13,6 +13,7 @@ import pytest
 
 import proxy.router
 from grid.ledger import Session
+from grid.protocol import STREAM_HEARTBEAT_S
 from grid.session_ids import substation_tag
 from proxy.app import ROUTER, create_app
 from proxy.config import ProxyConfig
@@ -497,3 +498,26 @@ async def test_a_vehicle_asking_again_through_another_proxy_gets_its_session_bac
     assert (await again.json())["session_id"] == session["session_id"]
     assert sum(ledger.active_sessions for ledger in grid.ledgers()) == 1
     assert sum(grid.loads_kw()) == 40.0
+
+
+async def test_a_proxy_that_starts_late_knows_where_each_vehicle_charges(
+    start_grid: GridFactory, aiohttp_client: Any
+) -> None:
+    """A replica started (or restarted after kill -9) once vehicles charge: each substation's
+    first lines on its stream name the vehicles charging there, so a vehicle asking again
+    through the new proxy gets its session, though the booking is long off the stream's
+    lines of bookings."""
+    grid = await start_grid([500, 500, 500])
+    booked = [await grid.proxy.post("/charge", json=charge_body(f"EV-{n}", 40)) for n in range(3)]
+    sessions = {(await answer.json())["session_id"] for answer in booked}
+    # Past the stream's window of bookings (5 x 50 ms), and its heartbeat (1 s), which sends
+    # the report anew: no line a subscriber gets from now on holds those bookings.
+    await asyncio.sleep(STREAM_HEARTBEAT_S + 0.3)
+    urls = tuple(str(server.make_url("")).rstrip("/") for server in grid.substation_servers)
+    late = await aiohttp_client(create_app(ProxyConfig(substations=urls, poll_interval_s=60.0)))
+    directory = late.server.app[ROUTER].directory
+    await until(lambda: all(directory.for_vehicle(f"EV-{n}", time.time()) for n in range(3)))
+    again = [await late.post("/charge", json=charge_body(f"EV-{n}", 40)) for n in range(3)]
+    assert [answer.status for answer in again] == [200, 200, 200]
+    assert {(await answer.json())["session_id"] for answer in again} == sessions
+    assert sum(grid.loads_kw()) == 120.0

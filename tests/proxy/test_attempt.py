@@ -328,3 +328,13 @@ def test_a_vehicle_booked_through_another_proxy_is_asked_where_it_charges() -> N
     ask = ChargeAttempt(REQUEST, balancer, directory, retries=2).start(NOW)
     assert isinstance(ask, Ask) and ask.substation == "c"
     assert balancer.view("c").pending_kw == 0.0  # asked again: no load in flight
+
+
+def test_a_new_subscribers_first_line_tells_where_each_vehicle_charges() -> None:
+    balancer, directory = grid_view()
+    charging = (("EV-1", NOW + 30), ("EV-2", NOW - 1))  # EV-2's ended since
+    report = LoadReport("b", 20.0, 100.0, ("e", 3), vehicles=charging)
+    learn_stream_report(balancer, directory, "b", report, NOW)
+    route = directory.for_vehicle("EV-1", NOW)
+    assert route is not None and (route.substation, route.ends_at) == ("b", NOW + 30)
+    assert directory.for_vehicle("EV-2", NOW) is None

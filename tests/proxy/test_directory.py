@@ -86,6 +86,7 @@ def test_a_vehicle_told_of_by_a_stream_is_routed_until_its_session_ends() -> Non
     directory = SessionDirectory()
     directory.remember(route("a", "EV-1", T0 + 60), T0)
     directory.remember_vehicle("EV-1", "http://s2", T0 + 60, T0)  # the same session, heard
+    directory.remember_vehicle("EV-1", "http://s1", T0 + 60.001, T0)  # rounded, not cut
     assert directory.for_vehicle("EV-1", T0 + 1) == route("a", "EV-1", T0 + 60)
     directory.remember_vehicle("EV-1", "http://s2", T0 + 90, T0 + 30)
     found = directory.for_vehicle("EV-1", T0 + 31)

@@ -115,6 +115,30 @@ def test_kill_9_and_restart_keep_the_same_current_load(stack: LocalStack) -> Non
 
 
 @pytest.mark.stack
+def test_a_proxy_killed_and_restarted_gives_each_vehicle_its_session_back(
+    stack: LocalStack,
+) -> None:
+    """kill -9 of the proxy: its session directory is gone, but each substation's stream
+    names the vehicles charging there to a new subscriber, so the restarted proxy answers a
+    vehicle asking again (an app retrying after the crash) with its session, booking nothing."""
+    layout = stack.layout
+    first = asyncio.run(steady_load(layout.proxy_url, 0.5, 40, "EV-k"))
+    sessions = {body["vehicle_id"]: body["session_id"] for _, status, _, body in first}
+    loads = [current_load_kw(url) for url in layout.substation_urls()]
+    stack.kill("proxy")
+    time.sleep(1.3)  # no stream line holds those bookings any more (window 0.25 s, heartbeat 1 s)
+    stack.restart_proxy()
+    deadline = time.monotonic() + 10
+    while not all(s["load_stream"] for s in get_json(f"{layout.proxy_url}/substations")):
+        assert time.monotonic() < deadline, "the restarted proxy did not follow every stream"
+        time.sleep(0.05)
+    again = asyncio.run(steady_load(layout.proxy_url, 0.5, 40, "EV-k"))
+    assert {status for _, status, _, _ in again} == {200}
+    assert {body["vehicle_id"]: body["session_id"] for _, _, _, body in again} == sessions
+    assert [current_load_kw(url) for url in layout.substation_urls()] == loads
+
+
+@pytest.mark.stack
 def test_3000_charges_at_50_concurrent_balance_across_answers_ledgers_and_metrics(
     stack: LocalStack,
 ) -> None:

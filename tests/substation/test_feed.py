@@ -10,6 +10,7 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
+from grid.booked import VEHICLES_A_LINE
 from grid.protocol import LoadReport, load_report_from_stream_line
 from substation.app import FEED, LEDGER, create_app
 from substation.config import SubstationConfig
@@ -151,3 +152,32 @@ async def test_each_line_carries_the_sessions_booked_lately_with_who_asked(
     assert first.ends_at == pytest.approx(
         datetime.fromisoformat(session["ends_at"]).timestamp(), abs=0.002
     )  # the stream rounds to the millisecond, the session's RFC 3339 time cuts to it
+
+
+async def test_a_new_subscriber_hears_first_of_every_vehicle_charging_here(
+    aiohttp_client: ClientFactory,
+) -> None:
+    """Its first lines name every vehicle charging here and when its session ends, at most
+    `VEHICLES_A_LINE` a line (300 vehicles: two lines), then the stream goes on as ever."""
+    config = SubstationConfig(name="north", capacity_kw=5000.0)
+    client = await aiohttp_client(create_app(config))
+    for number in range(300):
+        assert (await client.post("/charge", json=charge_body(f"EV-{number}", 11))).status == 201
+    stream = await client.get("/load/stream")
+    lines = [await next_report(stream) for _ in range(3)]
+    assert [len(report.vehicles or ()) for report in lines] == [VEHICLES_A_LINE, 44, 0]
+    charging = [vehicle for report in lines for vehicle in report.vehicles or ()]
+    assert sorted(vehicle_id for vehicle_id, _ in charging) == sorted(
+        f"EV-{number}" for number in range(300)
+    )
+    ledger = client.app[LEDGER]
+    ends = {session.vehicle_id: session.ends_at for session in ledger.sessions()}
+    assert all(
+        ends_at == pytest.approx(ends[vehicle_id], abs=0.001) for vehicle_id, ends_at in charging
+    )
+    # The ledger as it is now; then the feed's newest line, which may be older (its seq says).
+    assert [report.load_kw for report in lines[:2]] == [3300.0] * 2
+    assert lines[0].seq is not None and lines[2].seq is not None
+    assert lines[2].seq <= lines[0].seq
+    empty = await (await substation(aiohttp_client)).get("/load/stream")
+    assert (await next_report(empty)).vehicles is None  # nothing charging: the report alone
