@@ -33,7 +33,6 @@ from proxy.directory import SessionDirectory
 from proxy.metrics import ProxyMetrics
 from proxy.relay import relay
 from proxy.router import ChargeRouter, answered
-from proxy.simulate.streams import report_of
 from proxy.upstream import UpstreamAnswer
 
 NOW = 1_000_000.0
@@ -65,7 +64,7 @@ def substation_answer(key: str) -> UpstreamAnswer:
     ledger = SessionLedger(key.rsplit(":", 1)[1], SUBSTATIONS[key], SESSION_S)
     session = ledger.admit(ChargeRequest("EV-1234", 11.0, 11.0), NOW).session
     body = json.dumps(session.to_json()).encode()
-    headers = CIMultiDict(report_of(ledger).headers())
+    headers = CIMultiDict(ledger.report().headers())
     headers.update({"Content-Type": "application/json; charset=utf-8"})
     headers.update({"Content-Length": str(len(body)), "Date": "Mon, 30 Nov 2026 05:00:00 GMT"})
     headers["Server"] = "Python/3.11 aiohttp/3.14"

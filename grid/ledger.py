@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from grid.booked import Booking, Charging
 from grid.errors import NoCapacity, UnknownSession
-from grid.protocol import ChargeRequest, rfc3339
+from grid.protocol import ChargeRequest, LoadReport, rfc3339
 from grid.session_ids import session_id_maker
 
 Outcome = Literal["accepted", "curtailed", "rejected", "stopped", "expired"]
@@ -152,6 +153,31 @@ class SessionLedger:
 
     def sessions(self) -> list[Session]:
         return list(self._sessions.values())
+
+    def charging(self, now: float) -> list[Charging]:
+        """Each vehicle charging here at `now`, and when its session ends."""
+        return [(s.vehicle_id, s.ends_at) for s in self._sessions.values() if s.ends_at > now]
+
+    def report(
+        self,
+        seen: Mapping[str, int] | None = None,
+        booked: tuple[Booking, ...] | None = None,
+        vehicles: tuple[Charging, ...] | None = None,
+    ) -> LoadReport:
+        """The load report as of now: in every answer's headers (with the watts each proxy
+        worker asked here, `grid.seen`) and on the load stream (with the sessions booked
+        lately and, to a new subscriber, the vehicles charging: `grid.booked`)."""
+        seq = (self.epoch, self.version)
+        return LoadReport(
+            self.substation,
+            self.load_kw,
+            self.capacity_kw,
+            seq,
+            self.draining,
+            seen,
+            booked,
+            vehicles,
+        )
 
     def admit(self, request: ChargeRequest, now: float) -> Admission:
         """Book a session for the request, curtailed to the headroom if `min_amount` allows."""

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from aiohttp import hdrs, web
 
 from grid.background import running
-from grid.booked import Booking, Charging, RecentBookings, booked_window_s, charging_chunks
+from grid.booked import RecentBookings, booked_window_s, charging_chunks
 from grid.errors import ApiError
 from grid.httpio import (
     HotHandler,
@@ -28,7 +28,7 @@ from grid.httpio import (
     read_charge_body,
 )
 from grid.ledger import Admission, SessionLedger
-from grid.protocol import LOAD_STREAM_PATH, ChargeRequest, LoadReport, parse_charge_request
+from grid.protocol import LOAD_STREAM_PATH, ChargeRequest, parse_charge_request
 from grid.seen import HEADER_PROXY_REF, ChargesSeen
 from substation.config import SubstationConfig
 from substation.feed import FeedListener, LoadFeed
@@ -57,7 +57,7 @@ def create_app(config: SubstationConfig, clock: Clock = time.time) -> web.Applic
     store = SessionStore(config.state_path) if config.state_path else None
     seen, booked = ChargesSeen(), RecentBookings(booked_window_s(config.report_interval_s))
     feed = LoadFeed(
-        lambda: current_report(ledger, seen.every(), booked.since(clock())),
+        lambda: ledger.report(seen.every(), booked.since(clock())),
         config.report_interval_s,
     )
     ledger = SessionLedger(
@@ -98,28 +98,9 @@ async def _close(store: SessionStore) -> None:
     store.close()
 
 
-def current_report(
-    ledger: SessionLedger,
-    seen: Mapping[str, int] | None = None,
-    booked: tuple[Booking, ...] | None = None,
-    vehicles: tuple[Charging, ...] | None = None,
-) -> LoadReport:
-    seq = (ledger.epoch, ledger.version)
-    return LoadReport(
-        ledger.substation,
-        ledger.load_kw,
-        ledger.capacity_kw,
-        seq,
-        ledger.draining,
-        seen,
-        booked,
-        vehicles,
-    )
-
-
 def load_report(ledger: SessionLedger, seen: Mapping[str, int] | None = None) -> dict[str, str]:
     """The headers every /charge answer carries: the load after the request took effect."""
-    return current_report(ledger, seen).headers()
+    return ledger.report(seen).headers()
 
 
 def charge_handler(app: web.Application) -> HotHandler:
@@ -252,12 +233,10 @@ def charging_lines(app: web.Application) -> list[bytes]:
     """A new subscriber's first lines: the report, with every vehicle charging here and when
     its session ends (`grid.booked.VEHICLES_A_LINE` a line), so that a proxy that starts,
     restarts or joins knows where each vehicle charges. None when nothing charges."""
-    ledger, now = app[LEDGER], app[CLOCK]()
-    charging = [(s.vehicle_id, s.ends_at) for s in ledger.sessions() if s.ends_at > now]
-    seen = app[SEEN].every()
+    ledger, seen = app[LEDGER], app[SEEN].every()
     return [
-        current_report(ledger, seen, vehicles=chunk).stream_line()
-        for chunk in charging_chunks(charging)
+        ledger.report(seen, vehicles=chunk).stream_line()
+        for chunk in charging_chunks(ledger.charging(app[CLOCK]()))
     ]
 
 

@@ -56,7 +56,7 @@ from proxy.shard import Shard, worker_shard
 from proxy.siblings import SiblingBoard, SiblingLink, Siblings
 from proxy.simulate.measure import Measurements
 from proxy.simulate.scenario import Scenario
-from proxy.simulate.streams import SimulatedStreams, report_of
+from proxy.simulate.streams import SimulatedStreams
 from proxy.vehicle_line import VehicleLine
 from proxy.waiting import Waiter, WaitQueue, may_wait
 
@@ -265,7 +265,7 @@ class Simulation:
         try:
             admission = ledger.admit(request, self.now)
         except NoCapacity as refusal:
-            report = report_of(ledger, seen)
+            report = ledger.report(seen)
             retry_after_s = float(refusal.retry_after_s)
             return Answered(503, report, retry_after_s=retry_after_s, room_in_s=refusal.room_in_s)
         if admission.created:
@@ -275,7 +275,7 @@ class Simulation:
                 ends_at = admission.session.ends_at
                 self.at(ends_at, partial(self.streams.changed, ledger.substation))
         route = _route(admission.session)
-        return Answered(201 if admission.created else 200, report_of(ledger, seen), route)
+        return Answered(201 if admission.created else 200, ledger.report(seen), route)
 
     def _answer(self, trip: Trip, outcome: Outcome, key: str) -> None:
         assert trip.attempt is not None

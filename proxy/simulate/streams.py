@@ -12,12 +12,11 @@ What the proxy does with a report or a break is the proxy's own code
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
-from grid.booked import Booking, Charging, RecentBookings, booked_window_s
+from grid.booked import RecentBookings, booked_window_s
 from grid.ledger import Session, SessionLedger
 from grid.protocol import STREAM_HEARTBEAT_S, LoadReport
 from proxy.attempt import learn_stream_report
@@ -97,11 +96,11 @@ class SimulatedStreams:
         if name in self._sim.down:
             return
         self._feeds[name].subscribers.add(number)
-        sim = self._sim
-        charging = tuple((s.vehicle_id, s.ends_at) for s in sim.ledgers[name].sessions())
         report = self._report(name)
-        if charging:
-            report = report_of(sim.ledgers[name], sim.seen[name].every(), report.booked, charging)
+        ledger = self._sim.ledgers[name]
+        if charging := tuple(ledger.charging(self._sim.now)):
+            # In one report: the service splits them over lines (`VEHICLES_A_LINE`).
+            report = ledger.report(report.seen, report.booked, charging)
         self._deliver(name, report, {number})
         # After a reconnection, the heartbeat's report puts it back in service.
         heartbeat_at = self._sim.now + STREAM_HEARTBEAT_S
@@ -122,7 +121,7 @@ class SimulatedStreams:
     def _report(self, name: str) -> LoadReport:
         sim = self._sim
         booked = None if self._booked is None else self._booked[name].since(sim.now)
-        return report_of(sim.ledgers[name], sim.seen[name].every(), booked)
+        return sim.ledgers[name].report(sim.seen[name].every(), booked)
 
     def _deliver(self, name: str, report: LoadReport, subscribers: set[int]) -> None:
         sim = self._sim
@@ -136,26 +135,3 @@ class SimulatedStreams:
         for number in subscribers:
             proxy = sim.proxies[number]
             learn_stream_report(proxy.balancer, proxy.directory, name, report, sim.now)
-
-
-def report_of(
-    ledger: SessionLedger,
-    seen: Mapping[str, int] | None = None,
-    booked: tuple[Booking, ...] | None = None,
-    vehicles: tuple[Charging, ...] | None = None,
-) -> LoadReport:
-    """The substation's load report (`substation.app.current_report`), with the watts
-    each proxy worker that names its charges asked of it (`grid.seen`) and, on the stream, the
-    sessions it booked lately (`grid.booked`) and, to a new subscriber, the vehicles charging
-    there (in one report: the service splits them over lines)."""
-    seq = (ledger.epoch, ledger.version)
-    return LoadReport(
-        ledger.substation,
-        ledger.load_kw,
-        ledger.capacity_kw,
-        seq,
-        ledger.draining,
-        seen,
-        booked,
-        vehicles,
-    )

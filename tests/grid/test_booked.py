@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -53,29 +54,47 @@ def test_a_stream_line_carries_them_and_reads_them_back() -> None:
     assert load_report_from_stream_line(quiet.stream_line()).booked is None
 
 
+MALFORMED_BOOKED = [
+    "7,ab12.0,11,1",
+    [[7, "ab12.0", 11]],
+    [[True, "ab12.0", 11, T0]],
+    [[7.0, "ab12.0", 11, T0]],
+    [[7, "not a ref", 11, T0]],
+    [[7, "ab12.0", "11", T0]],
+    [[7, "ab12.0", 0, T0]],
+    [[7, "ab12.0", 11, None]],
+    [[7, "ab12.0", 11, T0, 1234]],
+    [[7, "ab12.0", 11, T0, "EV-" + "9" * 62]],
+    [[7, "ab12.0", 11, T0, "EV-1", "more"]],
+    [[7, "ab12.0", 11, T0]] * (MAX_BOOKED + 1),
+]
+MALFORMED_VEHICLES = [
+    {"EV-1": T0},
+    [["EV-1"]],
+    [["EV-1", T0, 3]],
+    [[1234, T0]],
+    [["", T0]],
+    [["EV-" + "9" * 62, T0]],
+    [["EV-1", "soon"]],
+    [["EV-1", None]],
+    [["EV-1", T0]] * (VEHICLES_A_LINE + 1),
+]
+
+
 @pytest.mark.parametrize(
-    "value",
-    [
-        "7,ab12.0,11,1",
-        [[7, "ab12.0", 11]],
-        [[True, "ab12.0", 11, T0]],
-        [[7.0, "ab12.0", 11, T0]],
-        [[7, "not a ref", 11, T0]],
-        [[7, "ab12.0", "11", T0]],
-        [[7, "ab12.0", 0, T0]],
-        [[7, "ab12.0", 11, None]],
-        [[7, "ab12.0", 11, T0, 1234]],
-        [[7, "ab12.0", 11, T0, "EV-" + "9" * 62]],
-        [[7, "ab12.0", 11, T0, "EV-1", "more"]],
-        [[7, "ab12.0", 11, T0]] * (MAX_BOOKED + 1),
-    ],
+    ("field", "value"),
+    [("booked", value) for value in MALFORMED_BOOKED]
+    + [("vehicles", value) for value in MALFORMED_VEHICLES],
 )
-def test_a_malformed_list_is_none_and_the_report_is_still_taken(value: object) -> None:
-    assert bookings_from_json(value) is None
+def test_a_malformed_list_is_none_and_the_report_is_still_taken(field: str, value: object) -> None:
+    parse: Callable[[object], object] = (
+        bookings_from_json if field == "booked" else charging_from_json
+    )
+    assert parse(value) is None
     line = LoadReport("north", 1.0, 100.0, ("e", 1)).stream_line()
-    with_value = line.replace(b"}\n", b',"booked":' + json.dumps(value).encode() + b"}\n")
-    report = load_report_from_stream_line(with_value)
-    assert (report.load_kw, report.booked) == (1.0, None)
+    entry = f',"{field}":'.encode() + json.dumps(value).encode()
+    report = load_report_from_stream_line(line.replace(b"}\n", entry + b"}\n"))
+    assert (report.load_kw, report.booked, report.vehicles) == (1.0, None, None)
 
 
 def test_a_number_json_does_not_allow_is_refused_too() -> None:
@@ -118,25 +137,3 @@ def test_the_vehicles_charging_go_on_lines_of_at_most_a_few_hundred_and_read_bac
     (vehicle_id, ends_at), *_ = load_report_from_stream_line(line).vehicles or ()
     assert vehicle_id == f"EV-{VEHICLES_A_LINE}"
     assert ends_at == pytest.approx(charging[-1][1], abs=0.0005)  # to the millisecond
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        {"EV-1": T0},
-        [["EV-1"]],
-        [["EV-1", T0, 3]],
-        [[1234, T0]],
-        [["", T0]],
-        [["EV-" + "9" * 62, T0]],
-        [["EV-1", "soon"]],
-        [["EV-1", None]],
-        [["EV-1", T0]] * (VEHICLES_A_LINE + 1),
-    ],
-)
-def test_a_malformed_vehicles_list_is_none_and_the_report_is_still_taken(value: object) -> None:
-    assert charging_from_json(value) is None
-    line = LoadReport("north", 1.0, 100.0, ("e", 1)).stream_line()
-    with_value = line.replace(b"}\n", b',"vehicles":' + json.dumps(value).encode() + b"}\n")
-    report = load_report_from_stream_line(with_value)
-    assert (report.load_kw, report.vehicles) == (1.0, None)
