@@ -72,9 +72,12 @@ class Balancer:
     # The largest session booked on the grid lately, heard in `record_booking`: rule 4's
     # guess at another proxy's charge (`proxy.largest`).
     _largest: LargestLately = field(init=False)
+    # And over a longer window, one request as rule 2's outlook weighs it (`proxy.outlook`).
+    _one_request: LargestLately = field(init=False)
 
     def __post_init__(self) -> None:
         self._largest = LargestLately(self.tuning.largest_charge_window_s)
+        self._one_request = LargestLately(self.tuning.one_request_window_s)
         if self.ref:
             self._proxy_prefix = self.ref.partition(".")[0] + "."
 
@@ -181,6 +184,7 @@ class Balancer:
         if view is not None:
             view.add_booking(ends_at, granted_kw, booked_at, self.tuning.recent_fade_s)
             self._largest.add(granted_kw, booked_at)
+            self._one_request.add(granted_kw, booked_at)
             keys = self._ending_at.get(ends_at)
             if keys is None:
                 self._ending_at[ends_at] = [key]
@@ -381,6 +385,8 @@ class Balancer:
                 own_index,
                 # Only rule 4, in a shard, reads it: a grid of a few is not charged for it.
                 0.0 if now is None or own_index is None else self._largest.largest(now),
+                # Only rule 2 reads it (the outlook): a city is not charged for it.
+                0.0 if now is None or self._index is not None else self._one_request.largest(now),
             )
         else:
             serving = [view for view in self._views if view.serving and view.key not in exclude]

@@ -14,7 +14,7 @@ import random
 from collections.abc import Collection, Sequence
 
 from proxy.index import UtilizationIndex
-from proxy.outlook import Outlook
+from proxy.outlook import spreads_ahead
 from proxy.tuning import HeadroomTuning
 from proxy.view import SubstationView, fits, fits_at, has_room
 
@@ -31,12 +31,14 @@ def rank(
     index: UtilizationIndex | None = None,
     own_index: UtilizationIndex | None = None,
     largest_lately_kw: float = 0.0,
+    one_request_kw: float = 0.0,
 ) -> list[SubstationView]:
     """Up to `attempts` substations to ask in turn, best first. The rules, in order:
 
     1. Only serving substations (healthy or suspect, not draining), none in `exclude`.
     2. Up to `full_scan_limit` substations: those projected to take the full amount first,
-       ranked by the evenest grid over the next `lookahead_s` if booked there, plus
+       ranked by the evenest grid over the next `lookahead_s` if booked there (what a
+       spread is over one request weighed `over_weight` times more: `proxy.outlook`), plus
        `recent_weight` times the share of their capacity booked there lately (`evenness`);
        then by utilization after booking, then by requests in flight. Then those that can take
        the curtailed amount, most headroom first; then those not yet reported on; then the
@@ -76,9 +78,9 @@ def rank(
     if len(serving) > tuning.full_scan_limit:
         now = None
     if attempts == 1:  # what the charge path asks for: the head in one pass, no sort
-        best = best_by_headroom(serving, amount_kw, min_amount_kw, now, tuning)
+        best = best_by_headroom(serving, amount_kw, min_amount_kw, now, tuning, one_request_kw)
         return [] if best is None else [best]
-    return rank_all(serving, amount_kw, min_amount_kw, now, tuning)[:attempts]
+    return rank_all(serving, amount_kw, min_amount_kw, now, tuning, one_request_kw)[:attempts]
 
 
 def _by_index(
@@ -191,11 +193,12 @@ def rank_all(
     min_amount_kw: float,
     now: float | None,
     tuning: HeadroomTuning,
+    one_request_kw: float = 0.0,
 ) -> list[SubstationView]:
     """Rule 2 as a full order."""
     loads = [view.projected_load_kw for view in serving]
     full = _fitting(serving, loads, amount_kw)
-    keys = evenness(serving, loads, full, amount_kw, now, tuning)
+    keys = evenness(serving, loads, full, amount_kw, now, tuning, one_request_kw)
     in_full = set(full)
     curtailed: list[SubstationView] = []
     rest: list[SubstationView] = []
@@ -218,12 +221,13 @@ def best_by_headroom(
     min_amount_kw: float,
     now: float | None,
     tuning: HeadroomTuning,
+    one_request_kw: float = 0.0,
 ) -> SubstationView | None:
     """`rank_all(...)[0]`, without sorting what cannot come first."""
     loads = [view.projected_load_kw for view in serving]
     full = _fitting(serving, loads, amount_kw)
     if full:
-        keys = evenness(serving, loads, full, amount_kw, now, tuning)
+        keys = evenness(serving, loads, full, amount_kw, now, tuning, one_request_kw)
         best_at = 0  # the first of the lowest keys, as `min` gives
         for place in range(1, len(keys)):
             if keys[place] < keys[best_at]:
@@ -257,24 +261,17 @@ def evenness(
     amount_kw: float,
     now: float | None,
     tuning: HeadroomTuning,
+    one_request_kw: float = 0.0,
 ) -> list[tuple[float, float, int]]:
     """The sort keys of the substations that can take the full amount (their places in
     `serving`; `loads` holds each one's projected load), lowest best: the mean spread over the
-    lookahead if booked there plus the bunching term (only with `now` and a choice to make),
-    then the utilization it would have, then its requests in flight."""
-    outlook: Outlook | None = None
+    lookahead if booked there (`proxy.outlook.spreads_ahead`) plus the bunching term (only
+    with `now` and a choice to make), then the utilization it would have, then its requests
+    in flight."""
+    ahead_of = now if len(full) > 1 else None  # a choice to make
     spreads = [0.0] * len(full)
-    if now is not None and len(full) > 1:
-        known = [number for number, view in enumerate(serving) if view.capacity_kw]
-        outlook = Outlook(
-            [serving[number] for number in known],
-            now,
-            tuning.lookahead_s,
-            [loads[number] / (serving[number].capacity_kw or 1.0) for number in known],
-        )
-        # Each one that fits has a capacity: its place in the outlook is its place in `known`.
-        in_outlook = full if len(known) == len(serving) else [known.index(n) for n in full]
-        spreads = outlook.mean_spreads_with(in_outlook, amount_kw)
+    if ahead_of is not None:
+        spreads = spreads_ahead(serving, loads, full, amount_kw, ahead_of, tuning, one_request_kw)
     keys = []
     # Read once: `tuning` is not compiled, so each read is a lookup by name.
     fade_s, recent_weight = tuning.recent_fade_s, tuning.recent_weight
@@ -282,10 +279,10 @@ def evenness(
         view = serving[number]
         spread_after = spreads[place]
         spread = 0.0
-        if outlook is not None and now is not None:
+        if ahead_of is not None:
             # What is in flight is booked lately too: its answer (and so its session, which
             # `recent_kw` counts) has not come back yet.
-            recent_kw = view.recently_booked_kw(now, fade_s) + view.in_flight_kw
+            recent_kw = view.recently_booked_kw(ahead_of, fade_s) + view.in_flight_kw
             bunching = recent_kw / (view.capacity_kw or 1.0)
             spread = spread_after + recent_weight * bunching
         keys.append((spread, view.utilization_at(loads[number], amount_kw), view.in_flight))

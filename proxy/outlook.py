@@ -11,6 +11,12 @@ proxy.simulate` (rush-hour.yaml, seeds 0-3): spread_p95 0.093-0.101 greedy, 0.07
 0.095), and 15-30 s weighed ends that later arrivals would have made up for (0.073-0.080, but
 0.115-0.157 on substation-failure.yaml against 0.095-0.124 with 5 s).
 
+The spread is what the balance is judged by second by second: within one request or not. So a
+second the spread would be more than one request over (the largest charge lately over the
+smallest capacity: the outlook's `over_line`) counts `over_weight` times more for what it is over
+(measured on failures and several proxies: docs/balance-lab.md, "Seconds over one request
+weigh more").
+
 The lookahead is `HeadroomTuning.lookahead_s` (`proxy.tuning`). Pure: views and `now` in, a
 number out.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from proxy.tuning import HeadroomTuning
 from proxy.view import SLOT_S, SubstationView, slot_of
 
 # Read once: compiled, `float("inf")` parsed its text on every call of `_extremes`.
@@ -36,11 +43,17 @@ class Outlook:
         now: float,
         lookahead_s: float,
         utilization: Sequence[float] | None = None,
+        over_line: float = _INFINITY,
+        over_weight: float = 0.0,
     ) -> None:
-        """`utilization`: each view's projected utilization, when the caller has it already."""
+        """`utilization`: each view's projected utilization, when the caller has it already.
+        `over_line`: the spread (in utilization) of one request; the part of a spread above it
+        counts `over_weight` times more (0: the plain mean spread)."""
         self._views = views
         self._now = now
         self._lookahead_s = lookahead_s
+        self._over_line = over_line
+        self._over_weight = over_weight
         if utilization is None:
             utilization = [view.projected_utilization for view in views]
         self._utilization = list(utilization)
@@ -60,7 +73,7 @@ class Outlook:
         added = [kw / (views[number].capacity_kw or 1.0) for number in numbers]
         totals = [0.0] * len(numbers)
         if lookahead_s <= 0.0:  # no lookahead: the spread now, greedy about the present
-            _add_stretch(totals, 1.0, current, numbers, added)
+            self._add_stretch(totals, 1.0, current, numbers, added)
             return totals
         first, last = slot_of(now), slot_of(now + lookahead_s)
         # Each view's next end not yet taken (after `settle`, none is before `first`).
@@ -77,14 +90,68 @@ class Outlook:
             # From now in the current slot, from the slot's start in a later one.
             when = now if slot == first else slot * SLOT_S
             if when > start:
-                _add_stretch(totals, when - start, current, numbers, added)
+                self._add_stretch(totals, when - start, current, numbers, added)
                 start = when
             view = views[number]
             freed = view.ending_slot_kw[cursors[number]] / (view.capacity_kw or 1.0)
             current[number] = max(0.0, current[number] - freed)
             cursors[number] = cursors[number] + 1
-        _add_stretch(totals, now + lookahead_s - start, current, numbers, added)
+        self._add_stretch(totals, now + lookahead_s - start, current, numbers, added)
         return [total / lookahead_s for total in totals]
+
+    def _add_stretch(
+        self,
+        totals: list[float],
+        seconds: float,
+        utilization: list[float],
+        numbers: list[int],
+        added: list[float],
+    ) -> None:
+        """Add to each total the spread over `seconds` with its view's `added` share booked
+        (its part over the line weighed `over_weight` times more)."""
+        highest, lowest, lowest_at, lowest_of_others = _extremes(utilization)
+        line = self._over_line
+        weight = self._over_weight
+        for place, number in enumerate(numbers):
+            raised = utilization[number] + added[place]
+            others_lowest = lowest_of_others if number == lowest_at else lowest
+            top = raised if raised > highest else highest
+            bottom = raised if raised < others_lowest else others_lowest
+            spread = top - bottom
+            if spread > line:
+                spread = spread + weight * (spread - line)
+            totals[place] = totals[place] + seconds * spread
+
+
+def spreads_ahead(
+    serving: list[SubstationView],
+    loads: list[float],
+    full: list[int],
+    amount_kw: float,
+    now: float,
+    tuning: HeadroomTuning,
+    one_request_kw: float,
+) -> list[float]:
+    """For each of `full` (places in `serving`, each with a capacity; `loads`, each one's
+    projected load), the mean spread over the lookahead if `amount_kw` were booked there, as
+    `headroom` ranks them; one request is the larger of `amount_kw` and `one_request_kw` (the
+    largest charge booked lately) over the smallest capacity known."""
+    known: list[int] = []
+    utilization: list[float] = []
+    smallest_kw = 0.0
+    for number, view in enumerate(serving):
+        capacity_kw = view.capacity_kw
+        if capacity_kw:
+            known.append(number)
+            utilization.append(loads[number] / capacity_kw)
+            if not smallest_kw or capacity_kw < smallest_kw:
+                smallest_kw = capacity_kw
+    line = max(amount_kw, one_request_kw) / smallest_kw
+    views = [serving[number] for number in known]
+    outlook = Outlook(views, now, tuning.lookahead_s, utilization, line, tuning.over_weight)
+    # Each one that fits has a capacity: its place in the outlook is its place in `known`.
+    in_outlook = full if len(known) == len(serving) else [known.index(n) for n in full]
+    return outlook.mean_spreads_with(in_outlook, amount_kw)
 
 
 def _first_at_or_after(slots: list[int], first: int) -> int:
@@ -94,23 +161,6 @@ def _first_at_or_after(slots: list[int], first: int) -> int:
     while place < len(slots) and slots[place] < first:
         place += 1
     return place
-
-
-def _add_stretch(
-    totals: list[float],
-    seconds: float,
-    utilization: list[float],
-    numbers: list[int],
-    added: list[float],
-) -> None:
-    """Add to each total the spread over `seconds` with its view's `added` share booked."""
-    highest, lowest, lowest_at, lowest_of_others = _extremes(utilization)
-    for place, number in enumerate(numbers):
-        raised = utilization[number] + added[place]
-        others_lowest = lowest_of_others if number == lowest_at else lowest
-        top = raised if raised > highest else highest
-        bottom = raised if raised < others_lowest else others_lowest
-        totals[place] = totals[place] + seconds * (top - bottom)
 
 
 def _extremes(utilization: list[float]) -> tuple[float, float, int, float]:

@@ -21,6 +21,14 @@ class HeadroomTuning:
     recent_weight: float = 0.4
     # How fast a booking stops counting as recent: its weight is e^(-age / recent_fade_s).
     recent_fade_s: float = 10.0
+    # The outlook (`proxy.outlook`) weighs the part of a spread over one request this many
+    # times more: the balance is judged by the seconds over it. One request is the largest
+    # charge booked in the last `one_request_window_s` (or this one, if larger) over the
+    # smallest capacity. 0: the plain mean spread, as before 2026-12-06 (the unseen kind of
+    # `proxy.simulate.sweep --overlapping`, 40 draws: spread_p95 a mean 1.67 times one request
+    # so, 1.41 with 2; docs/balance-lab.md).
+    over_weight: float = 2.0
+    one_request_window_s: float = 60.0
     # Above this many substations, choose from the utilization index (`proxy.headroom.rank`).
     full_scan_limit: int = 8
     # Anti-herding above `full_scan_limit`: pick at random among this many substations with

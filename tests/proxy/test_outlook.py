@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.balancer import Balancer
+from proxy.headroom import evenness
 from proxy.outlook import Outlook
 from proxy.tuning import DEFAULT_TUNING
 from proxy.view import SLOT_S, SubstationView, slot_of
@@ -47,6 +48,41 @@ def test_a_session_ending_within_the_lookahead_counts_for_the_time_after_it() ->
     assert outlook.mean_spreads_with([1], 10)[0] == pytest.approx((0.1 + 0.3 * after) / LOOKAHEAD_S)
 
 
+def test_the_part_of_a_spread_over_the_line_weighs_over_weight_times_more() -> None:
+    north, south = view("north", 100, 50), view("south", 100, 50)
+    north.add_booking(NOW + 1.0, 20.0, NOW - 59.0, FADE_S)  # north drops to 0.3 one second from now
+    outlook = Outlook([north, south], NOW, LOOKAHEAD_S, over_line=0.2, over_weight=2.0)
+    after = LOOKAHEAD_S - 1.0
+    # 10 kW at north: 0.1 apart throughout, under the line.
+    assert outlook.mean_spreads_with([0], 10)[0] == pytest.approx(0.1)
+    # 10 kW at south: 0.1 for 1 s, then 0.3, 0.1 of it over the line and weighed 2 more.
+    over = 0.3 + 2.0 * (0.3 - 0.2)
+    expected = (0.1 + over * after) / LOOKAHEAD_S
+    assert outlook.mean_spreads_with([1], 10)[0] == pytest.approx(expected)
+
+
+def test_the_line_is_the_largest_charge_lately_or_this_one_over_the_smallest_capacity() -> None:
+    """`headroom.evenness`, as the balancer calls it for a grid of a few: one request is this
+    charge, or the largest booked in the last minute if larger (`one_request_kw`), over the
+    smallest capacity. Here 10 kW at south leaves the grid 0.3 apart after north's end."""
+    north, south = view("north", 100, 50), view("south", 200, 100)
+    north.add_booking(NOW + 1.0, 20.0, NOW - 59.0, FADE_S)
+    tuning = DEFAULT_TUNING
+    after = LOOKAHEAD_S - 1.0
+
+    def at_south(one_request_kw: float) -> float:  # no bunching term: nothing booked there
+        keys = evenness([north, south], [50.0, 100.0], [0, 1], 10.0, NOW, tuning, one_request_kw)
+        return keys[1][0]
+
+    plain = (0.05 + 0.25 * after) / LOOKAHEAD_S  # 10 kW is 0.05 of south's 200
+    # The line 10 kW over 100 (north's, the smaller): 0.15 of each later second over it.
+    assert at_south(0.0) == pytest.approx(plain + tuning.over_weight * 0.15 * after / LOOKAHEAD_S)
+    # 22 kW booked lately: the line is 0.22, and 0.03 over it.
+    assert at_south(22.0) == pytest.approx(plain + tuning.over_weight * 0.03 * after / LOOKAHEAD_S)
+    # 30 kW: the line is 0.3, and nothing is over it.
+    assert at_south(30.0) == pytest.approx(plain)
+
+
 def test_sessions_ending_beyond_the_lookahead_change_nothing() -> None:
     north, south = view("north", 100, 50), view("south", 100, 50)
     north.add_booking(NOW + LOOKAHEAD_S + 1, 20.0, NOW - 54.0, FADE_S)
@@ -66,9 +102,16 @@ def test_headroom_books_where_power_is_about_to_free_among_equals() -> None:
     assert balancer.choose(10, 10, attempts=1) == ["north"]
 
 
-def spread_booking_one(views: list[SubstationView], number: int, kw: float) -> float:
+def spread_booking_one(
+    views: list[SubstationView],
+    number: int,
+    kw: float,
+    line: float = float("inf"),
+    weight: float = 0.0,
+) -> float:
     """The outlook's mean spread with `kw` booked at view `number`, by brute force: every view's
-    utilization recomputed from scratch at the start of every interval between two ends."""
+    utilization recomputed from scratch at the start of every interval between two ends, and
+    the part of each interval's spread over `line` counted `weight` times more."""
     first, last = slot_of(NOW), slot_of(NOW + LOOKAHEAD_S)
     steps = sorted(
         (max(NOW, slot * SLOT_S), place, ending_kw / (each.capacity_kw or 1.0))
@@ -86,7 +129,8 @@ def spread_booking_one(views: list[SubstationView], number: int, kw: float) -> f
                 if stepping == place and when <= start:
                     share = max(0.0, share - freed)
             shares.append(share + (kw / (each.capacity_kw or 1.0) if place == number else 0.0))
-        total += (stop - start) * (max(shares) - min(shares))
+        spread = max(shares) - min(shares)
+        total += (stop - start) * (spread + weight * max(0.0, spread - line))
     return total / LOOKAHEAD_S
 
 
@@ -102,9 +146,14 @@ def spread_booking_one(views: list[SubstationView], number: int, kw: float) -> f
         max_size=5,
     ),
     st.floats(1, 50),
+    st.floats(0, 1),
+    st.floats(0, 5),
 )
 def test_the_spreads_for_every_candidate_at_once_are_those_of_each_alone(
-    substations: list[tuple[float, float, list[tuple[float, float]]]], kw: float
+    substations: list[tuple[float, float, list[tuple[float, float]]]],
+    kw: float,
+    line: float,
+    weight: float,
 ) -> None:
     views = []
     for number, (capacity_kw, share, ending) in enumerate(substations):
@@ -112,8 +161,9 @@ def test_the_spreads_for_every_candidate_at_once_are_those_of_each_alone(
         for ends_in_s, ending_kw in ending:
             place.add_booking(NOW + ends_in_s, ending_kw, NOW - 55.0, FADE_S)
         views.append(place)
-    outlook = Outlook(views, NOW, LOOKAHEAD_S)
+    outlook = Outlook(views, NOW, LOOKAHEAD_S, over_line=line, over_weight=weight)
     together = outlook.mean_spreads_with(list(range(len(views))), kw)
     for number in range(len(views)):
         assert together[number] == outlook.mean_spreads_with([number], kw)[0]
-        assert together[number] == pytest.approx(spread_booking_one(views, number, kw), abs=1e-9)
+        brute_force = spread_booking_one(views, number, kw, line, weight)
+        assert together[number] == pytest.approx(brute_force, abs=1e-9)

@@ -62,8 +62,8 @@ def test_rush_hour_headroom_stays_within_one_request(seed: int) -> None:
 
 def test_substation_failure_headroom_is_within_one_request_on_a_typical_seed() -> None:
     """The biggest substation comes back empty and takes ~20 s of all arrivals to refill: a
-    third of the 5 % of seconds the 95th percentile leaves out. Over seeds 0-31, 24 stay
-    within one request (the worst 0.097 against 0.088); here the median of seeds 0-7."""
+    third of the 5 % of seconds the 95th percentile leaves out. Over seeds 0-31, 21 stay
+    within one request (the worst 0.0966 against 0.088); here the median of seeds 0-7."""
     scenario = load_scenario(Path("scenarios/substation-failure.yaml"))
     spreads = sorted(simulate(scenario, "headroom", seed)["spread_p95"] for seed in range(8))
     assert spreads[4] <= scenario.one_request_utilization, spreads
@@ -108,6 +108,20 @@ def test_with_two_overlapping_failures_headroom_spreads_far_less_than_any_baseli
     baselines = [simulate(scenario, policy, 0)["spread_p95"] for policy in POLICIES[1:]]
     assert headroom["spread_p95"] < min(baselines) / 3, (headroom["spread_p95"], baselines)
     assert headroom["false_rejects"] == 0
+
+
+def test_seconds_over_one_request_weighed_more_spread_two_overlapping_failures_less() -> None:
+    """The outlook weighs the part of a spread over one request `over_weight` (2) times more:
+    on overlapping-failures, seeds 0-3, spread_p95 a mean 0.127 against 0.141 with the plain
+    mean spread (`over_weight` 0); 40 drawn scenarios of its kind, 1.41 times one request
+    against 1.67 (docs/balance-lab.md)."""
+    scenario = load_scenario(Path("scenarios/overlapping-failures.yaml"))
+    plain = load_scenario(
+        Path("scenarios/overlapping-failures.yaml"), {"headroom": {"over_weight": 0}}
+    )
+    weighed = [simulate(scenario, "headroom", seed)["spread_p95"] for seed in range(4)]
+    as_before = [simulate(plain, "headroom", seed)["spread_p95"] for seed in range(4)]
+    assert sum(weighed) < sum(as_before), (weighed, as_before)
 
 
 def test_eight_proxies_told_every_booking_keep_rush_hour_within_one_request() -> None:
