@@ -11,11 +11,10 @@ proxy.simulate` (rush-hour.yaml, seeds 0-3): spread_p95 0.093-0.101 greedy, 0.07
 0.095), and 15-30 s weighed ends that later arrivals would have made up for (0.073-0.080, but
 0.115-0.157 on substation-failure.yaml against 0.095-0.124 with 5 s).
 
-The spread is what the balance is judged by second by second: within one request or not. So a
-second the spread would be more than one request over (the largest charge lately over the
-smallest capacity: the outlook's `over_line`) counts `over_weight` times more for what it is over
-(measured on failures and several proxies: docs/balance-lab.md, "Seconds over one request
-weigh more").
+The balance is judged second by second: the spread within one request or not. So the part of
+a spread over one request (the largest charge lately over the smallest capacity: the outlook's
+`over_line`) counts `over_weight` times more (measured on failures and several proxies:
+docs/balance-lab.md, "Seconds over one request weigh more").
 
 The lookahead is `HeadroomTuning.lookahead_s` (`proxy.tuning`). Pure: views and `now` in, a
 number out.
