@@ -55,7 +55,7 @@ class SessionDirectory:
         self._by_session: dict[str, SessionRoute] = {}
         self._by_vehicle: dict[str, SessionRoute] = {}
         # Answers arrive roughly in order of ends_at, so the front holds the first to expire.
-        # Routes forgotten stay here, stale, until their end and the time kept after it come.
+        # Routes replaced stay here, stale, until their end and the time kept after it come.
         # (Session ids are never reused, and one session's end never changes.)
         self._expiry: deque[SessionRoute] = deque()
 
@@ -102,16 +102,11 @@ class SessionDirectory:
         if route is not None and self._by_vehicle.get(route.vehicle_id) is route:
             del self._by_vehicle[route.vehicle_id]
 
-    def forget(self, session_id: str) -> None:
-        route = self._by_session.get(session_id)
-        if route is not None:
-            self._drop(route)
-
     def prune(self, now: float) -> None:
         expiry = self._expiry
         kept_until = now - ENDED_ROUTE_KEEP_S
         while expiry and expiry[0].ends_at <= kept_until:
-            self._drop(expiry.popleft())  # a no-op if forgotten or replaced already
+            self._drop(expiry.popleft())  # a no-op if replaced already
 
     def _drop(self, route: SessionRoute) -> None:
         if self._by_session.get(route.session_id) is route:

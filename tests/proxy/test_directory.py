@@ -42,28 +42,17 @@ def test_directory_keeps_the_newest_session_of_a_vehicle_and_the_route_of_its_la
     assert directory.for_session("a", T0 + 11) == route("a", "EV-1", T0 + 60)  # its owner says
 
 
-def test_directory_forget_drops_both_indexes() -> None:
+def test_pruning_passes_over_routes_replaced_meanwhile() -> None:
+    """A vehicle's route replaced (here a load stream's, by the answer to its next charge)
+    leaves its expiry entry behind, stale: pruning that entry keeps the route that replaced it."""
     directory = SessionDirectory()
-    directory.remember(route("a", "EV-1", T0 + 60), T0)
-    directory.forget("a")
-    assert directory.for_vehicle("EV-1", T0) is None
-    assert directory.for_session("a", T0) is None
-    assert len(directory) == 0
-
-
-def test_directory_pruning_passes_over_routes_forgotten_meanwhile() -> None:
-    directory = SessionDirectory()
-    directory.remember(route("a", "EV-1", T0 + 60), T0)
-    directory.remember(route("b", "EV-1", T0 + 70), T0 + 10)
-    directory.forget("a")  # stopped: its expiry entry stays behind, stale
-    directory.remember(route("c", "EV-2", T0 + 400), T0 + 65 + ENDED_ROUTE_KEEP_S)
-    assert directory.for_vehicle("EV-2", T0 + 66 + ENDED_ROUTE_KEEP_S) == route(
-        "c", "EV-2", T0 + 400
-    )
+    directory.remember_vehicle("EV-1", "http://s2", T0 + 60, T0)  # told by the stream
+    directory.remember(route("b", "EV-1", T0 + 300), T0 + 61)
+    pruned_at = T0 + 61 + ENDED_ROUTE_KEEP_S  # the stream's route is past its time
+    directory.remember(route("c", "EV-2", T0 + 400), pruned_at)
+    assert directory.for_vehicle("EV-1", pruned_at) == route("b", "EV-1", T0 + 300)
+    assert directory.for_session("b", pruned_at) == route("b", "EV-1", T0 + 300)
     assert len(directory) == 2
-    directory.prune(T0 + 70 + ENDED_ROUTE_KEEP_S)
-    assert directory.for_session("b", T0 + 70 + ENDED_ROUTE_KEEP_S) is None
-    assert len(directory) == 1
 
 
 def test_a_session_without_a_route_is_asked_of_the_substations_its_id_may_name() -> None:
