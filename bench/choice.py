@@ -8,14 +8,23 @@ The last row is the charge path's balancer work at 3 substations when sessions e
 lookahead: each choice is booked (sent, answered, its 2-s session recorded) 0.2 ms of virtual
 time after the last, as at 5,000 charges a second in front of `bench.proxy`'s substations, so
 the outlook walks about 8 slots of ends at each substation.
+
+Each figure is the least of `--repeat` runs (5), taken in rounds across the substation counts so
+that a machine slower for a while slows every count alike: the least is the choice's own cost,
+and what is above it is other work on the machine (the `timeit` module's advice). The line under
+the table gives `headroom`'s most over its least, the "flat within 2x" of the balance issue,
+and the build it ran: the sources, or the pure core compiled as the image runs it (`python -m
+bench.compiled DIR`, then this from `DIR/site`).
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 import time
 
+from proxy import index
 from proxy.balancer import POLICIES, Balancer
 from proxy.shard import Shard
 
@@ -57,16 +66,33 @@ def ns_per_booked_choice(choices: int = CHOICES, session_s: float = 2.0) -> floa
     return (time.perf_counter_ns() - started) / choices
 
 
-def main() -> int:
+def least_of(repeat: int, policy: str, shard: Shard | None = None) -> list[float]:
+    """The least ns per choice at each of `COUNTS`, measured in `repeat` rounds across them."""
+    rounds = [[ns_per_choice(policy, count, shard) for count in COUNTS] for _ in range(repeat)]
+    return [min(column) for column in zip(*rounds, strict=True)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.choice", description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each figure, the least kept")
+    repeat = max(1, parser.parse_args(argv).repeat)
     print(f"{'policy':<18}" + "".join(f"{count:>10}" for count in COUNTS) + "   (ns per choice)")
+    spans: dict[str, float] = {}
     for policy in POLICIES:
-        row = "".join(f"{ns_per_choice(policy, count):>10.0f}" for count in COUNTS)
-        print(f"{policy:<18}{row}", flush=True)
+        figures = least_of(repeat, policy)
+        spans[policy] = max(figures) / min(figures)
+        print(f"{policy:<18}" + "".join(f"{ns:>10.0f}" for ns in figures), flush=True)
     # One of 8 replicas (`--shard 3/8`): its own share first, then the whole index.
-    row = "".join(f"{ns_per_choice('headroom', count, Shard(3, 8)):>10.0f}" for count in COUNTS)
-    print(f"{'headroom, 3/8':<18}{row}", flush=True)
-    booked = ns_per_booked_choice()
+    figures = least_of(repeat, "headroom", Shard(3, 8))
+    print(f"{'headroom, 3/8':<18}" + "".join(f"{ns:>10.0f}" for ns in figures), flush=True)
+    booked = min(ns_per_booked_choice() for _ in range(repeat))
     print(f"{'headroom, booked':<18}{booked:>10.0f}   (3 substations, 2-s sessions)", flush=True)
+    build = "compiled" if index.__file__.endswith(".so") else "source"
+    print(
+        f"the least of {repeat} runs each, the {build} build; headroom's most over its least: "
+        f"{spans['headroom']:.2f}x (3/8: {max(figures) / min(figures):.2f}x)",
+        flush=True,
+    )
     return 0
 
 

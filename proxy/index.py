@@ -18,11 +18,10 @@ choice reads numbers instead of working each one out again (the same arithmetic 
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 import random
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 
 from sortedcontainers import SortedList
 
@@ -86,8 +85,13 @@ class UtilizationIndex:
         the classes' spread); with `among` > 1 and `rng`, one at random among the `among`
         lowest."""
         if among <= 1 or rng is None:
-            head = min(self._heads(kw, exclude), key=_after_booking(kw), default=None)
-            return None if head is None else head[0]
+            best: SubstationView | None = None
+            best_after = 0.0
+            for number in self._classes:  # each class's head: the first lowest of them all
+                for after, view in self._walk(number, kw, exclude, 1):
+                    if best is None or after < best_after:
+                        best, best_after = view, after
+            return best
         lowest = self.lowest(kw, exclude, among)
         return rng.choice(lowest) if lowest else None
 
@@ -96,47 +100,41 @@ class UtilizationIndex:
     ) -> list[SubstationView]:
         """Up to `count` substations with room for `kw`, the lowest utilization after booking
         it first (within the classes' spread): at most `count` read from each class."""
-        found = heapq.nsmallest(
-            count,
-            (
-                entry
-                for number in self._classes
-                for entry in itertools.islice(self._walk(number, kw, exclude), count)
-            ),
-            key=_after_booking(kw),
-        )
-        return [view for view, _ in found]
-
-    def _heads(self, kw: float, exclude: Collection[str]) -> Iterator[_Entry]:
-        """Each class's first member, in utilization order, with room for `kw`."""
+        found: list[tuple[float, SubstationView]] = []
         for number in self._classes:
-            found = next(self._walk(number, kw, exclude), None)
-            if found is not None:
-                yield found
+            found += self._walk(number, kw, exclude, count)
+        # Each class is in utilization order; after booking, their merge and each class's own
+        # spread of capacities may reorder them. A stable sort, on the utilization alone.
+        found.sort(key=_utilization_after)
+        return [view for _, view in found[:count]]
 
-    def _walk(self, number: int, kw: float, exclude: Collection[str]) -> Iterator[_Entry]:
-        """A class's members with room for `kw` (as `has_room`), from the lowest utilization,
-        at most `BAND_LIMIT` read. Within a class, room shrinks as utilization grows (but for
-        the class's spread), so the walk stops at the first full."""
+    def _walk(
+        self, number: int, kw: float, exclude: Collection[str], count: int
+    ) -> list[tuple[float, SubstationView]]:
+        """Up to `count` of a class's members with room for `kw` (as `has_room`), from the
+        lowest utilization, at most `BAND_LIMIT` read, each with its utilization once `kw`
+        more is booked there (as `utilization_with`). Within a class, room shrinks as
+        utilization grows (but for the class's spread), so the walk stops at the first full."""
         views = self._views
+        found: list[tuple[float, SubstationView]] = []
+        limit = BAND_LIMIT + len(exclude)
+        give_up_at = len(exclude) + 2
         for read, (_, order) in enumerate(self._classes[number]):
-            if read >= BAND_LIMIT + len(exclude):
-                return
-            entry = views[order]
-            if entry[0].key in exclude:
+            if read >= limit:
+                break
+            view, load_kw = views[order]
+            if exclude and view.key in exclude:
                 continue
-            headroom_kw = entry[0].headroom_at(entry[1])
-            if headroom_kw is None or headroom_kw < kw:  # as `has_room`, on the indexed load
-                if read >= len(exclude) + 2:
-                    return
+            capacity_kw = view.capacity_kw
+            if not capacity_kw or capacity_kw - load_kw < kw:  # as `has_room`
+                if read >= give_up_at:
+                    break
                 continue
-            yield entry
+            found.append(((load_kw + kw) / capacity_kw, view))
+            if len(found) >= count:
+                break
+        return found
 
 
-def _after_booking(kw: float) -> Callable[[_Entry], float]:
-    """An entry's utilization once `kw` more is booked there (as `utilization_with`)."""
-
-    def utilization(entry: _Entry) -> float:
-        return entry[0].utilization_at(entry[1], kw)
-
-    return utilization
+def _utilization_after(found: tuple[float, SubstationView]) -> float:
+    return found[0]
