@@ -43,6 +43,38 @@ def test_the_choice_is_within_the_class_spread_of_the_exact_best(seed: int) -> N
     assert chosen.utilization_with(kw) <= exact_best(views, kw) + kw / 200 * (1 - 1 / 1.1)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(200, 800), st.floats(0, 0.75)), min_size=1, max_size=60
+    ),  # capacity kW, and load as a share of it: each has room for 50 kW (full ones: below)
+    st.floats(7, 50),
+    st.integers(1, 16),
+    st.sets(st.integers(0, 59), max_size=5),
+)
+def test_the_lowest_few_are_the_lowest_after_booking_best_first(
+    substations: list[tuple[float, float]], kw: float, count: int, excluded: set[int]
+) -> None:
+    """What rule 3's herd and rule 4's own choices read: every substation with room and not
+    excluded that is left out is no lower after booking than each one taken (but for the
+    classes' spread), the taken best first."""
+    views = [
+        view(f"s{n}", capacity, capacity * share) for n, (capacity, share) in enumerate(substations)
+    ]
+    index = UtilizationIndex()
+    for each in views:
+        index.update(each)
+    exclude = {f"s{n}" for n in excluded}
+    lowest = index.lowest(kw, exclude, count)
+    eligible = [v for v in views if v.key not in exclude and (v.capacity_kw or 0) - v.load_kw >= kw]
+    assert len(lowest) == min(count, len(eligible))
+    after = [v.utilization_with(kw) for v in lowest]
+    assert after == sorted(after)
+    spread = kw / 200 * (1 - 1 / 1.1)  # within a class, kw/capacity differs by at most this
+    for left_out in (v for v in eligible if v not in lowest):
+        assert left_out.utilization_with(kw) >= max(after) - spread
+
+
 def test_updates_move_a_substation_and_ones_out_of_service_leave() -> None:
     a, b = view("a", 100, 10), view("b", 100, 20)
     index = UtilizationIndex()
