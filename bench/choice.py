@@ -13,17 +13,22 @@ Each figure is the least of `--repeat` runs (5), taken in rounds across the subs
 that a machine slower for a while slows every count alike: the least is the choice's own cost,
 and what is above it is other work on the machine (the `timeit` module's advice). The line under
 the table gives `headroom`'s most over its least, the "flat within 2x" of the balance issue,
-and the build it ran: the sources, or the pure core compiled as the image runs it (`python -m
-bench.compiled DIR`, then this from `DIR/site`).
+and the build it ran: by default the pure core compiled as the image runs it (`bench.compiled`
+builds it into a scratch directory, and this runs again from there), or with `--build source`
+this checkout's sources.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
+from bench import compiled
 from proxy import index
 from proxy.balancer import POLICIES, Balancer
 from proxy.shard import Shard
@@ -75,7 +80,30 @@ def least_of(repeat: int, policy: str, shard: Shard | None = None) -> list[float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.choice", description=__doc__)
     parser.add_argument("--repeat", type=int, default=5, help="runs of each figure, the least kept")
-    repeat = max(1, parser.parse_args(argv).repeat)
+    parser.add_argument(
+        "--build",
+        choices=("compiled", "source"),
+        default="compiled",
+        help="the pure core compiled, as the image runs it (built first, about a minute), or "
+        "this checkout's sources",
+    )
+    parser.add_argument("--in-build", action="store_true", help=argparse.SUPPRESS)
+    settings = parser.parse_args(argv)
+    repeat = max(1, settings.repeat)
+    running = "compiled" if index.__file__.endswith(".so") else "source"
+    if settings.build == "compiled" and running == "source" and not settings.in_build:
+        with tempfile.TemporaryDirectory(prefix="bench-choice-") as scratch:
+            site = compiled.build(Path(scratch))  # run again from it: its modules come first
+            again = [sys.executable, "-m", "bench.choice", "--repeat", str(repeat), "--in-build"]
+            return subprocess.run(again, cwd=site, check=False).returncode
+    if settings.build != running:
+        print(f"asked for the {settings.build} build, but the {running} one is imported here")
+        return 2
+    print_table(repeat, running)
+    return 0
+
+
+def print_table(repeat: int, build: str) -> None:
     print(f"{'policy':<18}" + "".join(f"{count:>10}" for count in COUNTS) + "   (ns per choice)")
     spans: dict[str, float] = {}
     for policy in POLICIES:
@@ -87,13 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'headroom, 3/8':<18}" + "".join(f"{ns:>10.0f}" for ns in figures), flush=True)
     booked = min(ns_per_booked_choice() for _ in range(repeat))
     print(f"{'headroom, booked':<18}{booked:>10.0f}   (3 substations, 2-s sessions)", flush=True)
-    build = "compiled" if index.__file__.endswith(".so") else "source"
     print(
         f"the least of {repeat} runs each, the {build} build; headroom's most over its least: "
         f"{spans['headroom']:.2f}x (3/8: {max(figures) / min(figures):.2f}x)",
         flush=True,
     )
-    return 0
 
 
 if __name__ == "__main__":

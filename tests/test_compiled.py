@@ -78,6 +78,14 @@ def test_the_compiled_simulator_gives_the_sources_figures_to_the_byte(
     assert run([*argv, *options], compiled_site) == run([*argv, *options], CHECKOUT)
 
 
+def test_the_choice_benchmark_counts_the_compiled_choice(compiled_site: Path) -> None:
+    # What `python -m bench.choice` runs by default, once it has built the core (the sources'
+    # run is in tests/bench): from the build's directory, its compiled modules.
+    table = run(["-m", "bench.choice", "--repeat", "1"], compiled_site)
+    assert "the compiled build; headroom's most over its least" in table
+    assert len(table.splitlines()) == 1 + 5 + 2 + 1  # the policies, 3/8 and booked, the span
+
+
 CITY_RUNS = (
     "tests/proxy/simulate/test_engine.py::test_city_scale_runs_with_the_index_and_never_overloads"
 )

@@ -53,7 +53,7 @@ def test_proxy_benchmark_quick_prints_every_row() -> None:
 
 def test_choice_and_substation_benchmarks_print_their_tables() -> None:
     for argv, header in (
-        (["bench.choice", "--repeat", "1"], "ns per choice"),
+        (["bench.choice", "--build", "source", "--repeat", "1"], "the source build"),
         (["bench.substation"], "us per admission"),
     ):
         finished = subprocess.run(
