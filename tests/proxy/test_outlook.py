@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -81,6 +82,27 @@ def test_the_line_is_the_largest_charge_lately_or_this_one_over_the_smallest_cap
     assert at_south(22.0) == pytest.approx(plain + tuning.over_weight * 0.03 * after / LOOKAHEAD_S)
     # 30 kW: the line is 0.3, and nothing is over it.
     assert at_south(30.0) == pytest.approx(plain)
+
+
+@pytest.mark.parametrize(("largest_lately_kw", "chosen"), [(0.0, "south"), (40.0, "north")])
+def test_the_balancer_draws_the_line_from_the_charges_booked_in_the_last_minute(
+    largest_lately_kw: float, chosen: str
+) -> None:
+    """North (100 kW) frees 20 kW in 2 s, south (100 kW) 29 kW in 1 s; a 10-kW charge. At
+    north the spread is 0, 0.29, then 0.09 (mean 0.112); at south 0.2, 0.09, then 0.11
+    (mean 0.124). With no charge booked in the last minute, one request is this one, 0.1:
+    north's second over it weighs 0.38 more and south's seconds 0.26, so south. With a 40-kW
+    charge booked 59 s ago (and ended), the line is 0.4: nothing is over, so north."""
+    balancer = Balancer(tuning=replace(DEFAULT_TUNING, recent_weight=0.0))  # no bunching term
+    balancer.set_substations(["north", "south"])
+    balancer.record_report("north", NOW, 20.0, 100.0)
+    balancer.record_report("south", NOW, 30.0, 100.0)
+    # Booked over a minute ago: not within the window the line is drawn from.
+    balancer.record_booking("north", NOW + 2.0, 20.0, NOW - 61.0)
+    balancer.record_booking("south", NOW + 1.0, 29.0, NOW - 61.0)
+    if largest_lately_kw:
+        balancer.record_booking("north", NOW - 0.5, largest_lately_kw, NOW - 59.0)
+    assert balancer.choose(10, 10, attempts=1, now=NOW) == [chosen]
 
 
 def test_sessions_ending_beyond_the_lookahead_change_nothing() -> None:
