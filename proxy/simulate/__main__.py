@@ -1,5 +1,5 @@
-"""`python -m proxy.simulate SCENARIO.yaml [--policy P]... [--json] [--plot PNG] [--seed N]
-[--set KEY=VALUE]...`."""
+"""`python -m proxy.simulate SCENARIO.yaml [--policy P]... [--json] [--plot PNG] [--seed N |
+--seeds 0-7] [--set KEY=VALUE]...`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from proxy.simulate.engine import Simulation
 from proxy.simulate.measure import Trace
 from proxy.simulate.report import format_table, plot
 from proxy.simulate.scenario import Scenario, ScenarioError, load_scenario
+from proxy.simulate.seeds import PolicyOverSeeds, SeedsError, format_seeds_table, parse_seeds
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -32,7 +33,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     parser.add_argument("--plot", type=Path, help="PNG of utilization over time per policy")
-    parser.add_argument("--seed", type=int, default=0)
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=0)
+    seeds.add_argument(
+        "--seeds",
+        type=_seeds,
+        help="every seed of 0-7 (or 0,3,5): a row per seed, then how many are within one request",
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -41,6 +48,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="repeatable: a scenario key replaced, the value in YAML (e.g. proxies=1)",
     )
     return parser.parse_args(argv)
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return parse_seeds(text)
+    except SeedsError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -64,6 +78,11 @@ def main(argv: list[str]) -> int:
         print(f"python -m proxy.simulate: {error}", file=sys.stderr)
         return 2
     policies = cast(list[Policy], args.policy or list(POLICIES))
+    if args.seeds is not None:
+        if args.plot:
+            print("python -m proxy.simulate: --plot draws one seed, not --seeds", file=sys.stderr)
+            return 2
+        return _over_seeds(scenario, policies, args.seeds, as_json=args.json)
     # Policies are independent runs: one process each, as many at once as there are cores.
     with ProcessPoolExecutor(max_workers=min(len(policies), os.cpu_count() or 1)) as pool:
         done = pool.map(run_policy, repeat(scenario), policies, repeat(args.seed))
@@ -76,6 +95,36 @@ def main(argv: list[str]) -> int:
     if args.plot:
         plot(args.plot, scenario.name, {policy: trace for policy, (_, trace) in runs.items()})
     return 0
+
+
+def _over_seeds(
+    scenario: Scenario, policies: list[Policy], seeds: list[int], *, as_json: bool
+) -> int:
+    """Every policy on every seed, as many runs at once as there are cores."""
+    pairs = [(policy, seed) for policy in policies for seed in seeds]
+    with ProcessPoolExecutor(max_workers=min(len(pairs), os.cpu_count() or 1)) as pool:
+        done = pool.map(summarize, repeat(scenario), *zip(*pairs, strict=True))
+        by_pair = dict(zip(pairs, done, strict=True))
+    over_seeds = [
+        PolicyOverSeeds(policy, {seed: by_pair[policy, seed] for seed in seeds})
+        for policy in policies
+    ]
+    if as_json:
+        results = {
+            each.policy: {
+                **each.totals(),
+                "by_seed": {str(seed): run for seed, run in each.by_seed.items()},
+            }
+            for each in over_seeds
+        }
+        print(json.dumps({"scenario": scenario.name, "seeds": seeds, "results": results}, indent=2))
+    else:
+        print(format_seeds_table(scenario.name, scenario.one_request_utilization, over_seeds))
+    return 0
+
+
+def summarize(scenario: Scenario, policy: Policy, seed: int) -> dict[str, Any]:
+    return Simulation(scenario, policy, seed).run().summary(scenario)
 
 
 def run_policy(scenario: Scenario, policy: Policy, seed: int) -> tuple[dict[str, Any], Trace]:

@@ -1,0 +1,105 @@
+"""One scenario over many seeds (`proxy.simulate.seeds`, and `--seeds` on the command line)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from proxy.simulate.seeds import PolicyOverSeeds, SeedsError, format_seeds_table, parse_seeds
+
+
+@pytest.mark.parametrize(
+    ("text", "seeds"),
+    [
+        ("0-7", [0, 1, 2, 3, 4, 5, 6, 7]),
+        ("0,3,5", [0, 3, 5]),
+        ("0-2,8", [0, 1, 2, 8]),
+        ("4", [4]),
+        (" 5 , 1-2 ", [5, 1, 2]),
+        ("2,1-3", [2, 1, 3]),  # each seed once, in the order first given
+    ],
+)
+def test_seeds_are_a_range_or_a_list(text: str, seeds: list[int]) -> None:
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["", "a", "1-", "-1", "3-1", "0-7,x", "0-1000", "1.5"])
+def test_anything_else_is_refused(text: str) -> None:
+    with pytest.raises(SeedsError, match="--seeds"):
+        parse_seeds(text)
+
+
+def _run(spread_p95: float, seconds_over: int, false_rejects: int = 0) -> dict[str, Any]:
+    return {
+        "spread_p95": spread_p95,
+        "within_one_request": seconds_over <= 60,
+        "seconds_over_one_request": seconds_over,
+        "false_rejects": false_rejects,
+        "overload_s": 0,
+    }
+
+
+def test_the_totals_say_which_seeds_are_over_one_request_and_add_up_the_rest() -> None:
+    runs = {0: _run(0.0884, 62), 1: _run(0.0861, 54, false_rejects=1), 6: _run(0.0923, 68)}
+    totals = PolicyOverSeeds("headroom", runs).totals()
+    assert totals == {
+        "seeds": 3,
+        "within_one_request": 1,
+        "seeds_over": [0, 6],
+        "spread_p95_mean": round((0.0884 + 0.0861 + 0.0923) / 3, 4),
+        "spread_p95_worst": 0.0923,
+        "false_rejects": 1,
+        "overload_s": 0,
+    }
+
+
+def test_the_table_has_a_row_per_seed_marks_the_ones_over_and_sums_up_each_policy() -> None:
+    headroom = PolicyOverSeeds("headroom", {0: _run(0.0884, 62), 1: _run(0.0861, 54)})
+    random = PolicyOverSeeds("random", {0: _run(0.5798, 993), 1: _run(0.6198, 943)})
+    lines = format_seeds_table("substation-failure", 0.088, [headroom, random]).splitlines()
+    assert "one request = 0.088" in lines[0]
+    assert lines[1].split() == ["seed", "headroom", "random"]
+    assert lines[2].split() == ["0", "0.0884", "(62)*", "0.5798", "(993)*"]
+    assert lines[3].split() == ["1", "0.0861", "(54)", "0.6198", "(943)*"]
+    assert lines[4].split() == ["within", "1", "of", "2", "0", "of", "2"]
+    assert lines[-1].split() == ["overload", "s", "0", "0"]
+    assert len({len(line) for line in lines[1:]}) == 1  # the columns line up
+
+
+def test_the_command_runs_each_seed_as_one_seed_would() -> None:
+    """`--seeds 0-2` gives each seed's run exactly as `--seed N` does, and the totals of them."""
+    command = [sys.executable, "-m", "proxy.simulate", "scenarios/seed-burst.yaml", "--json"]
+    command += ["--policy", "headroom"]
+    over_seeds = json.loads(
+        subprocess.run(
+            [*command, "--seeds", "0-2"], capture_output=True, check=True, timeout=120
+        ).stdout
+    )
+    assert over_seeds["seeds"] == [0, 1, 2]
+    headroom = over_seeds["results"]["headroom"]
+    for seed in (0, 1, 2):
+        alone = subprocess.run(
+            [*command, "--seed", str(seed)], capture_output=True, check=True, timeout=60
+        )
+        assert headroom["by_seed"][str(seed)] == json.loads(alone.stdout)["results"]["headroom"]
+    spreads = [headroom["by_seed"][seed]["spread_p95"] for seed in ("0", "1", "2")]
+    assert headroom["spread_p95_worst"] == max(spreads)
+    assert headroom["seeds_over"] == [
+        seed for seed in (0, 1, 2) if spreads[seed] > headroom["by_seed"]["0"]["one_request"]
+    ]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--seeds", "0-1", "--seed", "2"], ["--seeds", "3-1"], ["--seeds", "0-1", "--plot", "x.png"]],
+)
+def test_the_command_refuses_seeds_it_cannot_run(flags: list[str]) -> None:
+    command = [sys.executable, "-m", "proxy.simulate", "scenarios/seed-burst.yaml", *flags]
+    refused = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    assert "--seed" in refused.stderr
