@@ -37,9 +37,9 @@ def parse_seeds(text: str) -> list[int]:
             raise SeedsError(f"--seeds wants seeds as 0-7 or 0,3,5, got {text!r}") from None
         if low < 0 or high < low:
             raise SeedsError(f"--seeds wants a range from low to high, got {part.strip()!r}")
-        seeds.extend(seed for seed in range(low, high + 1) if seed not in seeds)
-        if len(seeds) > MOST_SEEDS:
+        if len(seeds) + high - low + 1 > MOST_SEEDS:  # before counting them out
             raise SeedsError(f"--seeds: at most {MOST_SEEDS:,} seeds in one command")
+        seeds.extend(seed for seed in range(low, high + 1) if seed not in seeds)
     return seeds
 
 

@@ -27,7 +27,9 @@ def test_seeds_are_a_range_or_a_list(text: str, seeds: list[int]) -> None:
     assert parse_seeds(text) == seeds
 
 
-@pytest.mark.parametrize("text", ["", "a", "1-", "-1", "3-1", "0-7,x", "0-1000", "1.5"])
+@pytest.mark.parametrize(
+    "text", ["", "a", "1-", "-1", "3-1", "0-7,x", "0-1000", "0-999,5", "0-10000000000", "1.5"]
+)
 def test_anything_else_is_refused(text: str) -> None:
     with pytest.raises(SeedsError, match="--seeds"):
         parse_seeds(text)
