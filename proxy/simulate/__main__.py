@@ -15,7 +15,7 @@ from typing import Any, cast
 import yaml
 
 from proxy.balancer import POLICIES, Policy
-from proxy.simulate.engine import Simulation
+from proxy.simulate.engine import Simulation, simulate
 from proxy.simulate.measure import Trace
 from proxy.simulate.report import format_table, plot
 from proxy.simulate.scenario import Scenario, ScenarioError, load_scenario
@@ -103,7 +103,7 @@ def _over_seeds(
     """Every policy on every seed, as many runs at once as there are cores."""
     pairs = [(policy, seed) for policy in policies for seed in seeds]
     with ProcessPoolExecutor(max_workers=min(len(pairs), os.cpu_count() or 1)) as pool:
-        done = pool.map(summarize, repeat(scenario), *zip(*pairs, strict=True))
+        done = pool.map(simulate, repeat(scenario), *zip(*pairs, strict=True))
         by_pair = dict(zip(pairs, done, strict=True))
     over_seeds = [
         PolicyOverSeeds(policy, {seed: by_pair[policy, seed] for seed in seeds})
@@ -121,10 +121,6 @@ def _over_seeds(
     else:
         print(format_seeds_table(scenario.name, scenario.one_request_utilization, over_seeds))
     return 0
-
-
-def summarize(scenario: Scenario, policy: Policy, seed: int) -> dict[str, Any]:
-    return Simulation(scenario, policy, seed).run().summary(scenario)
 
 
 def run_policy(scenario: Scenario, policy: Policy, seed: int) -> tuple[dict[str, Any], Trace]:

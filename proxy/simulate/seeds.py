@@ -60,11 +60,11 @@ class PolicyOverSeeds:
 
     def totals(self) -> dict[str, Any]:
         """What `--json` reports beside the runs, and the table's last rows."""
-        spreads = self.spreads
+        spreads, seeds_over = self.spreads, self.seeds_over
         return {
             "seeds": len(spreads),
-            "within_one_request": len(spreads) - len(self.seeds_over),
-            "seeds_over": self.seeds_over,
+            "within_one_request": len(spreads) - len(seeds_over),
+            "seeds_over": seeds_over,
             "spread_p95_mean": round(statistics.fmean(spreads), 4),
             "spread_p95_worst": max(spreads),
             "false_rejects": sum(int(run["false_rejects"]) for run in self.by_seed.values()),
