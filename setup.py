@@ -41,6 +41,7 @@ COMPILED_CORE = [
     "proxy/index.py",
     "proxy/largest.py",
     "proxy/headroom.py",
+    "proxy/rollout.py",
     "proxy/baselines.py",
     "proxy/balancer.py",
     "proxy/attempt.py",

@@ -28,6 +28,7 @@ from proxy.baselines import rank_baseline
 from proxy.health import HealthEvent, next_health
 from proxy.index import UtilizationIndex
 from proxy.largest import LargestLately
+from proxy.rollout import Futures, RecentCharges
 from proxy.shard import Shard
 from proxy.tuning import DEFAULT_TUNING, HeadroomTuning
 from proxy.view import SubstationView, fits
@@ -74,10 +75,14 @@ class Balancer:
     _largest: LargestLately = field(init=False)
     # And over a longer window, one request as rule 2's outlook weighs it (`proxy.outlook`).
     _one_request: LargestLately = field(init=False)
+    # The grid's bookings lately, for rule 2's sampled futures (`proxy.rollout`) when on.
+    _recent: RecentCharges | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._largest = LargestLately(self.tuning.largest_charge_window_s)
         self._one_request = LargestLately(self.tuning.one_request_window_s)
+        if self.tuning.rollout_draws > 0:
+            self._recent = RecentCharges(self.tuning.rollout_window_s)
         if self.ref:
             self._proxy_prefix = self.ref.partition(".")[0] + "."
 
@@ -185,6 +190,8 @@ class Balancer:
             view.add_booking(ends_at, granted_kw, booked_at, self.tuning.recent_fade_s)
             self._largest.add(granted_kw, booked_at)
             self._one_request.add(granted_kw, booked_at)
+            if self._recent is not None:
+                self._recent.add(granted_kw, booked_at, ends_at)
             keys = self._ending_at.get(ends_at)
             if keys is None:
                 self._ending_at[ends_at] = [key]
@@ -387,12 +394,20 @@ class Balancer:
                 0.0 if now is None or own_index is None else self._largest.largest(now),
                 # Only rule 2 reads it (the outlook): a city is not charged for it.
                 0.0 if now is None or self._index is not None else self._one_request.largest(now),
+                self._futures(now),
             )
         else:
             serving = [view for view in self._views if view.serving and view.key not in exclude]
             self._turn += 1
             ranked = rank_baseline(self.policy, serving, attempts, self._turn, self.rng)
         return [view.key for view in ranked[:attempts]]
+
+    def _futures(self, now: float | None) -> Futures | None:
+        """What rule 2's sampled futures draw from, when they are on and rule 2 chooses."""
+        if self._recent is None or now is None or self._index is not None:
+            return None
+        lately = self._recent.lately(now)
+        return None if lately is None else Futures(lately, self.rng)
 
     def room_for(
         self,

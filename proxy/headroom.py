@@ -15,6 +15,7 @@ from collections.abc import Collection, Sequence
 
 from proxy.index import UtilizationIndex
 from proxy.outlook import spreads_ahead
+from proxy.rollout import Futures, futures_ahead
 from proxy.tuning import HeadroomTuning
 from proxy.view import SubstationView, fits, fits_at, has_room
 
@@ -32,6 +33,7 @@ def rank(
     own_index: UtilizationIndex | None = None,
     largest_lately_kw: float = 0.0,
     one_request_kw: float = 0.0,
+    futures: Futures | None = None,
 ) -> list[SubstationView]:
     """Up to `attempts` substations to ask in turn, best first. The rules, in order:
 
@@ -43,7 +45,8 @@ def rank(
        then by utilization after booking, then by requests in flight. Then those that can take
        the curtailed amount, most headroom first; then those not yet reported on; then the
        full ones (a view may be a poll old: only the substation's ledger knows). Without
-       `now`, the outlook and the bunching are left out (the present alone).
+       `now`, the outlook and the bunching are left out (the present alone). With `futures`
+       (`tuning.rollout_draws` on), sampled futures weigh in first (`proxy.rollout`).
     3. More substations (the balancer keeps `index`): the lowest utilization after booking
        the full amount, found in the index without a scan, picked at random among the
        `herd_size` lowest (anti-herding); with a herd of one (fewer than 2 x `herd_share`
@@ -78,9 +81,12 @@ def rank(
     if len(serving) > tuning.full_scan_limit:
         now = None
     if attempts == 1:  # what the charge path asks for: the head in one pass, no sort
-        best = best_by_headroom(serving, amount_kw, min_amount_kw, now, tuning, one_request_kw)
+        best = best_by_headroom(
+            serving, amount_kw, min_amount_kw, now, tuning, one_request_kw, futures
+        )
         return [] if best is None else [best]
-    return rank_all(serving, amount_kw, min_amount_kw, now, tuning, one_request_kw)[:attempts]
+    ranked = rank_all(serving, amount_kw, min_amount_kw, now, tuning, one_request_kw, futures)
+    return ranked[:attempts]
 
 
 def _by_index(
@@ -194,11 +200,12 @@ def rank_all(
     now: float | None,
     tuning: HeadroomTuning,
     one_request_kw: float = 0.0,
+    futures: Futures | None = None,
 ) -> list[SubstationView]:
     """Rule 2 as a full order."""
     loads = [view.projected_load_kw for view in serving]
     full = _fitting(serving, loads, amount_kw)
-    keys = evenness(serving, loads, full, amount_kw, now, tuning, one_request_kw)
+    keys = evenness(serving, loads, full, amount_kw, now, tuning, one_request_kw, futures)
     in_full = set(full)
     curtailed: list[SubstationView] = []
     rest: list[SubstationView] = []
@@ -222,12 +229,13 @@ def best_by_headroom(
     now: float | None,
     tuning: HeadroomTuning,
     one_request_kw: float = 0.0,
+    futures: Futures | None = None,
 ) -> SubstationView | None:
     """`rank_all(...)[0]`, without sorting what cannot come first."""
     loads = [view.projected_load_kw for view in serving]
     full = _fitting(serving, loads, amount_kw)
     if full:
-        keys = evenness(serving, loads, full, amount_kw, now, tuning, one_request_kw)
+        keys = evenness(serving, loads, full, amount_kw, now, tuning, one_request_kw, futures)
         best_at = 0  # the first of the lowest keys, as `min` gives
         for place in range(1, len(keys)):
             if keys[place] < keys[best_at]:
@@ -262,12 +270,14 @@ def evenness(
     now: float | None,
     tuning: HeadroomTuning,
     one_request_kw: float = 0.0,
+    futures: Futures | None = None,
 ) -> list[tuple[float, float, int]]:
     """The sort keys of the substations that can take the full amount (their places in
     `serving`; `loads` holds each one's projected load), lowest best: the mean spread over the
     lookahead if booked there (`proxy.outlook.spreads_ahead`) plus the bunching term (only
     with `now` and a choice to make), then the utilization it would have, then its requests
-    in flight."""
+    in flight. With `futures` too, the first is the rollout's cost
+    (`proxy.rollout.futures_ahead`) plus `rollout_key_weight` times that."""
     ahead_of = now if len(full) > 1 else None  # a choice to make
     spreads = [0.0] * len(full)
     if ahead_of is not None:
@@ -286,6 +296,16 @@ def evenness(
             bunching = recent_kw / (view.capacity_kw or 1.0)
             spread = spread_after + recent_weight * bunching
         keys.append((spread, view.utilization_at(loads[number], amount_kw), view.in_flight))
+    if ahead_of is not None and futures is not None:
+        costs = futures_ahead(
+            serving, loads, full, amount_kw, ahead_of, tuning, one_request_kw, futures
+        )
+        if costs is not None:
+            weight = tuning.rollout_key_weight
+            keys = [
+                (cost + weight * key[0], key[1], key[2])
+                for cost, key in zip(costs, keys, strict=True)
+            ]
     return keys
 
 

@@ -71,6 +71,15 @@ class HeadroomTuning:
     # most `room_looks` times, all within this long of the first (`proxy.attempt`).
     room_wait_s: float = 0.25
     room_looks: int = 3
+    # Rule 2's sampled futures (`proxy.rollout`), off at 0: each substation that can take the
+    # charge is judged by the seconds over one request of `rollout_draws` sampled streams of
+    # the next `rollout_horizon_s` of arrivals (drawn at the rate and sizes the grid booked in
+    # the last `rollout_window_s`), plus `rollout_key_weight` times its outlook and bunching
+    # key. Off because one choice costs milliseconds (docs/balance-lab.md, "Sampled futures").
+    rollout_draws: int = 0
+    rollout_horizon_s: float = 75.0
+    rollout_window_s: float = 20.0
+    rollout_key_weight: float = 30.0
 
 
 DEFAULT_TUNING = HeadroomTuning()
