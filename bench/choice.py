@@ -4,10 +4,11 @@ A figure to read, not a test: `headroom` should stay flat past 8 substations (th
 index, `proxy/index.py`), where the full-scan baselines grow with the count. One choice is what
 the charge path asks for: the best substation, then another only after a refusal.
 
-The last row is the charge path's balancer work at 3 substations when sessions end within the
+The row `headroom, booked` is the charge path's balancer work at 3 substations when sessions end within the
 lookahead: each choice is booked (sent, answered, its 2-s session recorded) 0.2 ms of virtual
 time after the last, as at 5,000 charges a second in front of `bench.proxy`'s substations, so
-the outlook walks about 8 slots of ends at each substation.
+the outlook walks about 8 slots of ends at each substation. Under it, what one choice costs
+with sampled futures on (`--rollout-draws 48`, `proxy.rollout`; off by default).
 
 Each figure is the least of `--repeat` runs (5), taken in rounds across the substation counts so
 that a machine slower for a while slows every count alike: the least is the choice's own cost,
@@ -32,6 +33,7 @@ from bench import compiled
 from proxy import index
 from proxy.balancer import POLICIES, Balancer
 from proxy.shard import Shard
+from proxy.tuning import HeadroomTuning
 
 COUNTS = (3, 30, 300, 3000)
 CHOICES = 20_000
@@ -69,6 +71,35 @@ def ns_per_booked_choice(choices: int = CHOICES, session_s: float = 2.0) -> floa
         balancer.end(key, 11.0)
         balancer.record_booking(key, now + session_s, 11.0, now)
     return (time.perf_counter_ns() - started) / choices
+
+
+def ns_per_futures_choice(draws: int = 48, choices: int = 40) -> float:
+    """ns per choice with sampled futures on (`proxy.rollout`): the user's failure scenario's
+    grid (600, 400 and 250 kW at 60 %), a minute of 7-22 kW bookings at 1.2 a second behind
+    it, and each choice booked 1/1.2 s after the last, for a 60-s session."""
+    tuning = HeadroomTuning(rollout_draws=draws)
+    balancer = Balancer(policy="headroom", rng=random.Random(1), tuning=tuning)
+    capacities_kw = {"north": 600.0, "east": 400.0, "south": 250.0}
+    balancer.set_substations(capacities_kw)
+    for key, capacity_kw in capacities_kw.items():
+        balancer.record_poll(
+            key, 0.0, load_kw=0.6 * capacity_kw, capacity_kw=capacity_kw, draining=False
+        )
+    rng = random.Random(2)
+    for number in range(72):
+        booked_at = number / 1.2
+        balancer.record_booking(
+            rng.choice(list(capacities_kw)), booked_at + 60.0, rng.uniform(7, 22), booked_at
+        )
+    now, elapsed_ns = 60.0, 0
+    for _ in range(choices):
+        now += 1 / 1.2
+        kw = rng.uniform(7, 22)
+        started = time.perf_counter_ns()
+        (key,) = balancer.choose(kw, kw / 2, attempts=1, now=now)
+        elapsed_ns += time.perf_counter_ns() - started
+        balancer.record_booking(key, now + 60.0, kw, now)
+    return elapsed_ns / choices
 
 
 def least_of(repeat: int, policy: str, shard: Shard | None = None) -> list[float]:
@@ -116,6 +147,12 @@ def print_table(repeat: int, build: str) -> None:
     print(f"{'headroom, 3/8':<18}" + "".join(f"{ns:>10.0f}" for ns in figures), flush=True)
     booked = min(ns_per_booked_choice() for _ in range(repeat))
     print(f"{'headroom, booked':<18}{booked:>10.0f}   (3 substations, 2-s sessions)", flush=True)
+    futures = min(ns_per_futures_choice() for _ in range(repeat))
+    print(
+        f"{'headroom, futures':<18}{futures:>10.0f}   (3 substations, --rollout-draws 48, off "
+        "by default)",
+        flush=True,
+    )
     print(
         f"the least of {repeat} runs each, the {build} build; headroom's most over its least: "
         f"{span:.2f}x (3/8: {max(figures) / min(figures):.2f}x)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 from aiohttp import hdrs, web
@@ -33,6 +34,7 @@ from proxy.relay import charge_handler, relay
 from proxy.router import ChargeRouter
 from proxy.siblings import SiblingLink, Siblings
 from proxy.streams import LoadStreams
+from proxy.tuning import DEFAULT_TUNING
 from proxy.upstream import Upstream
 
 Clock = Callable[[], float]
@@ -54,7 +56,8 @@ def create_app(
     upstream = upstream or PooledUpstream(config.connect_timeout_s, config.upstream_timeout_s)
     # Every charge is named (`X-Proxy-Ref`), a proxy of one worker's too (`grid.seen`).
     ref = proxy_ref(new_proxy_name(), 0) if siblings is None else siblings.ref
-    balancer = Balancer(policy=config.policy, shard=config.shard, ref=ref)
+    tuning = replace(DEFAULT_TUNING, rollout_draws=config.rollout_draws)
+    balancer = Balancer(policy=config.policy, shard=config.shard, ref=ref, tuning=tuning)
     balancer.set_substations(config.substations)
     metrics = ProxyMetrics()
     app = web.Application()

@@ -56,6 +56,9 @@ class ProxyConfig:
     # The workers of `--workers` tell each other their bookings through shared memory
     # (`proxy.siblings`); off: each learns the others' only from the substations' reports.
     share_bookings: bool = True
+    # Rule 2 of `headroom` (up to 8 substations) judges each place by this many sampled
+    # futures (`proxy.rollout`); 0, as by default: by the 5-second outlook alone.
+    rollout_draws: int = 0
 
     def __post_init__(self) -> None:
         if not self.substations and not self.discover:
@@ -165,6 +168,14 @@ FLAGS = (
         "(off: only through the substations' load reports)",
         SWITCH_METAVAR,
     ),
+    Flag(
+        "--rollout-draws",
+        "ROLLOUT_DRAWS",
+        count,
+        0,
+        "up to 8 substations, judge each place for a charge by this many sampled minutes of "
+        "arrivals (0: off; 48 measured best; milliseconds a charge, docs/balance-lab.md)",
+    ),
 )
 
 
@@ -193,6 +204,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ProxyConfig:
             load_stream=args.load_stream == "on",
             shard=parse_shard(args.shard) if args.shard else None,
             share_bookings=args.share_bookings == "on",
+            rollout_draws=args.rollout_draws,
         )
     except ValueError as error:
         parser.error(str(error))

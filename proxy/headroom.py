@@ -297,8 +297,9 @@ def evenness(
             spread = spread_after + recent_weight * bunching
         keys.append((spread, view.utilization_at(loads[number], amount_kw), view.in_flight))
     if ahead_of is not None and futures is not None:
+        shipped = [key[0] for key in keys]
         costs = futures_ahead(
-            serving, loads, full, amount_kw, ahead_of, tuning, one_request_kw, futures
+            serving, loads, full, shipped, amount_kw, ahead_of, tuning, one_request_kw, futures
         )
         if costs is not None:
             weight = tuning.rollout_key_weight

@@ -262,17 +262,23 @@ def futures_ahead(
     serving: list[SubstationView],
     loads: list[float],
     full: list[int],
+    shipped: list[float],
     amount_kw: float,
     now: float,
     tuning: HeadroomTuning,
     one_request_kw: float,
     futures: Futures,
 ) -> list[float] | None:
-    """The rollout's cost of each of `full` (`rollout_costs`): the grid as the
-    views know it at `now`, their ends those of the sessions this proxy knows of. None when a
-    substation's capacity is unknown (no utilization to judge it by)."""
+    """The rollout's cost of each of `full` (`rollout_costs`): the grid as the views know it
+    at `now`, their ends those of the sessions this proxy knows of. Only those whose `shipped`
+    key (the outlook and bunching) is within `rollout_band` of the lowest are played; the
+    others cost more than any play can (the horizon's seconds, and 2). None when fewer than
+    two are within it, or when a substation's capacity is unknown (no utilization to judge
+    it by)."""
     capacities = [view.capacity_kw or 0.0 for view in serving]
-    if not all(capacities):
+    best = min(shipped)
+    close = [place for place, key in enumerate(shipped) if key <= best + tuning.rollout_band]
+    if len(close) < 2 or not all(capacities):
         return None
     horizon_s = tuning.rollout_horizon_s
     ends = [
@@ -284,6 +290,17 @@ def futures_ahead(
     ends.sort()
     line = max(amount_kw, one_request_kw) / min(capacities)
     grid = Grid(capacities, loads, ends)
-    return rollout_costs(
-        grid, full, amount_kw, line, futures.lately, horizon_s, tuning.rollout_draws, futures.rng
+    played = rollout_costs(
+        grid,
+        [full[place] for place in close],
+        amount_kw,
+        line,
+        futures.lately,
+        horizon_s,
+        tuning.rollout_draws,
+        futures.rng,
     )
+    costs = [horizon_s + 2.0] * len(full)
+    for place, cost in zip(close, played, strict=True):
+        costs[place] = cost
+    return costs

@@ -80,6 +80,8 @@ class HeadroomTuning:
     rollout_horizon_s: float = 75.0
     rollout_window_s: float = 20.0
     rollout_key_weight: float = 30.0
+    # Only the places whose outlook and bunching key is within this of the lowest are played.
+    rollout_band: float = 1e9
 
 
 DEFAULT_TUNING = HeadroomTuning()

@@ -69,6 +69,18 @@ def test_every_module_of_the_pure_core_is_compiled(compiled_site: Path) -> None:
         ("overlapping-failures", ["--seed", "2"]),
         # Above 8 substations the utilization index and the shards choose.
         ("city-scale", ["--policy", "headroom", "--set", "duration_s=40"]),
+        # Sampled futures (`proxy.rollout`), off by default: the same draws, the same choices.
+        (
+            "substation-failure",
+            [
+                "--policy",
+                "headroom",
+                "--set",
+                "duration_s=200",
+                "--set",
+                "headroom={rollout_draws: 8}",
+            ],
+        ),
     ],
 )
 def test_the_compiled_simulator_gives_the_sources_figures_to_the_byte(
@@ -83,7 +95,8 @@ def test_the_choice_benchmark_counts_the_compiled_choice(compiled_site: Path) ->
     # run is in tests/bench): from the build's directory, its compiled modules.
     table = run(["-m", "bench.choice", "--repeat", "1"], compiled_site)
     assert "the compiled build; headroom's most over its least" in table
-    assert len(table.splitlines()) == 1 + 5 + 2 + 1  # the policies, 3/8 and booked, the span
+    # The policies; 3/8, booked and futures; the span.
+    assert len(table.splitlines()) == 1 + 5 + 3 + 1
 
 
 CITY_RUNS = (

@@ -15,6 +15,7 @@ import proxy.router
 from grid.ledger import Session
 from grid.protocol import STREAM_HEARTBEAT_S
 from grid.session_ids import substation_tag
+from proxy import rollout
 from proxy.app import ROUTER, create_app
 from proxy.config import ProxyConfig
 from proxy.siblings import SiblingBoard, SiblingLink
@@ -47,6 +48,29 @@ async def test_seed_burst_spreads_within_one_request(start_grid: GridFactory) ->
     loads = grid.loads_kw()
     assert sum(loads) == pytest.approx(granted_kw)
     assert max(loads) - min(loads) <= 20
+
+
+async def test_with_sampled_futures_on_charges_one_after_another_stay_within_one_request(
+    start_grid: GridFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    played: list[int] = []
+    real_costs = rollout.rollout_costs
+
+    def counted(*args: Any, **kwargs: Any) -> list[float]:
+        costs = real_costs(*args, **kwargs)
+        played.append(len(costs))
+        return costs
+
+    monkeypatch.setattr(rollout, "rollout_costs", counted)
+    grid = await start_grid([500, 300, 200], rollout_draws=24)
+    for payload in seed_payloads(40, seed=3):  # each choice after the first has futures
+        answer = await grid.proxy.post("/charge", json=payload)
+        assert answer.status in {200, 201}
+    assert len(played) >= 30 and min(played) >= 2
+    loads = grid.loads_kw()
+    utilization = [load / capacity for load, capacity in zip(loads, [500, 300, 200], strict=True)]
+    assert max(utilization) - min(utilization) <= 22 / 200  # one request of the smallest
+    assert loads[2] <= 200
 
 
 async def test_seed_burst_loads_agree_with_each_substations_metrics(

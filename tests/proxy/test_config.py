@@ -75,6 +75,15 @@ def test_workers_share_their_bookings_unless_told_not_to() -> None:
         parse_config([*base, "--share-bookings", "maybe"], {})
 
 
+def test_sampled_futures_are_off_unless_given_a_number_of_draws() -> None:
+    base = ["--substations", "http://a:8000"]
+    assert parse_config(base, {}).rollout_draws == 0
+    assert parse_config([*base, "--rollout-draws", "48"], {}).rollout_draws == 48
+    assert parse_config(base, {"ROLLOUT_DRAWS": "24"}).rollout_draws == 24
+    with pytest.raises(SystemExit):
+        parse_config([*base, "--rollout-draws", "-1"], {})
+
+
 @pytest.mark.parametrize(
     ("variable", "text"),
     [
@@ -84,6 +93,7 @@ def test_workers_share_their_bookings_unless_told_not_to() -> None:
         ("POLL_INTERVAL", "inf"),
         ("LOAD_STREAM", "of"),
         ("SHARE_BOOKINGS", "maybe"),
+        ("ROLLOUT_DRAWS", "many"),
         ("POLICY", "fastest"),
         ("SUBSTATIONS", "substation1:8000"),
         ("DISCOVER", "substation"),
