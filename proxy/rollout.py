@@ -9,9 +9,11 @@ views know them and the drawn ones a session after they start; and count the one
 whose spread of utilization is over one request, plus the mean spread. Every place plays the
 same draws, so what differs between two places is the place, not the luck of the draw.
 
-Off by default (`HeadroomTuning.rollout_draws` 0): on the user's failure scenario it lowered the
-seconds over one request of a run by about 7 (docs/balance-lab.md, "Sampled futures"), but one
-choice costs milliseconds where the outlook costs microseconds (`python -m bench.choice`).
+Off by default (`HeadroomTuning.rollout_draws` 0; the proxy's `--rollout-draws`): with 48 draws,
+on the user's failure scenario, it lowers the seconds over one request of a run by 3-5 on seeds
+it was not chosen on, but one choice costs 5 ms compiled (26 ms from the source) where the
+outlook costs microseconds (`python -m bench.choice`; docs/balance-lab.md, "Sampled futures
+shipped as an option").
 
 Pure: loads, capacities, ends, times and a random source in; costs out.
 """

@@ -80,7 +80,9 @@ class HeadroomTuning:
     rollout_horizon_s: float = 75.0
     rollout_window_s: float = 20.0
     rollout_key_weight: float = 30.0
-    # Only the places whose outlook and bunching key is within this of the lowest are played.
+    # Only the places whose outlook and bunching key is within this of the lowest are played;
+    # the others rank after them. Every place by default: 0.03-0.3 saved little time and
+    # gave up some of the gain (docs/balance-lab.md).
     rollout_band: float = 1e9
 
 

@@ -133,3 +133,13 @@ def test_without_bookings_lately_or_with_an_unknown_capacity_there_is_no_rollout
     balancer = _grid_ending_soon(tuning)
     balancer.set_substations(["a", "b", "c"])  # c not reported on yet: no capacity
     assert balancer.choose(10.0, 10.0, attempts=1, now=T0 + 1.0) == ["a"]
+
+
+def test_only_the_places_within_the_band_of_the_lowest_key_are_played() -> None:
+    # The outlook's key at the first is 0.02 (even now, 5 kW booked there lately), at the
+    # second 0.3 (0.2 apart, the part over one request, the 15 kW of the minute, weighed twice
+    # more): a band of 0.2 plays the first alone, no choice to make, and the outlook decides.
+    narrow = _grid_ending_soon(HeadroomTuning(rollout_draws=16, rollout_band=0.2))
+    assert narrow.choose(10.0, 10.0, attempts=1, now=T0 + 1.0) == ["a"]
+    wide = _grid_ending_soon(HeadroomTuning(rollout_draws=16, rollout_band=0.3))
+    assert wide.choose(10.0, 10.0, attempts=1, now=T0 + 1.0) == ["b"]
