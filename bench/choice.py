@@ -4,11 +4,12 @@ A figure to read, not a test: `headroom` should stay flat past 8 substations (th
 index, `proxy/index.py`), where the full-scan baselines grow with the count. One choice is what
 the charge path asks for: the best substation, then another only after a refusal.
 
-The row `headroom, booked` is the charge path's balancer work at 3 substations when sessions end within the
-lookahead: each choice is booked (sent, answered, its 2-s session recorded) 0.2 ms of virtual
-time after the last, as at 5,000 charges a second in front of `bench.proxy`'s substations, so
-the outlook walks about 8 slots of ends at each substation. Under it, what one choice costs
-with sampled futures on (`--rollout-draws 48`, `proxy.rollout`; off by default).
+The row `headroom, booked` is the charge path's balancer work at 3 substations when sessions
+end within the lookahead: each choice is booked (sent, answered, its 2-s session recorded)
+0.2 ms of virtual time after the last, as at 5,000 charges a second in front of
+`bench.proxy`'s substations, so the outlook walks about 8 slots of ends at each substation.
+The row under it: what one choice costs with sampled futures on (`--rollout-draws 48`,
+`proxy.rollout`; off by default).
 
 Each figure is the least of `--repeat` runs (5), taken in rounds across the substation counts so
 that a machine slower for a while slows every count alike: the least is the choice's own cost,
