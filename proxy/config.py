@@ -174,7 +174,7 @@ FLAGS = (
         count,
         0,
         "up to 8 substations, judge each place for a charge by this many sampled minutes of "
-        "arrivals (0: off; 48 measured best; milliseconds a charge, docs/balance-lab.md)",
+        "arrivals (0: off; 48 as measured in docs/balance-lab.md; milliseconds a charge)",
     ),
 )
 
