@@ -245,19 +245,66 @@ def rollout_costs(
     horizon_s: float,
     draws: int,
     rng: random.Random,
+    race: Race | None = None,
 ) -> list[float]:
-    """For each of `places`, the mean of `seconds_over` over `draws` sampled streams of
-    arrivals (the same streams for every place)."""
-    moments = [
-        timeline(grid.ends, arrivals) for arrivals in draw_arrivals(lately, horizon_s, draws, rng)
-    ]
-    costs = []
-    for place in places:
-        total = 0.0
-        for draw in moments:
-            total += seconds_over(grid, place, amount_kw, line, lately.session_s, draw, horizon_s)
-        costs.append(total / max(1, draws))
-    return costs
+    """For each of `places`, the mean of `seconds_over` over up to `draws` sampled streams of
+    arrivals (the same streams for every place). With `race`, the streams come in batches, and
+    after each a place clearly worse than the best so far (`Race.clearly_worse`) plays no more:
+    its mean so far is its cost. Without, every place plays all `draws`."""
+    batch = draws if race is None else max(1, race.batch)
+    plays: list[list[float]] = [[] for _ in places]
+    playing = list(range(len(places)))
+    played = 0
+    while played < draws and playing:
+        count = min(batch, draws - played)
+        moments = [
+            timeline(grid.ends, arrivals)
+            for arrivals in draw_arrivals(lately, horizon_s, count, rng)
+        ]
+        for at in playing:
+            for draw in moments:
+                cost = seconds_over(
+                    grid, places[at], amount_kw, line, lately.session_s, draw, horizon_s
+                )
+                plays[at].append(cost)
+        played += count
+        if race is not None:
+            playing = race.still_playing(plays, playing)
+    return [sum(costs) / max(1, len(costs)) for costs in plays]
+
+
+@dataclass(frozen=True, slots=True)
+class Race:
+    """Draws in batches of `batch`: after each, a place whose cost plus `offsets` (what the
+    key adds to it) is above the best's by more than `z` standard errors of their difference,
+    draw by draw, plays no more."""
+
+    batch: int
+    z: float
+    offsets: list[float]
+
+    def still_playing(self, plays: list[list[float]], playing: list[int]) -> list[int]:
+        if len(playing) < 2:
+            return []
+        count = len(plays[playing[0]])
+        means = {at: sum(plays[at]) / count + self.offsets[at] for at in playing}
+        best = min(playing, key=means.__getitem__)
+        kept = [best]
+        for at in playing:
+            if at != best and not self.clearly_worse(
+                plays[at], plays[best], means[at] - means[best]
+            ):
+                kept.append(at)
+        return kept if len(kept) > 1 else []
+
+    def clearly_worse(self, costs: list[float], best_costs: list[float], gap: float) -> bool:
+        count = len(costs)
+        if count < 2:
+            return False
+        differences = [cost - best for cost, best in zip(costs, best_costs, strict=True)]
+        mean = sum(differences) / count
+        variance = sum((d - mean) ** 2 for d in differences) / (count - 1)
+        return gap > self.z * math.sqrt(variance / count)
 
 
 def futures_ahead(
@@ -292,6 +339,10 @@ def futures_ahead(
     ends.sort()
     line = max(amount_kw, one_request_kw) / min(capacities)
     grid = Grid(capacities, loads, ends)
+    race = None
+    if tuning.rollout_batch > 0:
+        offsets = [tuning.rollout_key_weight * shipped[place] for place in close]
+        race = Race(tuning.rollout_batch, tuning.rollout_race_z, offsets)
     played = rollout_costs(
         grid,
         [full[place] for place in close],
@@ -301,6 +352,7 @@ def futures_ahead(
         horizon_s,
         tuning.rollout_draws,
         futures.rng,
+        race,
     )
     costs = [horizon_s + 2.0] * len(full)
     for place, cost in zip(close, played, strict=True):

@@ -84,6 +84,10 @@ class HeadroomTuning:
     # the others rank after them. Every place by default: 0.03-0.3 saved little time and
     # gave up some of the gain (docs/balance-lab.md).
     rollout_band: float = 1e9
+    # Raced: the draws come `rollout_batch` at a time, and a place clearly worse than the best
+    # so far (by `rollout_race_z` standard errors) plays no more; 0, every place plays them all.
+    rollout_batch: int = 0
+    rollout_race_z: float = 2.0
 
 
 DEFAULT_TUNING = HeadroomTuning()

@@ -12,6 +12,7 @@ from proxy.balancer import Balancer
 from proxy.rollout import (
     Grid,
     GridLately,
+    Race,
     RecentCharges,
     draw_arrivals,
     rollout_costs,
@@ -143,3 +144,42 @@ def test_only_the_places_within_the_band_of_the_lowest_key_are_played() -> None:
     assert narrow.choose(10.0, 10.0, attempts=1, now=T0 + 1.0) == ["a"]
     wide = _grid_ending_soon(HeadroomTuning(rollout_draws=16, rollout_band=0.3))
     assert wide.choose(10.0, 10.0, attempts=1, now=T0 + 1.0) == ["b"]
+
+
+def test_a_race_drops_a_place_clearly_worse_and_keeps_one_within_the_noise() -> None:
+    race = Race(batch=4, z=2.0, offsets=[0.0, 0.0, 0.0])
+    best = [10.0, 12.0, 11.0, 13.0]
+    worse = [20.0, 21.0, 23.0, 22.0]  # 10 more on every draw: clearly worse
+    close = [12.0, 11.0, 13.0, 12.0]  # 0.5 more on average, differences -1 to +2: not clearly
+    assert race.still_playing([best, worse, close], [0, 1, 2]) == [0, 2]
+    # What the key adds counts: 1 more for the first puts it behind the third, but not clearly.
+    assert Race(4, 2.0, [1.0, 0.0, 0.0]).still_playing([best, worse, close], [0, 1, 2]) == [2, 0]
+    # One place left is no race: none plays on.
+    assert race.still_playing([best, worse], [0, 1]) == []
+
+
+def test_a_raced_rollout_plays_the_same_draws_and_stops_when_the_race_is_won() -> None:
+    lately = GridLately(per_s=0.5, sizes_kw=(10.0,), session_s=60.0)
+    full = rollout_costs(ENDING_AT_10, [0, 1], 10.0, LINE, lately, 30.0, 24, random.Random(9))
+    # One batch of all the draws: the same streams, the same costs.
+    race = Race(batch=24, z=2.0, offsets=[0.0, 0.0])
+    raced = rollout_costs(
+        ENDING_AT_10, [0, 1], 10.0, LINE, lately, 30.0, 24, random.Random(9), race
+    )
+    assert raced == full
+    # Arrivals so rare that none comes: every play of a place is the same, so after the first
+    # batch of 4 the first place (21 seconds over) is clearly behind the second (9), and the
+    # race is over: 4 streams drawn, not 24.
+    rare = GridLately(per_s=1e-9, sizes_kw=(10.0,), session_s=60.0)
+    rng = random.Random(9)
+    race = Race(batch=4, z=2.0, offsets=[0.0, 0.0])
+    costs = rollout_costs(ENDING_AT_10, [0, 1], 10.0, LINE, rare, 30.0, 24, rng, race)
+    nothing = timeline(ENDING_AT_10.ends, [])
+    assert costs == [
+        pytest.approx(seconds_over(ENDING_AT_10, place, 10.0, LINE, 60.0, nothing, 30.0))
+        for place in (0, 1)
+    ]
+    assert costs[0] > 21 and 9 < costs[1] < 10
+    drawn_four = random.Random(9)
+    draw_arrivals(rare, 30.0, 4, drawn_four)
+    assert rng.getstate() == drawn_four.getstate()
