@@ -10,10 +10,10 @@ whose spread of utilization is over one request, plus the mean spread. Every pla
 same draws, so what differs between two places is the place, not the luck of the draw.
 
 Off by default (`HeadroomTuning.rollout_draws` 0; the proxy's `--rollout-draws`): with 48 draws,
-on the user's failure scenario, it lowers the seconds over one request of a run by 3-5 on seeds
-it was not chosen on, but one choice costs 5 ms compiled (26 ms from the source) where the
-outlook costs microseconds (`python -m bench.choice`; docs/balance-lab.md, "Sampled futures
-shipped as an option").
+on the user's failure scenario, it lowers the seconds over one request of a run by 4.7 on 192
+seeds it was not chosen on (a third fewer seeds over one request), but one choice costs 5 ms
+compiled (26 ms from the source) where the outlook costs microseconds (`python -m
+bench.choice`; docs/balance-lab.md, "Sampled futures shipped as an option").
 
 Pure: loads, capacities, ends, times and a random source in; costs out.
 """
