@@ -8,8 +8,8 @@ The row `headroom, booked` is the charge path's balancer work at 3 substations w
 end within the lookahead: each choice is booked (sent, answered, its 2-s session recorded)
 0.2 ms of virtual time after the last, as at 5,000 charges a second in front of
 `bench.proxy`'s substations, so the outlook walks about 8 slots of ends at each substation.
-The row under it: what one choice costs with sampled futures on (`--rollout-draws 48`,
-`proxy.rollout`; off by default).
+The two rows under it: what one choice costs with sampled futures on (`--rollout-draws 48`,
+`proxy.rollout`; off by default), and with up to 96 draws raced.
 
 Each figure is the least of `--repeat` runs (5), taken in rounds across the substation counts so
 that a machine slower for a while slows every count alike: the least is the choice's own cost,
@@ -74,11 +74,22 @@ def ns_per_booked_choice(choices: int = CHOICES, session_s: float = 2.0) -> floa
     return (time.perf_counter_ns() - started) / choices
 
 
-def ns_per_futures_choice(draws: int = 48, choices: int = 40) -> float:
-    """ns per choice with sampled futures on (`proxy.rollout`): the user's failure scenario's
-    grid (600, 400 and 250 kW at 60 %), a minute of 7-22 kW bookings at 1.2 a second behind
-    it, and each choice booked 1/1.2 s after the last, for a 60-s session."""
-    tuning = HeadroomTuning(rollout_draws=draws)
+# Sampled futures, off by default: as `--rollout-draws 48` sets them, and raced
+# (docs/balance-lab.md, "Sampled futures shipped as an option").
+FUTURES = (
+    ("headroom, futures", HeadroomTuning(rollout_draws=48), "--rollout-draws 48, off by default"),
+    (
+        "headroom, raced",
+        HeadroomTuning(rollout_draws=96, rollout_batch=12),
+        "up to 96 draws raced in 12s, off by default",
+    ),
+)
+
+
+def ns_per_futures_choice(tuning: HeadroomTuning, choices: int = 40) -> float:
+    """ns per choice with sampled futures on (`proxy.rollout`, as `tuning` sets them): the user's
+    failure scenario's grid (600, 400 and 250 kW at 60 %), a minute of 7-22 kW bookings at 1.2
+    a second behind it, and each choice booked 1/1.2 s after the last, for a 60-s session."""
     balancer = Balancer(policy="headroom", rng=random.Random(1), tuning=tuning)
     capacities_kw = {"north": 600.0, "east": 400.0, "south": 250.0}
     balancer.set_substations(capacities_kw)
@@ -148,12 +159,9 @@ def print_table(repeat: int, build: str) -> None:
     print(f"{'headroom, 3/8':<18}" + "".join(f"{ns:>10.0f}" for ns in figures), flush=True)
     booked = min(ns_per_booked_choice() for _ in range(repeat))
     print(f"{'headroom, booked':<18}{booked:>10.0f}   (3 substations, 2-s sessions)", flush=True)
-    futures = min(ns_per_futures_choice() for _ in range(repeat))
-    print(
-        f"{'headroom, futures':<18}{futures:>10.0f}   (3 substations, --rollout-draws 48, off "
-        "by default)",
-        flush=True,
-    )
+    for label, tuning, note in FUTURES:
+        futures = min(ns_per_futures_choice(tuning) for _ in range(repeat))
+        print(f"{label:<18}{futures:>10.0f}   (3 substations, {note})", flush=True)
     print(
         f"the least of {repeat} runs each, the {build} build; headroom's most over its least: "
         f"{span:.2f}x (3/8: {max(figures) / min(figures):.2f}x)",

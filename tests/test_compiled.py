@@ -95,8 +95,8 @@ def test_the_choice_benchmark_counts_the_compiled_choice(compiled_site: Path) ->
     # run is in tests/bench): from the build's directory, its compiled modules.
     table = run(["-m", "bench.choice", "--repeat", "1"], compiled_site)
     assert "the compiled build; headroom's most over its least" in table
-    # The policies; 3/8, booked and futures; the span.
-    assert len(table.splitlines()) == 1 + 5 + 3 + 1
+    # The policies; 3/8, booked, futures and raced; the span.
+    assert len(table.splitlines()) == 1 + 5 + 4 + 1
 
 
 CITY_RUNS = (
