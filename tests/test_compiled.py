@@ -76,7 +76,7 @@ def test_every_module_of_the_pure_core_is_compiled(compiled_site: Path) -> None:
                 "--policy",
                 "headroom",
                 "--set",
-                "duration_s=200",
+                "duration_s=450",
                 "--set",
                 "headroom={rollout_draws: 8}",
             ],
