@@ -1,11 +1,11 @@
 """What a scenario's drivers ask for, drawn from the seed alone.
 
 Every arrival's time and charge come from one stream of their own, drawn before the run
-starts, so every policy and every tuning of a seed meets the same drivers asking for the same
-kW at the same moments: a difference between two runs of one seed is the balancer's, not the
-luck of the draw. (Until 2026-12-07 the amounts were drawn as each charge arrived, from the
-stream the network's delays and the polls' jitter drew from too, so two policies met the same
-arrival times but different amounts: docs/balance-lab.md, "One demand a seed".)
+starts, so every policy and every tuning meets, on one seed, the same drivers asking for the
+same kW at the same moments: two runs of a seed differ first by what their balancers chose.
+(Before stop 46, 2026-12-06, each charge's kW was drawn as it arrived, from the stream that the
+network's delays and the polls' jitter drew from too, so two policies met the same arrival
+times but different amounts: docs/balance-lab.md, "One demand a seed".)
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def _asked_kw(scenario: Scenario, policy: Policy) -> dict[str, float]:
 
 @pytest.mark.parametrize("policy", ["round-robin", "least-loaded"])
 def test_every_policy_and_tuning_meets_the_same_drivers_asking_the_same(policy: Policy) -> None:
-    """Before 2026-12-07 each charge's kW was drawn when it arrived, from the stream the
+    """Before stop 46 (2026-12-06) each charge's kW was drawn when it arrived, from the stream the
     network's delays drew from too: past the first retry or poll that went otherwise, two
     policies met different drivers. Now what differs between two runs is the balancer's."""
     scenario = load_scenario(FAILURE)
