@@ -5,8 +5,10 @@ is within one request on one seed and over it on the next).
 A run is within one request when its `spread_p95` is at most one request (the largest charge over
 the smallest capacity). Over 1,201 one-second samples, that is at most 60 seconds over it: each
 run also counts its `seconds_over_one_request` (`proxy.simulate.measure`), the figure a change
-moves second by second. This module only reads the runs' summaries: seeds in, a table and the
-totals out, no simulation of its own.
+moves second by second; over the seeds, their mean and its standard error say how far a mean
+of these seeds can be trusted (on substation-failure.yaml a run's seconds over one request vary
+by about 12 from seed to seed). This module only reads the runs' summaries: seeds in, a table
+and the totals out, no simulation of its own.
 """
 
 from __future__ import annotations
@@ -58,15 +60,25 @@ class PolicyOverSeeds:
     def spreads(self) -> list[float]:
         return [float(run["spread_p95"]) for run in self.by_seed.values()]
 
+    @property
+    def seconds_over(self) -> list[int]:
+        return [int(run["seconds_over_one_request"]) for run in self.by_seed.values()]
+
     def totals(self) -> dict[str, Any]:
-        """What `--json` reports beside the runs, and the table's last rows."""
-        spreads, seeds_over = self.spreads, self.seeds_over
+        """What `--json` reports beside the runs, and the table's last rows. The standard error
+        of the seconds' mean is None for one seed."""
+        spreads, seeds_over, seconds = self.spreads, self.seeds_over, self.seconds_over
+        standard_error = (
+            round(statistics.stdev(seconds) / len(seconds) ** 0.5, 1) if len(seconds) > 1 else None
+        )
         return {
             "seeds": len(spreads),
             "within_one_request": len(spreads) - len(seeds_over),
             "seeds_over": seeds_over,
             "spread_p95_mean": round(statistics.fmean(spreads), 4),
             "spread_p95_worst": max(spreads),
+            "seconds_over_mean": round(statistics.fmean(seconds), 1),
+            "seconds_over_standard_error": standard_error,
             "false_rejects": sum(int(run["false_rejects"]) for run in self.by_seed.values()),
             "overload_s": sum(int(run["overload_s"]) for run in self.by_seed.values()),
         }
@@ -95,9 +107,17 @@ def format_seeds_table(
         ("within", [f"{t['within_one_request']} of {t['seeds']}" for t in totals]),
         ("mean", [f"{t['spread_p95_mean']:.4f}" for t in totals]),
         ("worst", [f"{t['spread_p95_worst']:.4f}" for t in totals]),
+        ("seconds over", [_mean_and_error(t) for t in totals]),
         ("false rejects", [str(t["false_rejects"]) for t in totals]),
         ("overload s", [str(t["overload_s"]) for t in totals]),
     ):
         # A space where the seeds' rows put their marks.
         rows.append(f"{label:<{_LABEL}}" + "".join(f"{cell + ' ':>{width}}" for cell in cells))
     return "\n".join(rows)
+
+
+def _mean_and_error(totals: Mapping[str, Any]) -> str:
+    """The seconds over one request, their mean over the seeds and its standard error."""
+    error = totals["seconds_over_standard_error"]
+    mean = f"{totals['seconds_over_mean']:.1f}"
+    return mean if error is None else f"{mean} ± {error:.1f}"

@@ -54,6 +54,8 @@ def test_the_totals_say_which_seeds_are_over_one_request_and_add_up_the_rest() -
         "seeds_over": [0, 6],
         "spread_p95_mean": round((0.0884 + 0.0861 + 0.0923) / 3, 4),
         "spread_p95_worst": 0.0923,
+        "seconds_over_mean": round((62 + 54 + 68) / 3, 1),
+        "seconds_over_standard_error": 4.1,  # 7.02 over the square root of 3
         "false_rejects": 1,
         "overload_s": 0,
     }
@@ -68,6 +70,7 @@ def test_the_table_has_a_row_per_seed_marks_the_ones_over_and_sums_up_each_polic
     assert lines[2].split() == ["0", "0.0884", "(62)*", "0.5798", "(993)*"]
     assert lines[3].split() == ["1", "0.0861", "(54)", "0.6198", "(943)*"]
     assert lines[4].split() == ["within", "1", "of", "2", "0", "of", "2"]
+    assert lines[7].split() == ["seconds", "over", "58.0", "±", "4.0", "968.0", "±", "25.0"]
     assert lines[-1].split() == ["overload", "s", "0", "0"]
     assert len({len(line) for line in lines[1:]}) == 1  # the columns line up
 
@@ -90,6 +93,8 @@ def test_the_command_runs_each_seed_as_one_seed_would() -> None:
         assert headroom["by_seed"][str(seed)] == json.loads(alone.stdout)["results"]["headroom"]
     spreads = [headroom["by_seed"][seed]["spread_p95"] for seed in ("0", "1", "2")]
     assert headroom["spread_p95_worst"] == max(spreads)
+    seconds = [headroom["by_seed"][seed]["seconds_over_one_request"] for seed in ("0", "1", "2")]
+    assert headroom["seconds_over_mean"] == round(sum(seconds) / 3, 1)
     assert headroom["seeds_over"] == [
         seed for seed in (0, 1, 2) if spreads[seed] > headroom["by_seed"]["0"]["one_request"]
     ]
