@@ -1,5 +1,5 @@
 """`python -m proxy.simulate SCENARIO.yaml [--policy P]... [--json] [--plot PNG] [--seed N |
---seeds 0-7] [--set KEY=VALUE]...`."""
+--seeds 0-7 [--versus KEY=VALUE]...] [--set KEY=VALUE]...`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,14 @@ from proxy.simulate.engine import Simulation, simulate
 from proxy.simulate.measure import Trace
 from proxy.simulate.report import format_table, plot
 from proxy.simulate.scenario import Scenario, ScenarioError, load_scenario
-from proxy.simulate.seeds import PolicyOverSeeds, SeedsError, format_seeds_table, parse_seeds
+from proxy.simulate.seeds import (
+    PolicyOverSeeds,
+    SeedsError,
+    Versus,
+    format_seeds_table,
+    format_versus,
+    parse_seeds,
+)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -46,6 +53,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=[],
         metavar="KEY=VALUE",
         help="repeatable: a scenario key replaced, the value in YAML (e.g. proxies=1)",
+    )
+    parser.add_argument(
+        "--versus",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="repeatable, with --seeds: run every seed again with these keys replaced too, "
+        "and compare the two seed by seed (e.g. 'headroom={recent_weight: 0.5}')",
     )
     return parser.parse_args(argv)
 
@@ -78,11 +93,21 @@ def main(argv: list[str]) -> int:
         print(f"python -m proxy.simulate: {error}", file=sys.stderr)
         return 2
     policies = cast(list[Policy], args.policy or list(POLICIES))
+    if args.versus and args.seeds is None:
+        print("python -m proxy.simulate: --versus compares over --seeds", file=sys.stderr)
+        return 2
     if args.seeds is not None:
         if args.plot:
             print("python -m proxy.simulate: --plot draws one seed, not --seeds", file=sys.stderr)
             return 2
-        return _over_seeds(scenario, policies, args.seeds, as_json=args.json)
+        versus = None
+        if args.versus:
+            try:
+                versus = load_scenario(args.scenario, parse_overrides([*args.set, *args.versus]))
+            except ScenarioError as error:
+                print(f"python -m proxy.simulate: --versus: {error}", file=sys.stderr)
+                return 2
+        return _over_seeds(scenario, policies, args.seeds, versus, args)
     # Policies are independent runs: one process each, as many at once as there are cores.
     with ProcessPoolExecutor(max_workers=min(len(policies), os.cpu_count() or 1)) as pool:
         done = pool.map(run_policy, repeat(scenario), policies, repeat(args.seed))
@@ -98,29 +123,65 @@ def main(argv: list[str]) -> int:
 
 
 def _over_seeds(
-    scenario: Scenario, policies: list[Policy], seeds: list[int], *, as_json: bool
+    scenario: Scenario,
+    policies: list[Policy],
+    seeds: list[int],
+    versus: Scenario | None,
+    args: argparse.Namespace,
 ) -> int:
-    """Every policy on every seed, as many runs at once as there are cores."""
-    pairs = [(policy, seed) for policy in policies for seed in seeds]
-    with ProcessPoolExecutor(max_workers=min(len(pairs), os.cpu_count() or 1)) as pool:
-        done = pool.map(simulate, repeat(scenario), *zip(*pairs, strict=True))
-        by_pair = dict(zip(pairs, done, strict=True))
-    over_seeds = [
-        PolicyOverSeeds(policy, {seed: by_pair[policy, seed] for seed in seeds})
+    """Every policy on every seed (and again with `--versus`'s keys), as many runs at once as
+    there are cores."""
+    scenarios = [scenario] if versus is None else [scenario, versus]
+    runs = [
+        (number, policy, seed)
+        for number in range(len(scenarios))
         for policy in policies
+        for seed in seeds
     ]
-    if as_json:
-        results = {
-            each.policy: {
-                **each.totals(),
-                "by_seed": {str(seed): run for seed, run in each.by_seed.items()},
-            }
-            for each in over_seeds
+    with ProcessPoolExecutor(max_workers=min(len(runs), os.cpu_count() or 1)) as pool:
+        done = pool.map(
+            simulate,
+            [scenarios[number] for number, _, _ in runs],
+            [policy for _, policy, _ in runs],
+            [seed for _, _, seed in runs],
+        )
+        by_run = dict(zip(runs, done, strict=True))
+    over_seeds = [
+        [
+            PolicyOverSeeds(policy, {seed: by_run[number, policy, seed] for seed in seeds})
+            for policy in policies
+        ]
+        for number in range(len(scenarios))
+    ]
+    pairs = [Versus(*both) for both in zip(*over_seeds, strict=True)] if versus else []
+    if args.json:
+        report: dict[str, Any] = {
+            "scenario": scenario.name,
+            "seeds": seeds,
+            "results": _as_json(over_seeds[0]),
         }
-        print(json.dumps({"scenario": scenario.name, "seeds": seeds, "results": results}, indent=2))
+        if pairs:
+            report["versus"] = {
+                "set": args.versus,
+                "results": _as_json(over_seeds[1]),
+                "against_given": {pair.given.policy: pair.totals() for pair in pairs},
+            }
+        print(json.dumps(report, indent=2))
     else:
-        print(format_seeds_table(scenario.name, scenario.one_request_utilization, over_seeds))
+        print(format_seeds_table(scenario.name, scenario.one_request_utilization, over_seeds[0]))
+        if pairs:
+            print("\n" + format_versus(args.versus, pairs))
     return 0
+
+
+def _as_json(over_seeds: list[PolicyOverSeeds]) -> dict[str, Any]:
+    return {
+        each.policy: {
+            **each.totals(),
+            "by_seed": {str(seed): run for seed, run in each.by_seed.items()},
+        }
+        for each in over_seeds
+    }
 
 
 def run_policy(scenario: Scenario, policy: Policy, seed: int) -> tuple[dict[str, Any], Trace]:

@@ -121,3 +121,56 @@ def _mean_and_error(totals: Mapping[str, Any]) -> str:
     error = totals["seconds_over_standard_error"]
     mean = f"{totals['seconds_over_mean']:.1f}"
     return mean if error is None else f"{mean} ± {error:.1f}"
+
+
+@dataclass(frozen=True, slots=True)
+class Versus:
+    """One policy on the same seeds twice: as the scenario is given, and with the keys of
+    `--versus` replaced. With one demand a seed (`proxy.simulate.demand`) both meet the same
+    drivers, so the difference seed by seed is the change's, and its standard error is far
+    smaller than the seeds' own spread."""
+
+    given: PolicyOverSeeds
+    versus: PolicyOverSeeds
+
+    def totals(self) -> dict[str, Any]:
+        """The seconds over one request a run, given and versus, their difference (versus less
+        given) with its standard error, and the seeds on which versus has fewer or more."""
+        given, versus = self.given.by_seed, self.versus.by_seed
+        differences = [
+            int(versus[seed]["seconds_over_one_request"])
+            - int(given[seed]["seconds_over_one_request"])
+            for seed in given
+        ]
+        standard_error = (
+            round(statistics.stdev(differences) / len(differences) ** 0.5, 1)
+            if len(differences) > 1
+            else None
+        )
+        return {
+            "seconds_over_mean": round(statistics.fmean(self.given.seconds_over), 1),
+            "versus_seconds_over_mean": round(statistics.fmean(self.versus.seconds_over), 1),
+            "difference_mean": round(statistics.fmean(differences), 1),
+            "difference_standard_error": standard_error,
+            "fewer": sum(1 for difference in differences if difference < 0),
+            "more": sum(1 for difference in differences if difference > 0),
+            "same": sum(1 for difference in differences if difference == 0),
+            "seeds_over": len(self.given.seeds_over),
+            "versus_seeds_over": len(self.versus.seeds_over),
+        }
+
+
+def format_versus(keys: Sequence[str], pairs: Sequence[Versus]) -> str:
+    """A line per policy: its seconds over one request given and versus, seed by seed."""
+    rows = ["versus " + " ".join(keys) + ": seconds over one request a run, seed by seed"]
+    for pair in pairs:
+        t = pair.totals()
+        error = t["difference_standard_error"]
+        difference = f"{t['difference_mean']:+.1f}" + ("" if error is None else f" ± {error:.1f}")
+        rows.append(
+            f"{pair.given.policy:<{_LABEL}}{t['seconds_over_mean']:.1f} -> "
+            f"{t['versus_seconds_over_mean']:.1f}, {difference} "
+            f"(fewer on {t['fewer']}, more on {t['more']}, the same on {t['same']}); "
+            f"seeds over {t['seeds_over']} -> {t['versus_seeds_over']}"
+        )
+    return "\n".join(rows)

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from proxy.simulate.seeds import PolicyOverSeeds, SeedsError, format_seeds_table, parse_seeds
+from proxy.simulate.seeds import (
+    PolicyOverSeeds,
+    SeedsError,
+    Versus,
+    format_seeds_table,
+    format_versus,
+    parse_seeds,
+)
 
 
 @pytest.mark.parametrize(
@@ -101,12 +108,72 @@ def test_the_command_runs_each_seed_as_one_seed_would() -> None:
 
 
 @pytest.mark.parametrize(
-    "flags",
-    [["--seeds", "0-1", "--seed", "2"], ["--seeds", "3-1"], ["--seeds", "0-1", "--plot", "x.png"]],
+    ("flags", "said"),
+    [
+        (["--seeds", "0-1", "--seed", "2"], "--seed"),
+        (["--seeds", "3-1"], "--seeds"),
+        (["--seeds", "0-1", "--plot", "x.png"], "--seeds"),
+        (["--seed", "1", "--versus", "proxies=2"], "--versus compares over --seeds"),
+        (["--seeds", "0-1", "--versus", "proxies=-1"], "--versus: "),
+    ],
 )
-def test_the_command_refuses_seeds_it_cannot_run(flags: list[str]) -> None:
+def test_the_command_refuses_seeds_it_cannot_run(flags: list[str], said: str) -> None:
     command = [sys.executable, "-m", "proxy.simulate", "scenarios/seed-burst.yaml", *flags]
     refused = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
     assert refused.returncode == 2
     assert refused.stdout == ""
-    assert "--seed" in refused.stderr
+    assert said in refused.stderr
+
+
+def test_versus_pairs_each_seed_with_itself_and_counts_the_difference() -> None:
+    given = PolicyOverSeeds(
+        "headroom", {0: _run(0.0884, 62), 1: _run(0.0861, 54), 2: _run(0.08, 40)}
+    )
+    versus = PolicyOverSeeds(
+        "headroom", {0: _run(0.0850, 50), 1: _run(0.0870, 58), 2: _run(0.08, 40)}
+    )
+    totals = Versus(given, versus).totals()
+    assert totals == {
+        "seconds_over_mean": 52.0,
+        "versus_seconds_over_mean": 49.3,
+        "difference_mean": round((-12 + 4 + 0) / 3, 1),
+        "difference_standard_error": 4.8,  # the differences' standard deviation 8.33 over √3
+        "fewer": 1,
+        "more": 1,
+        "same": 1,
+        "seeds_over": 1,
+        "versus_seeds_over": 0,
+    }
+    lines = format_versus(["headroom={recent_weight: 0.5}"], [Versus(given, versus)]).splitlines()
+    assert lines[0].startswith("versus headroom={recent_weight: 0.5}:")
+    assert lines[1].split()[:5] == ["headroom", "52.0", "->", "49.3,", "-2.7"]
+
+
+def test_the_command_compares_each_seed_with_its_run_versus_other_keys() -> None:
+    """`--versus` runs each seed again exactly as `--set` with those keys would, and pairs the
+    two seed by seed; a policy the keys do not touch is the same on every seed."""
+    command = [sys.executable, "-m", "proxy.simulate", "scenarios/substation-failure.yaml"]
+    command += ["--json", "--policy", "headroom", "--policy", "round-robin", "--seeds", "0-2"]
+    keys = "headroom={recent_weight: 0}"
+    compared = json.loads(
+        subprocess.run(
+            [*command, "--versus", keys], capture_output=True, check=True, timeout=120
+        ).stdout
+    )
+    alone = json.loads(
+        subprocess.run(
+            [*command, "--set", keys], capture_output=True, check=True, timeout=120
+        ).stdout
+    )
+    assert compared["versus"]["set"] == [keys]
+    assert compared["versus"]["results"] == alone["results"]
+    headroom = compared["versus"]["against_given"]["headroom"]
+    runs = compared["results"]["headroom"]["by_seed"]
+    versus_runs = alone["results"]["headroom"]["by_seed"]
+    differences = [
+        versus_runs[seed]["seconds_over_one_request"] - runs[seed]["seconds_over_one_request"]
+        for seed in ("0", "1", "2")
+    ]
+    assert headroom["difference_mean"] == round(sum(differences) / 3, 1)
+    assert headroom["same"] < 3  # without the bunching term the refill goes otherwise
+    assert compared["versus"]["against_given"]["round-robin"]["same"] == 3
