@@ -129,9 +129,36 @@ def _over_seeds(
     versus: Scenario | None,
     args: argparse.Namespace,
 ) -> int:
-    """Every policy on every seed (and again with `--versus`'s keys), as many runs at once as
-    there are cores."""
-    scenarios = [scenario] if versus is None else [scenario, versus]
+    """Every policy on every seed, and again with `--versus`'s keys, reported."""
+    given, *other = _run_over_seeds(
+        [scenario] if versus is None else [scenario, versus], policies, seeds
+    )
+    pairs = [Versus(*both) for both in zip(given, *other, strict=True)] if other else []
+    if args.json:
+        report: dict[str, Any] = {
+            "scenario": scenario.name,
+            "seeds": seeds,
+            "results": _as_json(given),
+        }
+        if pairs:
+            report["versus"] = {
+                "set": args.versus,
+                "results": _as_json(other[0]),
+                "against_given": {pair.given.policy: pair.totals() for pair in pairs},
+            }
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_seeds_table(scenario.name, scenario.one_request_utilization, given))
+        if pairs:
+            print("\n" + format_versus(args.versus, pairs))
+    return 0
+
+
+def _run_over_seeds(
+    scenarios: list[Scenario], policies: list[Policy], seeds: list[int]
+) -> list[list[PolicyOverSeeds]]:
+    """Each scenario's runs, a `PolicyOverSeeds` per policy; as many at once as there are
+    cores."""
     runs = [
         (number, policy, seed)
         for number in range(len(scenarios))
@@ -146,32 +173,13 @@ def _over_seeds(
             [seed for _, _, seed in runs],
         )
         by_run = dict(zip(runs, done, strict=True))
-    over_seeds = [
+    return [
         [
             PolicyOverSeeds(policy, {seed: by_run[number, policy, seed] for seed in seeds})
             for policy in policies
         ]
         for number in range(len(scenarios))
     ]
-    pairs = [Versus(*both) for both in zip(*over_seeds, strict=True)] if versus else []
-    if args.json:
-        report: dict[str, Any] = {
-            "scenario": scenario.name,
-            "seeds": seeds,
-            "results": _as_json(over_seeds[0]),
-        }
-        if pairs:
-            report["versus"] = {
-                "set": args.versus,
-                "results": _as_json(over_seeds[1]),
-                "against_given": {pair.given.policy: pair.totals() for pair in pairs},
-            }
-        print(json.dumps(report, indent=2))
-    else:
-        print(format_seeds_table(scenario.name, scenario.one_request_utilization, over_seeds[0]))
-        if pairs:
-            print("\n" + format_versus(args.versus, pairs))
-    return 0
 
 
 def _as_json(over_seeds: list[PolicyOverSeeds]) -> dict[str, Any]:

@@ -28,7 +28,8 @@ def draw_demand(
     scenario: Scenario, seed: int, burst: Sequence[ChargeRequest] | None = None
 ) -> list[Arrival]:
     """The burst at 0 s (`burst`: the requests a real run sent, else `scenario.burst` drawn),
-    then the arrivals of the scenario's rate: vehicle `EV-n` is the n-th arrival."""
+    then the arrivals of the scenario's rate: vehicle `EV-n` is the n-th arrival (a replayed
+    burst's keep their names)."""
     rng = random.Random(f"demand-{seed}")
     if burst is None:
         burst = [_charge(rng, scenario, number) for number in range(scenario.burst)]

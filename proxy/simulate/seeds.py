@@ -127,8 +127,8 @@ def _mean_and_error(totals: Mapping[str, Any]) -> str:
 class Versus:
     """One policy on the same seeds twice: as the scenario is given, and with the keys of
     `--versus` replaced. With one demand a seed (`proxy.simulate.demand`) both meet the same
-    drivers, so the difference seed by seed is the change's, and its standard error is far
-    smaller than the seeds' own spread."""
+    drivers, so the difference seed by seed is the change's: a small change moves most seeds
+    little or not at all (docs/balance-lab.md, "One demand a seed")."""
 
     given: PolicyOverSeeds
     versus: PolicyOverSeeds
