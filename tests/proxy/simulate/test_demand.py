@@ -61,9 +61,9 @@ def _asked_kw(scenario: Scenario, policy: Policy) -> dict[str, float]:
 
 @pytest.mark.parametrize("policy", ["round-robin", "least-loaded"])
 def test_every_policy_and_tuning_meets_the_same_drivers_asking_the_same(policy: Policy) -> None:
-    """Before stop 46 (2026-12-06) each charge's kW was drawn when it arrived, from the stream the
-    network's delays drew from too: past the first retry or poll that went otherwise, two
-    policies met different drivers. Now what differs between two runs is the balancer's."""
+    """Before stop 46 (2026-12-06) each charge's kW was drawn when it arrived, from the stream
+    the network's delays drew from too: past the first retry or poll that went otherwise, two
+    policies met different drivers. Now two runs differ first by what their balancers chose."""
     scenario = load_scenario(FAILURE)
     demand = {a.request.vehicle_id: a.request.amount_kw for a in draw_demand(scenario, 2)}
     headroom = _asked_kw(scenario, "headroom")
