@@ -127,18 +127,20 @@ def test_the_command_refuses_seeds_it_cannot_run(flags: list[str], said: str) ->
 
 def test_versus_pairs_each_seed_with_itself_and_counts_the_difference() -> None:
     given = PolicyOverSeeds(
-        "headroom", {0: _run(0.0884, 62), 1: _run(0.0861, 54), 2: _run(0.08, 40)}
+        "headroom",
+        {0: _run(0.0884, 62), 1: _run(0.0861, 54), 2: _run(0.08, 40), 3: _run(0.083, 50)},
     )
     versus = PolicyOverSeeds(
-        "headroom", {0: _run(0.0850, 50), 1: _run(0.0870, 58), 2: _run(0.08, 40)}
+        "headroom",
+        {0: _run(0.0850, 50), 1: _run(0.0870, 58), 2: _run(0.08, 40), 3: _run(0.081, 45)},
     )
     totals = Versus(given, versus).totals()
     assert totals == {
-        "seconds_over_mean": 52.0,
-        "versus_seconds_over_mean": 49.3,
-        "difference_mean": round((-12 + 4 + 0) / 3, 1),
-        "difference_standard_error": 4.8,  # the differences' standard deviation 8.33 over √3
-        "fewer": 1,
+        "seconds_over_mean": 51.5,
+        "versus_seconds_over_mean": 48.2,
+        "difference_mean": round((-12 + 4 + 0 - 5) / 4, 1),
+        "difference_standard_error": 3.4,  # the differences' standard deviation 6.90 over √4
+        "fewer": 2,
         "more": 1,
         "same": 1,
         "seeds_over": 1,
@@ -146,7 +148,7 @@ def test_versus_pairs_each_seed_with_itself_and_counts_the_difference() -> None:
     }
     lines = format_versus(["headroom={recent_weight: 0.5}"], [Versus(given, versus)]).splitlines()
     assert lines[0].startswith("versus headroom={recent_weight: 0.5}:")
-    assert lines[1].split()[:5] == ["headroom", "52.0", "->", "49.3,", "-2.7"]
+    assert lines[1].split()[:7] == ["headroom", "51.5", "->", "48.2,", "-3.2", "±", "3.4"]
 
 
 def test_the_command_compares_each_seed_with_its_run_versus_other_keys() -> None:
